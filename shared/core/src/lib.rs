@@ -1,0 +1,25 @@
+//! Certifica's domain: everything needed to turn a student's academic record
+//! into a sealed, stamped, verifiable electronic certificate of studies and
+//! its printed representation — with no AWS or HTTP types.
+//!
+//! One module per concept of the official format (SEP-FORMAT.md):
+//! [`catalogs`], [`curp`], [`numbers`] (formatting), [`model`], [`rules`],
+//! [`document`] (the Dec 3.0 XML), [`checks`] (values of a document made
+//! elsewhere), [`cadena`] (cadena original), [`efirma`] (SAT files),
+//! [`sello`] (sealing), [`stamping`] (authority port and simulator),
+//! [`verify`], [`pdf`] (printed representation) and [`issue`] (the pipeline).
+
+pub mod cadena;
+pub mod catalogs;
+pub mod checks;
+pub mod curp;
+pub mod document;
+pub mod efirma;
+pub mod issue;
+pub mod model;
+pub mod numbers;
+pub mod pdf;
+pub mod rules;
+pub mod sello;
+pub mod stamping;
+pub mod verify;

@@ -1,0 +1,547 @@
+//! The printed representation of a certificate (SEP-FORMAT.md, "The printed
+//! representation"): A4 pages with the institution, RVOE, career and plan,
+//! the student, the subjects table (flowing onto further pages, header
+//! repeated), totals, the signer and the school's sello, the authority's
+//! stamp once stamped, a QR code to the verification address, and the legend
+//! that it is the printed form of an electronic document sealed with e.firma.
+//! Variants: a conspicuous "CANCELADO" mark, and the
+//! "VISTA PREVIA — SIN VALIDEZ OFICIAL" watermark.
+//!
+//! Text is real text in an embedded, subset DejaVu Sans Condensed (accents and
+//! ñ extractable with `pdftotext`); the QR code is drawn as vector squares.
+
+use crate::document::{Dec, parse_date_time};
+use printpdf::{
+    Color, ExtendedGraphicsState, Line, LinePoint, Mm, Op, PaintMode, ParsedFont, PdfDocument, PdfFontHandle, PdfPage,
+    PdfSaveOptions, Point, Polygon, PolygonRing, Pt, Rgb, TextItem, TextMatrix, WindingOrder,
+};
+
+const REGULAR_TTF: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSansCondensed.ttf");
+const BOLD_TTF: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSansCondensed-Bold.ttf");
+
+const PAGE_W: f32 = 210.0;
+const PAGE_H: f32 = 297.0;
+const MARGIN: f32 = 15.0;
+const FOOTER_Y: f32 = 10.0;
+/// Column x positions (mm) and widths of the subjects table.
+const COLS: [(f32, f32, &str); 6] = [
+    (MARGIN, 20.0, "Clave"),
+    (MARGIN + 20.0, 92.0, "Asignatura"),
+    (MARGIN + 112.0, 20.0, "Ciclo"),
+    (MARGIN + 132.0, 15.0, "Calif."),
+    (MARGIN + 147.0, 15.0, "Obs."),
+    (MARGIN + 162.0, 18.0, "Créditos"),
+];
+
+/// Which form of the document to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Variant {
+    #[default]
+    Normal,
+    Cancelled,
+    Preview,
+}
+
+/// What the PDF needs besides the document.
+#[derive(Debug, Clone)]
+pub struct RenderOptions {
+    pub variant: Variant,
+    /// Base of the verification address; the folio is appended
+    /// (`https://…/v1/verify/` + folio).
+    pub verify_base_url: String,
+}
+
+/// Why a PDF could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PdfError {
+    #[error("no se pudo cargar la fuente tipográfica incluida")]
+    Font,
+    #[error("no se pudo generar el código QR: {0}")]
+    Qr(String),
+}
+
+/// Renders certificates; holds the parsed fonts so each PDF does not re-parse them.
+pub struct PdfRenderer {
+    regular: ParsedFont,
+    bold: ParsedFont,
+}
+
+impl std::fmt::Debug for PdfRenderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PdfRenderer")
+    }
+}
+
+/// The document's title from `idTipoCertificacion`.
+pub fn title(dec: &Dec) -> &'static str {
+    if dec.expedicion.id_tipo_certificacion.trim() == "80" {
+        "Certificado Parcial de Estudios"
+    } else {
+        "Certificado Total de Estudios"
+    }
+}
+
+/// The verification address of a document (by folioDigital, else folioControl).
+pub fn verification_url(dec: &Dec, base: &str) -> String {
+    let folio = dec.folio_digital().unwrap_or(dec.folio_control.as_str());
+    format!("{}{}", base, folio)
+}
+
+/// Spanish long date ("28 de noviembre de 2026").
+pub fn long_date(text: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
+    ];
+    match parse_date_time(text) {
+        Some(d) => {
+            use chrono::Datelike;
+            format!("{} de {} de {}", d.day(), MONTHS[d.month0() as usize], d.year())
+        }
+        None => text.to_string(),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Face {
+    Regular,
+    Bold,
+}
+
+/// Ops for the pages, with a cursor that moves down.
+struct Layout<'r> {
+    renderer: &'r PdfRenderer,
+    regular: printpdf::FontId,
+    bold: printpdf::FontId,
+    pages: Vec<Vec<Op>>,
+    y: f32,
+}
+
+impl<'r> Layout<'r> {
+    fn ops(&mut self) -> &mut Vec<Op> {
+        if self.pages.is_empty() {
+            self.pages.push(Vec::new());
+        }
+        let last = self.pages.len() - 1;
+        &mut self.pages[last]
+    }
+
+    fn new_page(&mut self) {
+        self.pages.push(Vec::new());
+        self.y = PAGE_H - MARGIN;
+    }
+
+    /// Starts a new page when fewer than `needed` mm remain.
+    fn ensure(&mut self, needed: f32) -> bool {
+        if self.y - needed < MARGIN + 8.0 {
+            self.new_page();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn font(&self, face: Face) -> (&ParsedFont, printpdf::FontId) {
+        match face {
+            Face::Regular => (&self.renderer.regular, self.regular.clone()),
+            Face::Bold => (&self.renderer.bold, self.bold.clone()),
+        }
+    }
+
+    /// Width of `text` in mm at `size` pt.
+    fn width(&self, text: &str, size: f32, face: Face) -> f32 {
+        let (font, _) = self.font(face);
+        let upem = f32::from(font.font_metrics.units_per_em.max(1));
+        let units: f32 = text
+            .chars()
+            .map(|c| {
+                font.lookup_glyph_index(c as u32)
+                    .map(|g| f32::from(font.get_horizontal_advance(g)))
+                    .unwrap_or(upem * 0.5)
+            })
+            .sum();
+        units / upem * size * 25.4 / 72.0
+    }
+
+    fn text_at(&mut self, x: f32, y: f32, text: &str, size: f32, face: Face) {
+        let (_, id) = self.font(face);
+        self.ops().extend([
+            Op::StartTextSection,
+            Op::SetFont { font: PdfFontHandle::External(id), size: Pt(size) },
+            Op::SetTextCursor { pos: Point::new(Mm(x), Mm(y)) },
+            Op::ShowText { items: vec![TextItem::Text(text.to_string())] },
+            Op::EndTextSection,
+        ]);
+    }
+
+    /// Splits `text` into lines no wider than `width` mm (breaking long words).
+    fn wrap(&self, text: &str, width: f32, size: f32, face: Face) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut line = String::new();
+        for word in text.split_whitespace() {
+            let candidate = if line.is_empty() { word.to_string() } else { format!("{line} {word}") };
+            if self.width(&candidate, size, face) <= width {
+                line = candidate;
+                continue;
+            }
+            if !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+            }
+            // A word wider than the line (a Base64 sello) is cut by characters.
+            let mut piece = String::new();
+            for c in word.chars() {
+                piece.push(c);
+                if self.width(&piece, size, face) > width {
+                    piece.pop();
+                    lines.push(std::mem::take(&mut piece));
+                    piece.push(c);
+                }
+            }
+            line = piece;
+        }
+        if !line.is_empty() {
+            lines.push(line);
+        }
+        lines
+    }
+
+    /// A wrapped paragraph at the cursor.
+    fn paragraph(&mut self, text: &str, size: f32, face: Face) {
+        let lh = size * 0.42;
+        for l in self.wrap(text, PAGE_W - 2.0 * MARGIN, size, face) {
+            self.ensure(lh);
+            self.y -= lh;
+            self.text_at(MARGIN, self.y, &l, size, face);
+        }
+    }
+
+    /// "Label: value" on one line at the cursor.
+    fn field(&mut self, label: &str, value: &str, size: f32) {
+        let lh = size * 0.45;
+        self.ensure(lh);
+        self.y -= lh;
+        let label = format!("{label}: ");
+        let w = self.width(&label, size, Face::Bold);
+        self.text_at(MARGIN, self.y, &label, size, Face::Bold);
+        let rest = self.wrap(value, PAGE_W - 2.0 * MARGIN - w, size, Face::Regular);
+        for (i, l) in rest.iter().enumerate() {
+            if i > 0 {
+                self.ensure(lh);
+                self.y -= lh;
+            }
+            self.text_at(MARGIN + w, self.y, l, size, Face::Regular);
+        }
+    }
+
+    fn centered(&mut self, text: &str, size: f32, face: Face) {
+        let lh = size * 0.5;
+        self.ensure(lh);
+        self.y -= lh;
+        let w = self.width(text, size, face);
+        self.text_at((PAGE_W - w) / 2.0, self.y, text, size, face);
+    }
+
+    fn rule(&mut self, x1: f32, x2: f32, y: f32) {
+        self.ops().push(Op::DrawLine {
+            line: Line {
+                points: vec![
+                    LinePoint { p: Point::new(Mm(x1), Mm(y)), bezier: false },
+                    LinePoint { p: Point::new(Mm(x2), Mm(y)), bezier: false },
+                ],
+                is_closed: false,
+            },
+        });
+    }
+
+    fn table_header(&mut self) {
+        let h = 6.0;
+        self.y -= h;
+        let y = self.y;
+        self.ops().push(Op::SetFillColor { col: gray(0.88) });
+        self.ops().push(rect(MARGIN, y, PAGE_W - 2.0 * MARGIN, h));
+        self.ops().push(Op::SetFillColor { col: gray(0.0) });
+        for (x, _, label) in COLS {
+            self.text_at(x + 1.0, y + 1.8, label, 8.0, Face::Bold);
+        }
+        self.rule(MARGIN, PAGE_W - MARGIN, y);
+    }
+
+    fn subject_row(&mut self, cells: [&str; 6]) {
+        let size = 8.0;
+        let lh = 3.6;
+        let name_lines = self.wrap(cells[1], COLS[1].1 - 2.0, size, Face::Regular);
+        let h = lh * name_lines.len().max(1) as f32 + 1.6;
+        if self.ensure(h) {
+            self.table_header();
+        }
+        let top = self.y;
+        for (i, (x, w, _)) in COLS.iter().enumerate() {
+            if i == 1 {
+                for (n, l) in name_lines.iter().enumerate() {
+                    self.text_at(x + 1.0, top - lh * (n as f32 + 1.0), l, size, Face::Regular);
+                }
+            } else {
+                let text = self.wrap(cells[i], w - 2.0, size, Face::Regular).into_iter().next().unwrap_or_default();
+                self.text_at(x + 1.0, top - lh, &text, size, Face::Regular);
+            }
+        }
+        self.y -= h;
+        self.ops().push(Op::SetOutlineColor { col: gray(0.75) });
+        self.rule(MARGIN, PAGE_W - MARGIN, self.y);
+        self.ops().push(Op::SetOutlineColor { col: gray(0.0) });
+    }
+}
+
+fn gray(v: f32) -> Color {
+    Color::Rgb(Rgb { r: v, g: v, b: v, icc_profile: None })
+}
+
+fn rect(x: f32, y: f32, w: f32, h: f32) -> Op {
+    let p = |x: f32, y: f32| LinePoint { p: Point::new(Mm(x), Mm(y)), bezier: false };
+    Op::DrawPolygon {
+        polygon: Polygon {
+            rings: vec![PolygonRing { points: vec![p(x, y), p(x + w, y), p(x + w, y + h), p(x, y + h)] }],
+            mode: PaintMode::Fill,
+            winding_order: WindingOrder::NonZero,
+        },
+    }
+}
+
+impl PdfRenderer {
+    /// Parses the embedded fonts (once per process).
+    pub fn new() -> Result<Self, PdfError> {
+        let mut warnings = Vec::new();
+        let regular = ParsedFont::from_bytes(REGULAR_TTF, 0, &mut warnings).ok_or(PdfError::Font)?;
+        let bold = ParsedFont::from_bytes(BOLD_TTF, 0, &mut warnings).ok_or(PdfError::Font)?;
+        Ok(PdfRenderer { regular, bold })
+    }
+
+    /// Renders `dec` (sealed or stamped) to PDF bytes.
+    pub fn render(&self, dec: &Dec, options: &RenderOptions) -> Result<Vec<u8>, PdfError> {
+        let mut doc = PdfDocument::new(title(dec));
+        let mut l = Layout {
+            renderer: self,
+            regular: doc.add_font(&self.regular),
+            bold: doc.add_font(&self.bold),
+            pages: Vec::new(),
+            y: PAGE_H - MARGIN,
+        };
+        l.new_page();
+
+        // Header: institution, campus, RVOE.
+        l.centered(&dec.ipes.nombre_institucion, 13.0, Face::Bold);
+        l.centered(&format!("Campus {} · {}", dec.ipes.campus, dec.ipes.entidad_federativa), 9.0, Face::Regular);
+        l.centered(
+            &format!(
+                "Reconocimiento de Validez Oficial de Estudios (RVOE) {} del {}",
+                dec.rvoe.numero,
+                long_date(&dec.rvoe.fecha_expedicion)
+            ),
+            9.0,
+            Face::Regular,
+        );
+        l.y -= 4.0;
+        l.centered(&title(dec).to_uppercase(), 15.0, Face::Bold);
+        if !dec.folio_control.is_empty() {
+            l.centered(&format!("Folio de control: {}", dec.folio_control), 8.0, Face::Regular);
+        }
+        l.y -= 3.0;
+
+        l.field("Carrera", &format!("{} (clave {})", dec.carrera.nombre_carrera, dec.carrera.clave_carrera), 9.0);
+        l.field(
+            "Plan de estudios",
+            &format!(
+                "{} · {} · Periodo: {}",
+                dec.carrera.clave_plan, dec.carrera.nivel_estudios, dec.carrera.tipo_periodo
+            ),
+            9.0,
+        );
+        l.field(
+            "Escala de calificaciones",
+            &format!(
+                "{} a {}, mínima aprobatoria {}",
+                dec.carrera.calificacion_minima,
+                dec.carrera.calificacion_maxima,
+                dec.carrera.calificacion_minima_aprobatoria
+            ),
+            9.0,
+        );
+        l.y -= 2.0;
+        let student = [&dec.alumno.nombre, &dec.alumno.primer_apellido, &dec.alumno.segundo_apellido]
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.trim())
+            .collect::<Vec<_>>()
+            .join(" ");
+        l.field("Alumno(a)", &student, 10.0);
+        l.field("CURP", &dec.alumno.curp, 9.0);
+        l.field("Matrícula", &dec.alumno.numero_control, 9.0);
+        l.y -= 3.0;
+
+        // Subjects.
+        l.table_header();
+        for a in &dec.asignatura {
+            let obs = a
+                .id_observaciones
+                .parse()
+                .ok()
+                .and_then(crate::catalogs::Observacion::from_code)
+                .map(|o| o.abbreviation())
+                .unwrap_or("");
+            l.subject_row([&a.clave_asignatura, &a.nombre, &a.ciclo, &a.calificacion, obs, &a.creditos]);
+        }
+        l.y -= 2.0;
+        l.field(
+            "Totales",
+            &format!(
+                "{} de {} asignaturas · Promedio general {} · Créditos obtenidos {} de {} · {} ciclos",
+                dec.asignaturas.asignadas,
+                dec.asignaturas.total,
+                dec.asignaturas.promedio,
+                dec.asignaturas.creditos_obtenidos,
+                dec.asignaturas.total_creditos,
+                dec.asignaturas.numero_ciclos
+            ),
+            9.0,
+        );
+        l.field(
+            "Expedido en",
+            &format!("{}, el {}", dec.expedicion.lugar_expedicion, long_date(&dec.expedicion.fecha)),
+            9.0,
+        );
+
+        // Signature block, seals and QR: kept together.
+        let url = verification_url(dec, &options.verify_base_url);
+        l.ensure(95.0);
+        l.y -= 3.0;
+        let qr_top = l.y;
+        let responsable =
+            [&dec.responsable.nombre, &dec.responsable.primer_apellido, &dec.responsable.segundo_apellido]
+                .iter()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.trim())
+                .collect::<Vec<_>>()
+                .join(" ");
+        l.field("Firma electrónica de", &format!("{responsable}, {}", dec.responsable.cargo), 9.0);
+        l.field("No. de certificado del responsable", &dec.no_certificado_responsable, 8.0);
+        l.field("Sello del responsable", "", 8.0);
+        l.paragraph(&dec.sello, 6.5, Face::Regular);
+        if let (Some(dreoe), Some(sep)) = (&dec.dreoe, &dec.sep_ipes) {
+            l.y -= 1.5;
+            l.field("Folio digital", &sep.folio_digital, 9.0);
+            l.field("Fecha de autenticación", &sep.fecha_sep_ipes.replace('T', " "), 8.0);
+            l.field("Autenticó", &format!("{} · {}", dreoe.nombre_completo, dreoe.cargo), 8.0);
+            l.field("No. de certificado de la autoridad", &sep.no_certificado_sep_ipes, 8.0);
+            l.field("Sello de la autoridad", "", 8.0);
+            l.paragraph(&sep.sello_sep_ipes, 6.5, Face::Regular);
+        } else if options.variant != Variant::Preview {
+            l.y -= 1.5;
+            l.paragraph(
+                "Documento sellado por la institución, pendiente de autenticación por la autoridad.",
+                8.0,
+                Face::Bold,
+            );
+        }
+        l.y -= 2.0;
+        l.paragraph(
+            "Este documento es la representación impresa de un certificado electrónico de estudios sellado con la \
+             e.firma del responsable de la institución. Verifique su validez en:",
+            7.5,
+            Face::Regular,
+        );
+        l.paragraph(&url, 7.5, Face::Bold);
+        let qr = qr_ops(&url, PAGE_W - MARGIN - 32.0, qr_top + 1.0, 32.0)?;
+        let page_of_qr = l.pages.len() - 1;
+        l.pages[page_of_qr].extend(qr);
+
+        // Marks and footers on every page.
+        let total = l.pages.len();
+        let mut pages = Vec::with_capacity(total);
+        let marks = watermark(&mut doc, options.variant);
+        let (regular_id, bold_id) = (l.regular.clone(), l.bold.clone());
+        for (i, mut ops) in std::mem::take(&mut l.pages).into_iter().enumerate() {
+            let footer = format!("{} · {} · Página {} de {}", title(dec), dec.alumno.numero_control, i + 1, total);
+            ops.extend([
+                Op::StartTextSection,
+                Op::SetFont { font: PdfFontHandle::External(regular_id.clone()), size: Pt(7.0) },
+                Op::SetTextCursor { pos: Point::new(Mm(MARGIN), Mm(FOOTER_Y)) },
+                Op::ShowText { items: vec![TextItem::Text(footer)] },
+                Op::EndTextSection,
+            ]);
+            if let Some((gs, text, color)) = &marks {
+                ops.extend([
+                    Op::SaveGraphicsState,
+                    Op::LoadGraphicsState { gs: gs.clone() },
+                    Op::SetFillColor { col: color.clone() },
+                    Op::StartTextSection,
+                    Op::SetFont { font: PdfFontHandle::External(bold_id.clone()), size: Pt(mark_size(text)) },
+                    Op::SetTextMatrix { matrix: TextMatrix::TranslateRotate(Mm(38.0).into(), Mm(70.0).into(), 50.0) },
+                    Op::ShowText { items: vec![TextItem::Text(text.to_string())] },
+                    Op::EndTextSection,
+                    Op::RestoreGraphicsState,
+                ]);
+            }
+            pages.push(PdfPage::new(Mm(PAGE_W), Mm(PAGE_H), ops));
+        }
+        let mut warnings = Vec::new();
+        Ok(doc.with_pages(pages).save(&PdfSaveOptions::default(), &mut warnings))
+    }
+}
+
+fn mark_size(text: &str) -> f32 {
+    if text.chars().count() > 12 { 34.0 } else { 90.0 }
+}
+
+/// The large, rotated, semi-transparent mark of a variant.
+fn watermark(
+    doc: &mut PdfDocument,
+    variant: Variant,
+) -> Option<(printpdf::ExtendedGraphicsStateId, &'static str, Color)> {
+    let (text, color) = match variant {
+        Variant::Normal => return None,
+        Variant::Cancelled => ("CANCELADO", Color::Rgb(Rgb { r: 0.8, g: 0.0, b: 0.0, icc_profile: None })),
+        Variant::Preview => ("VISTA PREVIA — SIN VALIDEZ OFICIAL", gray(0.45)),
+    };
+    let mut gs = ExtendedGraphicsState::default();
+    gs.set_current_fill_alpha(0.35);
+    Some((doc.add_graphics_state(gs), text, color))
+}
+
+/// A QR code of `data` as filled squares, top-left corner at (x, top), `size` mm wide.
+fn qr_ops(data: &str, x: f32, top: f32, size: f32) -> Result<Vec<Op>, PdfError> {
+    let code = qrcode::QrCode::with_error_correction_level(data.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|e| PdfError::Qr(e.to_string()))?;
+    let n = code.width();
+    let quiet = 2usize;
+    let module = size / (n + 2 * quiet) as f32;
+    let colors = code.to_colors();
+    let mut ops = vec![Op::SetFillColor { col: gray(0.0) }];
+    for row in 0..n {
+        // One rectangle per horizontal run of dark modules.
+        let mut col = 0;
+        while col < n {
+            if colors[row * n + col] == qrcode::Color::Dark {
+                let start = col;
+                while col < n && colors[row * n + col] == qrcode::Color::Dark {
+                    col += 1;
+                }
+                let rx = x + (quiet + start) as f32 * module;
+                let ry = top - (quiet + row + 1) as f32 * module;
+                ops.push(rect(rx, ry, (col - start) as f32 * module, module));
+            } else {
+                col += 1;
+            }
+        }
+    }
+    Ok(ops)
+}

@@ -1,0 +1,232 @@
+//! The stamping authority port and the built-in authority nodes.
+//!
+//! [`Stamper`] is what issuing needs from an authority: take a sealed
+//! document, answer with the stamped one (or a transient / permanent
+//! failure). [`LocalAuthority`] is an authority that runs in-process:
+//! - [`LocalAuthority::simulated_sep`] behaves like SEP's authentication
+//!   (checks the school's seal and certificate, refuses what SEP would,
+//!   appends `Dreoe` and `SepIpes` with a UUID `folioDigital`), signing with
+//!   a bundled **test** key pair (`sim-authority/`, no official validity);
+//! - [`LocalAuthority::institution_node`] is an autonomous university's own
+//!   authority node, signing with the institution's e.firma.
+//!
+//! The real authority's own cadenas for its seals are not public; the ones
+//! here ([`dreoe_cadena`], [`sep_ipes_cadena`]) are this product's
+//! definition, used consistently by the authority nodes and by verification.
+
+use crate::cadena::{PipeInValue, cadena_of, cadena_original};
+use crate::catalogs::Cargo;
+use crate::checks::value_problems;
+use crate::document::{Dec, DocumentError, Dreoe, SepIpes};
+use crate::efirma::{Efirma, SignerCertificate};
+use crate::sello::{from_base64, to_base64};
+use chrono::{NaiveDateTime, Utc};
+use std::future::Future;
+use std::sync::Mutex;
+
+const SIM_CER: &[u8] = include_bytes!("../sim-authority/autoridad.cer");
+const SIM_KEY: &[u8] = include_bytes!("../sim-authority/autoridad.key");
+/// `SepIpes/version` written by the authority nodes.
+pub const SEP_IPES_VERSION: &str = "1.0";
+
+/// What the authority answered for one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamped {
+    /// The returned document, to be stored byte for byte.
+    pub xml: String,
+    pub folio_digital: String,
+    pub stamped_at: NaiveDateTime,
+}
+
+/// Why stamping did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StampError {
+    /// Try again later: nothing was stamped.
+    #[error("la autoridad de timbrado no está disponible: {0}")]
+    Unavailable(String),
+    /// The authority refused the document; retrying the same document fails again.
+    #[error("la autoridad rechazó el documento ({code}): {message}")]
+    Rejected { code: String, message: String },
+}
+
+impl StampError {
+    fn rejected(code: &str, message: impl Into<String>) -> Self {
+        StampError::Rejected { code: code.into(), message: message.into() }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StampError::Unavailable(_))
+    }
+}
+
+/// The port: something that stamps sealed documents.
+pub trait Stamper: Send + Sync {
+    fn stamp(&self, sealed_xml: &str) -> impl Future<Output = Result<Stamped, StampError>> + Send;
+}
+
+/// How a [`LocalAuthority`] should misbehave (to exercise Error paths).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    Unavailable,
+    Reject(String),
+}
+
+/// Who signs for the authority (written into `Dreoe`).
+#[derive(Debug, Clone)]
+pub struct AuthoritySigner {
+    pub curp: String,
+    pub nombre_completo: String,
+    pub cargo: Cargo,
+}
+
+/// An authority node running in-process.
+pub struct LocalAuthority {
+    efirma: Efirma,
+    signer: AuthoritySigner,
+    failures: Mutex<Vec<Failure>>,
+}
+
+impl std::fmt::Debug for LocalAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalAuthority").field("certificate", self.efirma.certificate().number()).finish()
+    }
+}
+
+/// The cadena the `Dreoe` seal is made over (this product's definition).
+pub fn dreoe_cadena(d: &Dreoe) -> Result<String, PipeInValue> {
+    cadena_of([
+        ("Dreoe/fechaDreoe".to_string(), d.fecha_dreoe.as_str()),
+        ("Dreoe/selloDec".into(), &d.sello_dec),
+        ("Dreoe/noCertificadoDreoe".into(), &d.no_certificado_dreoe),
+        ("Dreoe/curp".into(), &d.curp),
+        ("Dreoe/idCargo".into(), &d.id_cargo),
+    ])
+}
+
+/// The cadena the `SepIpes` seal is made over (this product's definition).
+pub fn sep_ipes_cadena(s: &SepIpes) -> Result<String, PipeInValue> {
+    cadena_of([
+        ("SepIpes/version".to_string(), s.version.as_str()),
+        ("SepIpes/folioDigital".into(), &s.folio_digital),
+        ("SepIpes/fechaSepIpes".into(), &s.fecha_sep_ipes),
+        ("SepIpes/selloDreoe".into(), &s.sello_dreoe),
+        ("SepIpes/noCertificadoSepIpes".into(), &s.no_certificado_sep_ipes),
+    ])
+}
+
+/// The simulated authority's certificate (to trust it in verification).
+pub fn simulated_sep_certificate() -> SignerCertificate {
+    // The bundled file is checked by a test; failing here is a build defect.
+    SignerCertificate::from_der(SIM_CER).expect("bundled simulator certificate is valid")
+}
+
+impl LocalAuthority {
+    /// The simulated SEP authority (test key pair; no official validity).
+    pub fn simulated_sep() -> Self {
+        let efirma = Efirma::from_pkcs8(simulated_sep_certificate(), SIM_KEY).expect("bundled simulator key matches");
+        LocalAuthority {
+            efirma,
+            signer: AuthoritySigner {
+                curp: "SIAU800101HDFMTR05".into(),
+                nombre_completo: "AUTORIDAD SIMULADA (SIN VALIDEZ OFICIAL)".into(),
+                cargo: Cargo::ResponsableExpedicion,
+            },
+            failures: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// An autonomous institution's own authority node.
+    pub fn institution_node(efirma: Efirma, signer: AuthoritySigner) -> Self {
+        LocalAuthority { efirma, signer, failures: Mutex::new(Vec::new()) }
+    }
+
+    pub fn certificate(&self) -> &SignerCertificate {
+        self.efirma.certificate()
+    }
+
+    /// Queues a failure for the next call (several calls queue several).
+    pub fn fail_next(&self, failure: Failure) {
+        if let Ok(mut f) = self.failures.lock() {
+            f.push(failure);
+        }
+    }
+
+    /// Authenticates a sealed document now.
+    pub fn authenticate(&self, sealed_xml: &str) -> Result<Stamped, StampError> {
+        self.authenticate_at(sealed_xml, Utc::now().naive_utc())
+    }
+
+    /// Authenticates a sealed document as of `now`.
+    pub fn authenticate_at(&self, sealed_xml: &str, now: NaiveDateTime) -> Result<Stamped, StampError> {
+        let queued = self.failures.lock().ok().and_then(|mut f| (!f.is_empty()).then(|| f.remove(0)));
+        match queued {
+            Some(Failure::Unavailable) => return Err(StampError::Unavailable("servicio en mantenimiento".into())),
+            Some(Failure::Reject(message)) => return Err(StampError::rejected("RECHAZO", message)),
+            None => {}
+        }
+        let mut dec =
+            Dec::parse(sealed_xml).map_err(|e: DocumentError| StampError::rejected("ESTRUCTURA", e.to_string()))?;
+        if dec.is_stamped() {
+            return Err(StampError::rejected("DUPLICADO", "el documento ya está autenticado"));
+        }
+        if !dec.is_sealed() {
+            return Err(StampError::rejected("SIN_SELLO", "el documento no tiene el sello de la institución"));
+        }
+        if let Some(p) = value_problems(&dec).first() {
+            return Err(StampError::rejected("DATOS", p.to_string()));
+        }
+        let cadena = cadena_original(&dec).map_err(|e| StampError::rejected("CADENA", e.to_string()))?;
+        let cert = SignerCertificate::from_base64(&dec.certificado_responsable)
+            .map_err(|e| StampError::rejected("CERTIFICADO", e.to_string()))?;
+        if cert.number().value != dec.no_certificado_responsable {
+            return Err(StampError::rejected("CERTIFICADO", "el número de certificado no corresponde al certificado"));
+        }
+        let sello =
+            from_base64(&dec.sello).ok_or_else(|| StampError::rejected("SELLO", "el sello no está en Base64"))?;
+        if !cert.verify(cadena.as_bytes(), &sello) {
+            return Err(StampError::rejected("SELLO", "el sello no corresponde a la cadena original"));
+        }
+        let issue_date =
+            dec.issue_date().ok_or_else(|| StampError::rejected("DATOS", "fecha de expedición ilegible"))?;
+        cert.check_valid_on(issue_date).map_err(|e| StampError::rejected("VIGENCIA", e.to_string()))?;
+        if cert.subject_curp() != Some(dec.responsable.curp.trim()) {
+            return Err(StampError::rejected("CURP", "la CURP del certificado no es la del responsable"));
+        }
+        let at = now.format("%Y-%m-%dT%H:%M:%S").to_string();
+        let number = self.efirma.certificate().number().value.clone();
+        let sign = |cadena: String| -> Result<String, StampError> {
+            let sig = self.efirma.sign(cadena.as_bytes()).map_err(|e| StampError::Unavailable(e.to_string()))?;
+            Ok(to_base64(&sig))
+        };
+        let mut dreoe = Dreoe {
+            fecha_dreoe: at.clone(),
+            sello_dec: dec.sello.clone(),
+            no_certificado_dreoe: number.clone(),
+            curp: self.signer.curp.clone(),
+            nombre_completo: self.signer.nombre_completo.clone(),
+            id_cargo: self.signer.cargo.code().to_string(),
+            cargo: self.signer.cargo.label().into(),
+            sello_dreoe: String::new(),
+        };
+        dreoe.sello_dreoe = sign(dreoe_cadena(&dreoe).map_err(|e| StampError::rejected("CADENA", e.to_string()))?)?;
+        let folio = uuid::Uuid::new_v4().to_string();
+        let mut sep = SepIpes {
+            version: SEP_IPES_VERSION.into(),
+            folio_digital: folio.clone(),
+            fecha_sep_ipes: at,
+            sello_dreoe: dreoe.sello_dreoe.clone(),
+            no_certificado_sep_ipes: number,
+            sello_sep_ipes: String::new(),
+        };
+        sep.sello_sep_ipes = sign(sep_ipes_cadena(&sep).map_err(|e| StampError::rejected("CADENA", e.to_string()))?)?;
+        dec.dreoe = Some(dreoe);
+        dec.sep_ipes = Some(sep);
+        Ok(Stamped { xml: dec.to_xml(), folio_digital: folio, stamped_at: now })
+    }
+}
+
+impl Stamper for LocalAuthority {
+    async fn stamp(&self, sealed_xml: &str) -> Result<Stamped, StampError> {
+        self.authenticate(sealed_xml)
+    }
+}
