@@ -469,6 +469,23 @@ impl PdfRenderer {
         let mut pages = Vec::with_capacity(total);
         let marks = watermark(&mut doc, options.variant);
         let (regular_id, bold_id) = (l.regular.clone(), l.bold.clone());
+        // A plain banner at the top of each page besides the large mark, so the
+        // state reads in any viewer and in extracted text.
+        let banner = marks.as_ref().map(|(_, text, color)| {
+            let text = match options.variant {
+                Variant::Cancelled => "CERTIFICADO CANCELADO — SIN VALIDEZ",
+                _ => *text,
+            };
+            (text, (PAGE_W - l.width(text, 10.0, Face::Bold)) / 2.0, color.clone())
+        });
+        // The large mark: sized to span the page diagonally, centred.
+        let mark_geometry = marks.as_ref().map(|(_, text, _)| {
+            let angle: f32 = 50.0;
+            let size = (220.0 / l.width(text, 1.0, Face::Bold)).min(110.0);
+            let w = l.width(text, size, Face::Bold);
+            let (c, s) = (angle.to_radians().cos(), angle.to_radians().sin());
+            (size, (PAGE_W - w * c) / 2.0 + size * 0.35 * 0.3528 * s, (PAGE_H - w * s) / 2.0, angle)
+        });
         for (i, mut ops) in std::mem::take(&mut l.pages).into_iter().enumerate() {
             let footer = format!("{} · {} · Página {} de {}", title(dec), dec.alumno.numero_control, i + 1, total);
             ops.extend([
@@ -478,14 +495,24 @@ impl PdfRenderer {
                 Op::ShowText { items: vec![TextItem::Text(footer)] },
                 Op::EndTextSection,
             ]);
-            if let Some((gs, text, color)) = &marks {
+            if let Some((text, x, color)) = &banner {
+                ops.extend([
+                    Op::SetFillColor { col: color.clone() },
+                    Op::StartTextSection,
+                    Op::SetFont { font: PdfFontHandle::External(bold_id.clone()), size: Pt(10.0) },
+                    Op::SetTextCursor { pos: Point::new(Mm(*x), Mm(PAGE_H - 8.0)) },
+                    Op::ShowText { items: vec![TextItem::Text(text.to_string())] },
+                    Op::EndTextSection,
+                ]);
+            }
+            if let (Some((gs, text, color)), Some((size, x, y, angle))) = (&marks, mark_geometry) {
                 ops.extend([
                     Op::SaveGraphicsState,
                     Op::LoadGraphicsState { gs: gs.clone() },
                     Op::SetFillColor { col: color.clone() },
                     Op::StartTextSection,
-                    Op::SetFont { font: PdfFontHandle::External(bold_id.clone()), size: Pt(mark_size(text)) },
-                    Op::SetTextMatrix { matrix: TextMatrix::TranslateRotate(Mm(38.0).into(), Mm(70.0).into(), 50.0) },
+                    Op::SetFont { font: PdfFontHandle::External(bold_id.clone()), size: Pt(size) },
+                    Op::SetTextMatrix { matrix: TextMatrix::TranslateRotate(Mm(x).into(), Mm(y).into(), angle) },
                     Op::ShowText { items: vec![TextItem::Text(text.to_string())] },
                     Op::EndTextSection,
                     Op::RestoreGraphicsState,
@@ -496,10 +523,6 @@ impl PdfRenderer {
         let mut warnings = Vec::new();
         Ok(doc.with_pages(pages).save(&PdfSaveOptions::default(), &mut warnings))
     }
-}
-
-fn mark_size(text: &str) -> f32 {
-    if text.chars().count() > 12 { 34.0 } else { 90.0 }
 }
 
 /// The large, rotated, semi-transparent mark of a variant.

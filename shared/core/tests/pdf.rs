@@ -1,0 +1,146 @@
+//! The printed representation, checked with poppler's pdftotext / pdfinfo.
+
+mod common;
+
+use certifica_core::document::Dec;
+use certifica_core::issue::seal_certificate;
+use certifica_core::pdf::{PdfRenderer, RenderOptions, Variant};
+use certifica_core::rules::IssueContext;
+use certifica_core::stamping::LocalAuthority;
+use common::*;
+use std::process::Command;
+
+fn stamped(n: usize) -> Dec {
+    let (inst, school, plan) = (institution(), school(), plan(n));
+    let student = student(&plan);
+    let resp = responsable();
+    let efirma = fixtures().des3.load();
+    let ctx = IssueContext {
+        institution: &inst,
+        plan: &plan,
+        student: &student,
+        signer: Some((&resp, &efirma)),
+        credits_available: 1,
+        issue_date: date("2026-07-15"),
+    };
+    let sealed = seal_certificate(&ctx, &school, "FC-2026-0001").unwrap();
+    let stamped = LocalAuthority::simulated_sep().authenticate(&sealed.xml).unwrap();
+    Dec::parse(&stamped.xml).unwrap()
+}
+
+fn options(variant: Variant) -> RenderOptions {
+    RenderOptions { variant, verify_base_url: "https://certifica.example.mx/v1/verify/".into() }
+}
+
+/// Writes the PDF and returns (text, pages) as poppler sees them.
+fn poppler(name: &str, pdf: &[u8]) -> (String, usize) {
+    let path = fixtures().dir.join(name);
+    std::fs::write(&path, pdf).unwrap();
+    let text = run(Command::new("pdftotext").args(["-enc", "UTF-8"]).arg(&path).arg("-"));
+    let info = run(Command::new("pdfinfo").arg(&path));
+    let info = String::from_utf8(info.stdout).unwrap();
+    let pages = info.lines().find_map(|l| l.strip_prefix("Pages:")).unwrap().trim().parse().unwrap();
+    (String::from_utf8(text.stdout).unwrap(), pages)
+}
+
+fn squeeze(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+#[test]
+fn the_pdf_carries_the_legends_with_extractable_accented_text() {
+    let dec = stamped(12);
+    let pdf = PdfRenderer::new().unwrap().render(&dec, &options(Variant::Normal)).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    let (text, pages) = poppler("normal.pdf", &pdf);
+    assert_eq!(pages, 1);
+    for needle in [
+        "José Ángel Peña Ñúñez",
+        "CERTIFICADO TOTAL DE ESTUDIOS",
+        "Universidad Tecnológica del Valle de Anáhuac",
+        "COYOACÁN",
+        "20160712",
+        "12 de julio de 2016",
+        "Licenciatura en Administración de Empresas",
+        "PENA000101HDFRRL04",
+        "A0012345",
+        "Introducción a la Administración",
+        "E.E.",
+        "María Cristina Gómez Ruiz",
+        "00001000000500000001",
+        "00001000000900000001",
+        "representación impresa de un certificado electrónico",
+        "e.firma",
+        "Ciudad de México, el 15 de julio de 2026",
+    ] {
+        assert!(text.contains(needle), "missing «{needle}» in:\n{text}");
+    }
+    let flat = squeeze(&text);
+    let folio = dec.folio_digital().unwrap();
+    assert!(flat.contains(folio), "folio missing");
+    assert!(flat.contains(&format!("https://certifica.example.mx/v1/verify/{folio}")));
+    assert!(flat.contains(&dec.sello), "school sello missing");
+    assert!(flat.contains(&dec.sep_ipes.as_ref().unwrap().sello_sep_ipes), "authority sello missing");
+    assert!(!text.contains("CANCELADO") && !text.contains("VISTA PREVIA"));
+    assert!(pdf.len() < 150_000, "fonts must be subset: {} bytes", pdf.len());
+}
+
+#[test]
+fn a_long_plan_flows_onto_further_pages_with_every_subject() {
+    let dec = stamped(80);
+    let pdf = PdfRenderer::new().unwrap().render(&dec, &options(Variant::Normal)).unwrap();
+    let (text, pages) = poppler("long.pdf", &pdf);
+    assert!(pages >= 3, "80 subjects should need several pages, got {pages}");
+    for i in 1..=80 {
+        assert!(text.contains(&format!("ADM{i:03}")), "subject ADM{i:03} missing");
+    }
+    assert!(text.contains(&format!("Página {pages} de {pages}")));
+    // pdftotext separates pages with a form feed: every page with subjects repeats the header.
+    for (i, page) in text.split('\u{c}').enumerate().filter(|(_, p)| p.contains("ADM0")) {
+        assert!(page.contains("Calif.") && page.contains("Créditos"), "page {} lacks the table header", i + 1);
+    }
+}
+
+/// Counts strongly red pixels of page 1 rendered by pdftoppm (PPM is a
+/// short header followed by raw RGB bytes).
+fn red_pixels(name: &str, pdf: &[u8]) -> usize {
+    let path = fixtures().dir.join(name);
+    std::fs::write(&path, pdf).unwrap();
+    let out = run(Command::new("pdftoppm").args(["-r", "30", "-f", "1", "-l", "1"]).arg(&path));
+    let ppm = out.stdout;
+    // Header: "P6\n<w> <h>\n255\n".
+    let mut newlines = 0;
+    let start = ppm
+        .iter()
+        .position(|&b| {
+            newlines += usize::from(b == b'\n');
+            newlines == 3
+        })
+        .unwrap()
+        + 1;
+    ppm[start..].chunks_exact(3).filter(|p| p[0] > 200 && p[1] < 170 && p[2] < 170).count()
+}
+
+#[test]
+fn cancelled_and_preview_variants_are_marked() {
+    let dec = stamped(5);
+    let r = PdfRenderer::new().unwrap();
+    let cancelled_pdf = r.render(&dec, &options(Variant::Cancelled)).unwrap();
+    let (cancelled, _) = poppler("cancelado.pdf", &cancelled_pdf);
+    assert!(cancelled.contains("CERTIFICADO CANCELADO — SIN VALIDEZ"));
+    // The large red mark is drawn across the page; the normal PDF has no red at all.
+    let normal_pdf = r.render(&dec, &options(Variant::Normal)).unwrap();
+    assert_eq!(red_pixels("normal-red.pdf", &normal_pdf), 0);
+    assert!(red_pixels("cancelado-red.pdf", &cancelled_pdf) > 1500);
+    let (preview, _) = poppler("preview.pdf", &r.render(&dec, &options(Variant::Preview)).unwrap());
+    assert!(preview.contains("VISTA PREVIA — SIN VALIDEZ OFICIAL"));
+}
+
+#[test]
+fn the_title_follows_the_type_of_certificate() {
+    let mut dec = stamped(3);
+    dec.expedicion.id_tipo_certificacion = "80".into();
+    let pdf = PdfRenderer::new().unwrap().render(&dec, &options(Variant::Normal)).unwrap();
+    let (text, _) = poppler("parcial.pdf", &pdf);
+    assert!(text.contains("CERTIFICADO PARCIAL DE ESTUDIOS"));
+}
