@@ -1,0 +1,265 @@
+//! The subcommands. Each returns the exit code, or a [`CliError`] that main
+//! prints as one Spanish line (exit 2).
+
+use crate::demo::{demo_efirma, demo_institutions};
+use certifica_core::checks::{totals_warnings, value_problems};
+use certifica_core::curp::Curp;
+use certifica_core::document::{Dec, DocumentError, MAX_DOCUMENT_BYTES};
+use certifica_core::efirma::{Efirma, EfirmaError, SignerCertificate};
+use certifica_core::issue::{IssueError, seal_certificate};
+use certifica_core::model::InstitutionType;
+use certifica_core::pdf::{PdfError, PdfRenderer, RenderOptions, Variant};
+use certifica_core::rules::IssueContext;
+use certifica_core::sello::{SealError, seal};
+use certifica_core::stamping::{AuthoritySigner, LocalAuthority, simulated_sep_certificate};
+use certifica_core::verify::verify as verify_document;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Verification address used when none is configured (the local server).
+pub const DEFAULT_VERIFY_BASE: &str = "http://127.0.0.1:3000/v1/verify/";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("no se pudo leer {0}: {1}")]
+    Read(PathBuf, String),
+    #[error("no se pudo escribir {0}: {1}")]
+    Write(PathBuf, String),
+    #[error("{0} supera el tamaño máximo de {MAX_DOCUMENT_BYTES} bytes")]
+    TooLarge(PathBuf),
+    #[error("{0} no es texto UTF-8")]
+    NotUtf8(PathBuf),
+    #[error("{0}: {1}")]
+    Document(PathBuf, DocumentError),
+    #[error("falta la contraseña de la llave: use --password-file o la variable CERTIFICA_KEY_PASSWORD")]
+    NoPassword,
+    #[error("e.firma: {0}")]
+    Efirma(#[from] EfirmaError),
+    #[error("{0}")]
+    Seal(#[from] SealError),
+    #[error("el documento ya tiene sello; sellar de nuevo lo reemplazaría (use el documento sin sello)")]
+    AlreadySealed,
+    #[error("el documento tiene {} problema(s):\n{}", .0.len(), .0.join("\n"))]
+    Invalid(Vec<String>),
+    #[error("{0}")]
+    Pdf(#[from] PdfError),
+    #[error("fecha «{0}» inválida: use AAAA-MM-DD")]
+    Date(String),
+}
+
+fn read_bytes(path: &Path, limit: usize) -> Result<Vec<u8>, CliError> {
+    let meta = std::fs::metadata(path).map_err(|e| CliError::Read(path.into(), e.to_string()))?;
+    if meta.len() > limit as u64 {
+        return Err(CliError::TooLarge(path.into()));
+    }
+    std::fs::read(path).map_err(|e| CliError::Read(path.into(), e.to_string()))
+}
+
+fn read_document(path: &Path) -> Result<String, CliError> {
+    String::from_utf8(read_bytes(path, MAX_DOCUMENT_BYTES)?).map_err(|_| CliError::NotUtf8(path.into()))
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    std::fs::write(path, bytes).map_err(|e| CliError::Write(path.into(), e.to_string()))
+}
+
+/// The password without its final line break (files often end with one).
+fn password(file: Option<&Path>) -> Result<Vec<u8>, CliError> {
+    let mut bytes = match file {
+        Some(f) => read_bytes(f, 4096)?,
+        None => std::env::var("CERTIFICA_KEY_PASSWORD").map_err(|_| CliError::NoPassword)?.into_bytes(),
+    };
+    while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        bytes.pop();
+    }
+    Ok(bytes)
+}
+
+pub fn sign(
+    cer: &Path,
+    key: &Path,
+    password_file: Option<&Path>,
+    out: Option<&Path>,
+    input: &Path,
+) -> Result<ExitCode, CliError> {
+    let xml = read_document(input)?;
+    let mut dec = Dec::parse(&xml).map_err(|e| CliError::Document(input.into(), e))?;
+    if dec.is_stamped() {
+        return Err(CliError::Seal(SealError::AlreadyStamped));
+    }
+    if dec.is_sealed() || !dec.certificado_responsable.is_empty() || !dec.no_certificado_responsable.is_empty() {
+        return Err(CliError::AlreadySealed);
+    }
+    let problems = value_problems(&dec);
+    if !problems.is_empty() {
+        return Err(CliError::Invalid(problems.iter().map(|p| format!("  - {p}")).collect()));
+    }
+    let efirma = Efirma::load(&read_bytes(cer, 64 * 1024)?, &read_bytes(key, 64 * 1024)?, &password(password_file)?)?;
+    let curp = Curp::parse(&dec.responsable.curp)
+        .map_err(|e| CliError::Invalid(vec![format!("  - Responsable/curp: {e}")]))?;
+    let issue_date = dec.issue_date().ok_or_else(|| CliError::Invalid(vec!["  - Expedicion/fecha ilegible".into()]))?;
+    efirma.check_usable(issue_date, &curp)?;
+    for warning in totals_warnings(&dec) {
+        eprintln!("aviso: {warning}");
+    }
+    seal(&mut dec, &efirma)?;
+    let sealed = dec.to_xml();
+    match out {
+        Some(path) => {
+            write_file(path, sealed.as_bytes())?;
+            eprintln!("documento sellado con el certificado {} → {}", efirma.certificate().number(), path.display());
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(sealed.as_bytes()).map_err(|e| CliError::Write("stdout".into(), e.to_string()))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn verify(file: &Path, json: bool, trust: &[PathBuf], trust_simulator: bool) -> Result<ExitCode, CliError> {
+    let xml = read_document(file)?;
+    let mut authorities = Vec::new();
+    for path in trust {
+        authorities.push(SignerCertificate::from_der(&read_bytes(path, 64 * 1024)?)?);
+    }
+    if trust_simulator {
+        authorities.push(simulated_sep_certificate());
+    }
+    let report = verify_document(&xml, &authorities);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        println!("Verificación de {}", file.display());
+        for c in &report.checks {
+            println!("  {} {}: {}", if c.ok { "✔" } else { "✘" }, c.title, c.detail);
+        }
+        if let Some(folio) = &report.folio_digital {
+            println!("  Folio digital: {folio}");
+        }
+        let simulated = simulated_sep_certificate();
+        if report.stamped && xml.contains(&format!("noCertificadoSepIpes=\"{}\"", simulated.number())) {
+            println!("  Nota: timbrado por la autoridad SIMULADA de Certifica (sin validez oficial).");
+        }
+        println!("{}", if report.valid { "Documento VÁLIDO" } else { "Documento NO VÁLIDO" });
+    }
+    Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+pub fn render(
+    file: &Path,
+    out: &Path,
+    cancelled: bool,
+    preview: bool,
+    verify_base_url: &str,
+) -> Result<ExitCode, CliError> {
+    let xml = read_document(file)?;
+    let dec = Dec::parse(&xml).map_err(|e| CliError::Document(file.into(), e))?;
+    let variant = match (cancelled, preview) {
+        (true, _) => Variant::Cancelled,
+        (_, true) => Variant::Preview,
+        _ => Variant::Normal,
+    };
+    let pdf = PdfRenderer::new()?.render(&dec, &RenderOptions { variant, verify_base_url: verify_base_url.into() })?;
+    write_file(out, &pdf)?;
+    eprintln!("PDF generado: {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Issues every demo student's certificate of the first school of each
+/// institution into `out`, reporting refusals with their reasons.
+pub fn demo(out: &Path, issue_date: Option<&str>) -> Result<ExitCode, CliError> {
+    let issue_date = match issue_date {
+        Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| CliError::Date(s.into()))?,
+        None => chrono::Local::now().date_naive(),
+    };
+    std::fs::create_dir_all(out).map_err(|e| CliError::Write(out.into(), e.to_string()))?;
+    let renderer = PdfRenderer::new()?;
+    let sep = LocalAuthority::simulated_sep();
+    let efirma = demo_efirma()?;
+    let mut summary = Vec::new();
+    let (mut issued, mut refused) = (0, 0);
+    for demo in demo_institutions() {
+        let school = &demo.schools[0];
+        // An autonomous university stamps with its own node (same demo e.firma).
+        let own_node = (demo.institution.kind == InstitutionType::Autonomo).then(|| {
+            demo_efirma().map(|e| {
+                LocalAuthority::institution_node(
+                    e,
+                    AuthoritySigner {
+                        curp: demo.responsable.curp.clone(),
+                        nombre_completo: demo.responsable.full_name(),
+                        cargo: demo.responsable.cargo,
+                    },
+                )
+            })
+        });
+        let own_node = own_node.transpose()?;
+        let authority = own_node.as_ref().unwrap_or(&sep);
+        for (n, student) in demo
+            .students
+            .iter()
+            .filter(|s| demo.plans.iter().any(|p| p.id == s.plan_id && p.school_id == school.id))
+            .enumerate()
+        {
+            let Some(plan) = demo.plans.iter().find(|p| p.id == student.plan_id) else { continue };
+            let ctx = IssueContext {
+                institution: &demo.institution,
+                plan,
+                student,
+                signer: Some((&demo.responsable, &efirma)),
+                credits_available: 100,
+                issue_date,
+            };
+            let folio_control =
+                format!("{}-{}-{:04}", demo.institution.id.to_uppercase(), issue_date.format("%Y"), n + 1);
+            let line = match seal_certificate(&ctx, school, &folio_control) {
+                Err(IssueError::Rules(problems)) => {
+                    refused += 1;
+                    let reasons: Vec<String> = problems.iter().map(|p| format!("{} ({})", p, p.code())).collect();
+                    format!("RECHAZADO {} {}: {}", student.control_number, student.full_name(), reasons.join("; "))
+                }
+                Err(e) => {
+                    refused += 1;
+                    format!("RECHAZADO {} {}: {e}", student.control_number, student.full_name())
+                }
+                Ok(sealed) => match authority.authenticate(&sealed.xml) {
+                    Err(e) => {
+                        refused += 1;
+                        format!("ERROR EN TIMBRADO {} {}: {e}", student.control_number, student.full_name())
+                    }
+                    Ok(stamped) => {
+                        let dec = Dec::parse(&stamped.xml).map_err(|e| CliError::Document(out.into(), e))?;
+                        let pdf = renderer.render(
+                            &dec,
+                            &RenderOptions { variant: Variant::Normal, verify_base_url: DEFAULT_VERIFY_BASE.into() },
+                        )?;
+                        let base = out.join(&student.control_number);
+                        write_file(&base.with_extension("xml"), stamped.xml.as_bytes())?;
+                        write_file(&base.with_extension("pdf"), &pdf)?;
+                        issued += 1;
+                        format!(
+                            "TIMBRADO {} {} · {} · folio {} · promedio {} · créditos {} de {}",
+                            student.control_number,
+                            student.full_name(),
+                            sealed.summary.tipo,
+                            stamped.folio_digital,
+                            sealed.summary.average.fixed2(),
+                            sealed.summary.credits_obtained.fixed2(),
+                            sealed.summary.total_credits.fixed2()
+                        )
+                    }
+                },
+            };
+            println!("{line}");
+            summary.push(line);
+        }
+    }
+    summary.push(format!("{issued} timbrados, {refused} rechazados"));
+    write_file(&out.join("resumen.txt"), summary.join("\n").as_bytes())?;
+    println!("{issued} certificados timbrados y {refused} rechazados en {}", out.display());
+    println!("Autoridad SIMULADA y e.firma de demostración: los documentos no tienen validez oficial.");
+    println!("Verifique uno con: certifica verify {}", out.join("<matrícula>.xml").display());
+    Ok(ExitCode::SUCCESS)
+}
