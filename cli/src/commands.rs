@@ -6,7 +6,7 @@ use certifica_core::checks::{totals_warnings, value_problems};
 use certifica_core::curp::Curp;
 use certifica_core::document::{Dec, DocumentError, MAX_DOCUMENT_BYTES};
 use certifica_core::efirma::{Efirma, EfirmaError, SignerCertificate};
-use certifica_core::issue::{IssueError, seal_certificate};
+use certifica_core::issue::{IssueError, seal_and_stamp_autonomo, seal_certificate};
 use certifica_core::model::InstitutionType;
 use certifica_core::pdf::{PdfError, PdfRenderer, RenderOptions, Variant};
 use certifica_core::rules::IssueContext;
@@ -196,7 +196,6 @@ pub fn demo(out: &Path, issue_date: Option<&str>) -> Result<ExitCode, CliError> 
             })
         });
         let own_node = own_node.transpose()?;
-        let authority = own_node.as_ref().unwrap_or(&sep);
         for (n, student) in demo
             .students
             .iter()
@@ -214,43 +213,48 @@ pub fn demo(out: &Path, issue_date: Option<&str>) -> Result<ExitCode, CliError> 
             };
             let folio_control =
                 format!("{}-{}-{:04}", demo.institution.id.to_uppercase(), issue_date.format("%Y"), n + 1);
-            let line = match seal_certificate(&ctx, school, &folio_control) {
+            let outcome = match &own_node {
+                Some(node) => seal_and_stamp_autonomo(&ctx, school, &folio_control, node),
+                None => seal_certificate(&ctx, school, &folio_control).and_then(|sealed| {
+                    let stamped = sep.authenticate(&sealed.xml)?;
+                    Ok((sealed, stamped))
+                }),
+            };
+            let line = match outcome {
                 Err(IssueError::Rules(problems)) => {
                     refused += 1;
                     let reasons: Vec<String> = problems.iter().map(|p| format!("{} ({})", p, p.code())).collect();
                     format!("RECHAZADO {} {}: {}", student.control_number, student.full_name(), reasons.join("; "))
                 }
+                Err(IssueError::Stamp(e)) => {
+                    refused += 1;
+                    format!("ERROR EN TIMBRADO {} {}: {e}", student.control_number, student.full_name())
+                }
                 Err(e) => {
                     refused += 1;
                     format!("RECHAZADO {} {}: {e}", student.control_number, student.full_name())
                 }
-                Ok(sealed) => match authority.authenticate(&sealed.xml) {
-                    Err(e) => {
-                        refused += 1;
-                        format!("ERROR EN TIMBRADO {} {}: {e}", student.control_number, student.full_name())
-                    }
-                    Ok(stamped) => {
-                        let dec = Dec::parse(&stamped.xml).map_err(|e| CliError::Document(out.into(), e))?;
-                        let pdf = renderer.render(
-                            &dec,
-                            &RenderOptions { variant: Variant::Normal, verify_base_url: DEFAULT_VERIFY_BASE.into() },
-                        )?;
-                        let base = out.join(&student.control_number);
-                        write_file(&base.with_extension("xml"), stamped.xml.as_bytes())?;
-                        write_file(&base.with_extension("pdf"), &pdf)?;
-                        issued += 1;
-                        format!(
-                            "TIMBRADO {} {} · {} · folio {} · promedio {} · créditos {} de {}",
-                            student.control_number,
-                            student.full_name(),
-                            sealed.summary.tipo,
-                            stamped.folio_digital,
-                            sealed.summary.average.fixed2(),
-                            sealed.summary.credits_obtained.fixed2(),
-                            sealed.summary.total_credits.fixed2()
-                        )
-                    }
-                },
+                Ok((sealed, stamped)) => {
+                    let dec = Dec::parse(&stamped.xml).map_err(|e| CliError::Document(out.into(), e))?;
+                    let pdf = renderer.render(
+                        &dec,
+                        &RenderOptions { variant: Variant::Normal, verify_base_url: DEFAULT_VERIFY_BASE.into() },
+                    )?;
+                    let base = out.join(&student.control_number);
+                    write_file(&base.with_extension("xml"), stamped.xml.as_bytes())?;
+                    write_file(&base.with_extension("pdf"), &pdf)?;
+                    issued += 1;
+                    format!(
+                        "TIMBRADO {} {} · {} · folio {} · promedio {} · créditos {} de {}",
+                        student.control_number,
+                        student.full_name(),
+                        sealed.summary.tipo,
+                        stamped.folio_digital,
+                        sealed.summary.average.fixed2(),
+                        sealed.summary.credits_obtained.fixed2(),
+                        sealed.summary.total_credits.fixed2()
+                    )
+                }
             };
             println!("{line}");
             summary.push(line);

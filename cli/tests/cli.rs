@@ -215,3 +215,34 @@ fn render_writes_a_pdf_in_each_variant() {
         assert!(std::fs::read(&out_path).unwrap().starts_with(b"%PDF-"));
     }
 }
+
+#[test]
+fn a_document_sealed_with_openssl_passes_certifica_verify() {
+    let dir = workdir();
+    let mut dec = Dec::parse(&std::fs::read_to_string(dir.join("sin-sello.xml")).unwrap()).unwrap();
+    // Everything but the signature comes from outside the signing code: the
+    // certificate as Base64 of the DER, its number from the serial, the cadena.
+    let der = std::fs::read(efirma("responsable.cer")).unwrap();
+    dec.certificado_responsable = certifica_core::sello::to_base64(&der);
+    dec.no_certificado_responsable = "00001000000700000001".into();
+    let cadena = certifica_core::cadena::cadena_original(&dec).unwrap();
+    let cadena_path = dir.join("cadena-openssl.txt");
+    std::fs::write(&cadena_path, &cadena).unwrap();
+    let key_pem = dir.join("llave.pem");
+    let status = Command::new("openssl")
+        .args(["pkcs8", "-inform", "DER", "-in"])
+        .arg(efirma("responsable.key"))
+        .args(["-passin", "pass:demo-certifica", "-out"])
+        .arg(&key_pem)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let sig =
+        Command::new("openssl").args(["dgst", "-sha256", "-sign"]).arg(&key_pem).arg(&cadena_path).output().unwrap();
+    assert!(sig.status.success());
+    dec.sello = certifica_core::sello::to_base64(&sig.stdout);
+    let path = dir.join("sellado-openssl.xml");
+    std::fs::write(&path, dec.to_xml()).unwrap();
+    let out = certifica(&["verify", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}

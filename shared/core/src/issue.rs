@@ -7,6 +7,7 @@ use crate::efirma::Efirma;
 use crate::model::{Responsable, School};
 use crate::rules::{AcademicSummary, IssueContext, IssueProblem, check_before_issue};
 use crate::sello::{SealError, seal};
+use crate::stamping::{LocalAuthority, StampError, Stamped};
 
 /// A sealed certificate, ready for the authority.
 #[derive(Debug, Clone)]
@@ -24,6 +25,8 @@ pub enum IssueError {
     Rules(Vec<IssueProblem>),
     #[error(transparent)]
     Seal(#[from] SealError),
+    #[error(transparent)]
+    Stamp(#[from] StampError),
 }
 
 /// Checks every rule, builds the document and seals it with the signer's e.firma.
@@ -55,4 +58,18 @@ fn seal_checked(
     });
     let cadena_original = seal(&mut dec, efirma)?;
     Ok(Sealed { xml: dec.to_xml(), dec, cadena_original, summary })
+}
+
+/// AUTONOMO: the university's own signed document is final, so issuing seals
+/// and stamps in one step with the institution's own authority node; there is
+/// no separate Sellado state.
+pub fn seal_and_stamp_autonomo(
+    ctx: &IssueContext<'_>,
+    school: &School,
+    folio_control: &str,
+    own_node: &LocalAuthority,
+) -> Result<(Sealed, Stamped), IssueError> {
+    let sealed = seal_certificate(ctx, school, folio_control)?;
+    let stamped = own_node.authenticate(&sealed.xml)?;
+    Ok((sealed, stamped))
 }
