@@ -158,19 +158,18 @@ impl<'r> Layout<'r> {
         }
     }
 
-    /// Width of `text` in mm at `size` pt.
-    fn width(&self, text: &str, size: f32, face: Face) -> f32 {
+    /// Width of one character in mm at `size` pt.
+    fn char_width(&self, c: char, size: f32, face: Face) -> f32 {
         let (font, _) = self.font(face);
         let upem = f32::from(font.font_metrics.units_per_em.max(1));
-        let units: f32 = text
-            .chars()
-            .map(|c| {
-                font.lookup_glyph_index(c as u32)
-                    .map(|g| f32::from(font.get_horizontal_advance(g)))
-                    .unwrap_or(upem * 0.5)
-            })
-            .sum();
+        let units =
+            font.lookup_glyph_index(c as u32).map(|g| f32::from(font.get_horizontal_advance(g))).unwrap_or(upem * 0.5);
         units / upem * size * 25.4 / 72.0
+    }
+
+    /// Width of `text` in mm at `size` pt.
+    fn width(&self, text: &str, size: f32, face: Face) -> f32 {
+        text.chars().map(|c| self.char_width(c, size, face)).sum()
     }
 
     fn text_at(&mut self, x: f32, y: f32, text: &str, size: f32, face: Face) {
@@ -185,29 +184,41 @@ impl<'r> Layout<'r> {
     }
 
     /// Splits `text` into lines no wider than `width` mm (breaking long words).
+    /// Widths are accumulated, so each character is measured once.
     fn wrap(&self, text: &str, width: f32, size: f32, face: Face) -> Vec<String> {
+        let space = self.char_width(' ', size, face);
         let mut lines = Vec::new();
-        let mut line = String::new();
+        let (mut line, mut line_w) = (String::new(), 0.0);
         for word in text.split_whitespace() {
-            let candidate = if line.is_empty() { word.to_string() } else { format!("{line} {word}") };
-            if self.width(&candidate, size, face) <= width {
-                line = candidate;
+            let word_w = self.width(word, size, face);
+            let joined_w = if line.is_empty() { word_w } else { line_w + space + word_w };
+            if joined_w <= width {
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(word);
+                line_w = joined_w;
                 continue;
             }
             if !line.is_empty() {
                 lines.push(std::mem::take(&mut line));
             }
-            // A word wider than the line (a Base64 sello) is cut by characters.
-            let mut piece = String::new();
-            for c in word.chars() {
-                piece.push(c);
-                if self.width(&piece, size, face) > width {
-                    piece.pop();
-                    lines.push(std::mem::take(&mut piece));
-                    piece.push(c);
-                }
+            if word_w <= width {
+                line.push_str(word);
+                line_w = word_w;
+                continue;
             }
-            line = piece;
+            // A word wider than the line (a Base64 sello) is cut by characters.
+            line_w = 0.0;
+            for c in word.chars() {
+                let w = self.char_width(c, size, face);
+                if line_w + w > width && !line.is_empty() {
+                    lines.push(std::mem::take(&mut line));
+                    line_w = 0.0;
+                }
+                line.push(c);
+                line_w += w;
+            }
         }
         if !line.is_empty() {
             lines.push(line);
@@ -520,9 +531,38 @@ impl PdfRenderer {
             }
             pages.push(PdfPage::new(Mm(PAGE_W), Mm(PAGE_H), ops));
         }
-        let mut warnings = Vec::new();
-        Ok(doc.with_pages(pages).save(&PdfSaveOptions::default(), &mut warnings))
+        doc.with_pages(pages);
+        Ok(save(&doc))
     }
+}
+
+/// Serialises like `PdfDocument::save`, but compresses streams at flate level
+/// 1 instead of lopdf's level 9: measured, level 9 took ~40% of the time of a
+/// certificate's PDF for a file only slightly smaller.
+fn save(doc: &PdfDocument) -> Vec<u8> {
+    use flate2::{Compression, write::ZlibEncoder};
+    use std::io::Write;
+    let mut warnings = Vec::new();
+    let mut lo = printpdf::serialize::to_lopdf_doc(doc, &PdfSaveOptions::default(), &mut warnings);
+    for object in lo.objects.values_mut() {
+        if let lopdf::Object::Stream(stream) = object
+            && stream.allows_compression
+            && stream.dict.get(b"Filter").is_err()
+        {
+            let mut encoder = ZlibEncoder::new(Vec::with_capacity(stream.content.len() / 2), Compression::fast());
+            if encoder.write_all(&stream.content).is_ok()
+                && let Ok(compressed) = encoder.finish()
+                && compressed.len() + 19 < stream.content.len()
+            {
+                stream.dict.set("Filter", "FlateDecode");
+                stream.set_content(compressed);
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(64 * 1024);
+    // Writing into a Vec cannot fail.
+    let _ = lo.save_to(&mut out);
+    out
 }
 
 /// The large, rotated, semi-transparent mark of a variant.
