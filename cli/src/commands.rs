@@ -125,7 +125,7 @@ pub fn verify(file: &Path, json: bool, trust: &[PathBuf], trust_simulator: bool)
         authorities.push(SignerCertificate::from_der(&read_bytes(path, 64 * 1024)?)?);
     }
     if trust_simulator {
-        authorities.push(simulated_sep_certificate());
+        authorities.push(simulated_sep_certificate()?);
     }
     let report = verify_document(&xml, &authorities);
     if json {
@@ -138,7 +138,7 @@ pub fn verify(file: &Path, json: bool, trust: &[PathBuf], trust_simulator: bool)
         if let Some(folio) = &report.folio_digital {
             println!("  Folio digital: {folio}");
         }
-        let simulated = simulated_sep_certificate();
+        let simulated = simulated_sep_certificate()?;
         if report.stamped && xml.contains(&format!("noCertificadoSepIpes=\"{}\"", simulated.number())) {
             println!("  Nota: timbrado por la autoridad SIMULADA de Certifica (sin validez oficial).");
         }
@@ -176,7 +176,7 @@ pub fn demo(out: &Path, issue_date: Option<&str>) -> Result<ExitCode, CliError> 
     };
     std::fs::create_dir_all(out).map_err(|e| CliError::Write(out.into(), e.to_string()))?;
     let renderer = PdfRenderer::new()?;
-    let sep = LocalAuthority::simulated_sep();
+    let sep = LocalAuthority::simulated_sep()?;
     let efirma = demo_efirma()?;
     let mut summary = Vec::new();
     let (mut issued, mut refused) = (0, 0);

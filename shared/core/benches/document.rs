@@ -46,7 +46,7 @@ fn pipeline(c: &mut Criterion) {
     };
     let unsealed = document::build(&input);
     let sealed = seal_certificate(&ctx, &school, "FC-1").unwrap();
-    let authority = LocalAuthority::simulated_sep();
+    let authority = LocalAuthority::simulated_sep().unwrap();
     let stamped = Dec::parse(&authority.authenticate(&sealed.xml).unwrap().xml).unwrap();
     let renderer = PdfRenderer::new().unwrap();
     let options =

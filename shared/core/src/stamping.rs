@@ -18,7 +18,7 @@ use crate::cadena::{PipeInValue, cadena_of, cadena_original};
 use crate::catalogs::Cargo;
 use crate::checks::value_problems;
 use crate::document::{Dec, DocumentError, Dreoe, SepIpes};
-use crate::efirma::{Efirma, SignerCertificate};
+use crate::efirma::{Efirma, EfirmaError, SignerCertificate};
 use crate::sello::{from_base64, to_base64};
 use chrono::{NaiveDateTime, Utc};
 use std::future::Future;
@@ -115,16 +115,15 @@ pub fn sep_ipes_cadena(s: &SepIpes) -> Result<String, PipeInValue> {
 }
 
 /// The simulated authority's certificate (to trust it in verification).
-pub fn simulated_sep_certificate() -> SignerCertificate {
-    // The bundled file is checked by a test; failing here is a build defect.
-    SignerCertificate::from_der(SIM_CER).expect("bundled simulator certificate is valid")
+pub fn simulated_sep_certificate() -> Result<SignerCertificate, EfirmaError> {
+    SignerCertificate::from_der(SIM_CER)
 }
 
 impl LocalAuthority {
     /// The simulated SEP authority (test key pair; no official validity).
-    pub fn simulated_sep() -> Self {
-        let efirma = Efirma::from_pkcs8(simulated_sep_certificate(), SIM_KEY).expect("bundled simulator key matches");
-        LocalAuthority {
+    pub fn simulated_sep() -> Result<Self, EfirmaError> {
+        let efirma = Efirma::from_pkcs8(simulated_sep_certificate()?, SIM_KEY)?;
+        Ok(LocalAuthority {
             efirma,
             signer: AuthoritySigner {
                 curp: "SIAU800101HDFMTR05".into(),
@@ -132,7 +131,7 @@ impl LocalAuthority {
                 cargo: Cargo::ResponsableExpedicion,
             },
             failures: Mutex::new(Vec::new()),
-        }
+        })
     }
 
     /// An autonomous institution's own authority node.
@@ -228,5 +227,17 @@ impl LocalAuthority {
 impl Stamper for LocalAuthority {
     async fn stamp(&self, sealed_xml: &str) -> Result<Stamped, StampError> {
         self.authenticate(sealed_xml)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_simulator_key_pair_loads_and_matches() {
+        let authority = LocalAuthority::simulated_sep().unwrap();
+        assert_eq!(authority.certificate().number().value, "00001000000900000001");
+        assert!(authority.certificate().subject_name().contains("SIMULADA"));
     }
 }

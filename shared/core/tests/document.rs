@@ -146,8 +146,8 @@ fn a_document_sealed_outside_the_project_passes_verification() {
 fn tamper_matrix_every_edit_after_sealing_is_detected() {
     let f = fixtures();
     let efirma = f.des3.load();
-    let authority = LocalAuthority::simulated_sep();
-    let trusted = [simulated_sep_certificate()];
+    let authority = LocalAuthority::simulated_sep().unwrap();
+    let trusted = [simulated_sep_certificate().unwrap()];
     let sealed = sealed_with(6, &efirma);
     let stamped = authority.authenticate(&sealed.xml).unwrap();
     assert!(verify(&sealed.xml, &trusted).valid);
@@ -228,12 +228,12 @@ fn the_parser_refuses_doctype_entities_and_foreign_documents() {
 #[test]
 fn legacy_sepipes_spelling_is_read_and_written_back() {
     let efirma = fixtures().des3.load();
-    let stamped = LocalAuthority::simulated_sep().authenticate(&sealed_with(2, &efirma).xml).unwrap();
+    let stamped = LocalAuthority::simulated_sep().unwrap().authenticate(&sealed_with(2, &efirma).xml).unwrap();
     let legacy = stamped.xml.replace("<SepIpes ", "<SepIPes ");
     let dec = Dec::parse(&legacy).unwrap();
     assert!(dec.sep_ipes_legacy_name);
     assert_eq!(dec.to_xml(), legacy);
-    assert!(verify(&legacy, &[simulated_sep_certificate()]).valid);
+    assert!(verify(&legacy, &[simulated_sep_certificate().unwrap()]).valid);
 }
 
 #[test]

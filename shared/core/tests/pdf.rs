@@ -24,7 +24,7 @@ fn stamped(n: usize) -> Dec {
         issue_date: date("2026-07-15"),
     };
     let sealed = seal_certificate(&ctx, &school, "FC-2026-0001").unwrap();
-    let stamped = LocalAuthority::simulated_sep().authenticate(&sealed.xml).unwrap();
+    let stamped = LocalAuthority::simulated_sep().unwrap().authenticate(&sealed.xml).unwrap();
     Dec::parse(&stamped.xml).unwrap()
 }
 

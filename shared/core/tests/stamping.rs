@@ -31,7 +31,7 @@ fn sealed_xml(material: &Material, issue_date: &str) -> String {
 
 #[test]
 fn the_simulated_authority_appends_its_nodes_with_a_uuid_folio() {
-    let authority = LocalAuthority::simulated_sep();
+    let authority = LocalAuthority::simulated_sep().unwrap();
     let sealed = sealed_xml(&fixtures().des3, "2026-07-15");
     let stamped = authority.authenticate(&sealed).unwrap();
     let dec = Dec::parse(&stamped.xml).unwrap();
@@ -43,14 +43,14 @@ fn the_simulated_authority_appends_its_nodes_with_a_uuid_folio() {
     // The school's document is kept as it was; the nodes are appended after it.
     let end = sealed.find("</Dec>").unwrap();
     assert_eq!(&stamped.xml[..end], &sealed[..end]);
-    let report = verify(&stamped.xml, &[simulated_sep_certificate()]);
+    let report = verify(&stamped.xml, &[simulated_sep_certificate().unwrap()]);
     assert!(report.valid && report.stamped, "{:#?}", report.checks);
     assert_eq!(report.folio_digital.as_deref(), Some(stamped.folio_digital.as_str()));
 }
 
 #[test]
 fn each_stamp_gets_a_new_folio() {
-    let authority = LocalAuthority::simulated_sep();
+    let authority = LocalAuthority::simulated_sep().unwrap();
     let sealed = sealed_xml(&fixtures().des3, "2026-07-15");
     let a = authority.authenticate(&sealed).unwrap();
     let b = authority.authenticate(&sealed).unwrap();
@@ -59,7 +59,7 @@ fn each_stamp_gets_a_new_folio() {
 
 #[test]
 fn it_refuses_what_the_authority_would_refuse() {
-    let authority = LocalAuthority::simulated_sep();
+    let authority = LocalAuthority::simulated_sep().unwrap();
     let sealed = sealed_xml(&fixtures().des3, "2026-07-15");
     let code = |r: Result<_, StampError>| match r {
         Err(StampError::Rejected { code, .. }) => code,
@@ -86,7 +86,7 @@ fn it_refuses_what_the_authority_would_refuse() {
 
 #[test]
 fn it_can_be_told_to_be_unavailable_or_to_reject() {
-    let authority = LocalAuthority::simulated_sep();
+    let authority = LocalAuthority::simulated_sep().unwrap();
     let sealed = sealed_xml(&fixtures().aes, "2026-07-15");
     authority.fail_next(Failure::Unavailable);
     authority.fail_next(Failure::Reject("Lote rechazado por mantenimiento de catálogos".into()));
@@ -100,7 +100,7 @@ fn it_can_be_told_to_be_unavailable_or_to_reject() {
 
 #[test]
 fn the_stamper_port_is_served_by_the_simulator() {
-    let authority = LocalAuthority::simulated_sep();
+    let authority = LocalAuthority::simulated_sep().unwrap();
     let sealed = sealed_xml(&fixtures().des3, "2026-07-15");
     // The simulator's future completes immediately; poll it once.
     let fut = authority.stamp(&sealed);
@@ -129,5 +129,5 @@ fn an_autonomous_university_seals_and_stamps_with_its_own_node() {
     let stamped = node.authenticate(&sealed).unwrap();
     let trusted = [node.certificate().clone()];
     assert!(verify(&stamped.xml, &trusted).valid);
-    assert!(!verify(&stamped.xml, &[simulated_sep_certificate()]).valid, "the SEP simulator did not stamp it");
+    assert!(!verify(&stamped.xml, &[simulated_sep_certificate().unwrap()]).valid, "the SEP simulator did not stamp it");
 }
