@@ -8,7 +8,7 @@ use certifica_core::document::{Dec, DocumentError, MAX_DOCUMENT_BYTES};
 use certifica_core::efirma::{Efirma, EfirmaError, SignerCertificate};
 use certifica_core::issue::{IssueError, seal_and_stamp_autonomo, seal_certificate};
 use certifica_core::model::InstitutionType;
-use certifica_core::pdf::{PdfError, PdfRenderer, RenderOptions, Variant};
+use certifica_core::pdf::{Logo, MAX_LOGO_BYTES, PdfError, PdfRenderer, RenderOptions, Variant};
 use certifica_core::rules::IssueContext;
 use certifica_core::sello::{SealError, seal};
 use certifica_core::stamping::{AuthoritySigner, LocalAuthority, simulated_sep_certificate};
@@ -153,6 +153,7 @@ pub fn render(
     cancelled: bool,
     preview: bool,
     verify_base_url: &str,
+    logo: Option<&Path>,
 ) -> Result<ExitCode, CliError> {
     let xml = read_document(file)?;
     let dec = Dec::parse(&xml).map_err(|e| CliError::Document(file.into(), e))?;
@@ -161,7 +162,12 @@ pub fn render(
         (_, true) => Variant::Preview,
         _ => Variant::Normal,
     };
-    let pdf = PdfRenderer::new()?.render(&dec, &RenderOptions { variant, verify_base_url: verify_base_url.into() })?;
+    let logo = match logo {
+        Some(path) => Some(std::sync::Arc::new(Logo::from_png(&read_bytes(path, MAX_LOGO_BYTES)?)?)),
+        None => None,
+    };
+    let pdf =
+        PdfRenderer::new()?.render(&dec, &RenderOptions { variant, verify_base_url: verify_base_url.into(), logo })?;
     write_file(out, &pdf)?;
     eprintln!("PDF generado: {}", out.display());
     Ok(ExitCode::SUCCESS)
@@ -238,7 +244,11 @@ pub fn demo(out: &Path, issue_date: Option<&str>) -> Result<ExitCode, CliError> 
                     let dec = Dec::parse(&stamped.xml).map_err(|e| CliError::Document(out.into(), e))?;
                     let pdf = renderer.render(
                         &dec,
-                        &RenderOptions { variant: Variant::Normal, verify_base_url: DEFAULT_VERIFY_BASE.into() },
+                        &RenderOptions {
+                            variant: Variant::Normal,
+                            verify_base_url: DEFAULT_VERIFY_BASE.into(),
+                            logo: None,
+                        },
                     )?;
                     let base = out.join(&student.control_number);
                     write_file(&base.with_extension("xml"), stamped.xml.as_bytes())?;

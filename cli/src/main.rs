@@ -67,6 +67,9 @@ enum Command {
         /// Dirección base de verificación para el código QR (se le agrega el folio).
         #[arg(long, env = "CERTIFICA_VERIFY_BASE_URL", default_value = commands::DEFAULT_VERIFY_BASE)]
         verify_base_url: String,
+        /// Logotipo de la institución (PNG) para el encabezado.
+        #[arg(long)]
+        logo: Option<PathBuf>,
     },
     /// Emite certificados de demostración (datos ficticios, autoridad simulada) en una carpeta.
     Demo {
@@ -85,8 +88,8 @@ fn main() -> ExitCode {
             commands::sign(&cer, &key, password_file.as_deref(), out.as_deref(), &input)
         }
         Command::Verify { file, json, trust, no_simulator } => commands::verify(&file, json, &trust, !no_simulator),
-        Command::Render { file, out, cancelled, preview, verify_base_url } => {
-            commands::render(&file, &out, cancelled, preview, &verify_base_url)
+        Command::Render { file, out, cancelled, preview, verify_base_url, logo } => {
+            commands::render(&file, &out, cancelled, preview, &verify_base_url, logo.as_deref())
         }
         Command::Demo { out, issue_date } => commands::demo(&out, issue_date.as_deref()),
     };

@@ -246,3 +246,30 @@ fn a_document_sealed_with_openssl_passes_certifica_verify() {
     let out = certifica(&["verify", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn render_takes_a_png_logo_and_refuses_other_files() {
+    let dir = workdir();
+    let xml = dir.join("demo/A20003.xml");
+    let out_path = dir.join("con-logo.pdf");
+    let logo = repo().join("assets/demo-logo.png");
+    let out = certifica(&[
+        "render",
+        xml.to_str().unwrap(),
+        "--out",
+        out_path.to_str().unwrap(),
+        "--logo",
+        logo.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = certifica(&[
+        "render",
+        xml.to_str().unwrap(),
+        "--out",
+        out_path.to_str().unwrap(),
+        "--logo",
+        xml.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("el logotipo no se puede usar: debe ser una imagen PNG"), "{}", stderr(&out));
+}

@@ -49,8 +49,11 @@ fn pipeline(c: &mut Criterion) {
     let authority = LocalAuthority::simulated_sep().unwrap();
     let stamped = Dec::parse(&authority.authenticate(&sealed.xml).unwrap().xml).unwrap();
     let renderer = PdfRenderer::new().unwrap();
-    let options =
-        RenderOptions { variant: Variant::Normal, verify_base_url: "https://certifica.example.mx/v1/verify/".into() };
+    let options = RenderOptions {
+        variant: Variant::Normal,
+        verify_base_url: "https://certifica.example.mx/v1/verify/".into(),
+        logo: None,
+    };
 
     let mut g = c.benchmark_group("certificado_40_materias");
     g.bench_function("referencia_firma_rsa2048_aws_lc_rs", |b| {

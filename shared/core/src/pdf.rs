@@ -49,6 +49,37 @@ pub struct RenderOptions {
     /// Base of the verification address; the folio is appended
     /// (`https://…/v1/verify/` + folio).
     pub verify_base_url: String,
+    /// The institution's logo, printed at the top left when given.
+    pub logo: Option<std::sync::Arc<Logo>>,
+}
+
+/// Largest logo file accepted (bytes).
+pub const MAX_LOGO_BYTES: usize = 1024 * 1024;
+/// Printed logo box (mm): fits within this height and width, keeping its proportions.
+const LOGO_H: f32 = 18.0;
+const LOGO_W: f32 = 30.0;
+
+/// A decoded institution logo (PNG), decoded once and reused for every PDF.
+#[derive(Debug, Clone)]
+pub struct Logo {
+    image: printpdf::RawImage,
+}
+
+impl Logo {
+    /// Decodes a PNG logo.
+    pub fn from_png(bytes: &[u8]) -> Result<Self, PdfError> {
+        if bytes.len() > MAX_LOGO_BYTES {
+            return Err(PdfError::Logo(format!("el archivo supera {} KB", MAX_LOGO_BYTES / 1024)));
+        }
+        if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            return Err(PdfError::Logo("debe ser una imagen PNG".into()));
+        }
+        let image = printpdf::RawImage::decode_from_bytes(bytes, &mut Vec::new()).map_err(PdfError::Logo)?;
+        if image.width == 0 || image.height == 0 {
+            return Err(PdfError::Logo("la imagen está vacía".into()));
+        }
+        Ok(Logo { image })
+    }
 }
 
 /// Why a PDF could not be made.
@@ -58,6 +89,8 @@ pub enum PdfError {
     Font,
     #[error("no se pudo generar el código QR: {0}")]
     Qr(String),
+    #[error("el logotipo no se puede usar: {0}")]
+    Logo(String),
 }
 
 /// Renders certificates; holds the parsed fonts so each PDF does not re-parse them.
@@ -348,6 +381,21 @@ impl PdfRenderer {
             y: PAGE_H - MARGIN,
         };
         l.new_page();
+        if let Some(logo) = &options.logo {
+            let (w, h) = (logo.image.width as f32, logo.image.height as f32);
+            // Dots per inch that make the image fit the logo box.
+            let dpi = (h * 25.4 / LOGO_H).max(w * 25.4 / LOGO_W);
+            let id = doc.add_image(&logo.image);
+            l.ops().push(Op::UseXobject {
+                id,
+                transform: printpdf::XObjectTransform {
+                    translate_x: Some(Mm(MARGIN).into()),
+                    translate_y: Some(Mm(PAGE_H - MARGIN - h * 25.4 / dpi).into()),
+                    dpi: Some(dpi),
+                    ..Default::default()
+                },
+            });
+        }
 
         // Header: institution, campus, RVOE.
         l.centered(&dec.ipes.nombre_institucion, 13.0, Face::Bold);

@@ -29,7 +29,7 @@ fn stamped(n: usize) -> Dec {
 }
 
 fn options(variant: Variant) -> RenderOptions {
-    RenderOptions { variant, verify_base_url: "https://certifica.example.mx/v1/verify/".into() }
+    RenderOptions { variant, verify_base_url: "https://certifica.example.mx/v1/verify/".into(), logo: None }
 }
 
 /// Writes the PDF and returns (text, pages) as poppler sees them.
@@ -143,4 +143,32 @@ fn the_title_follows_the_type_of_certificate() {
     let pdf = PdfRenderer::new().unwrap().render(&dec, &options(Variant::Normal)).unwrap();
     let (text, _) = poppler("parcial.pdf", &pdf);
     assert!(text.contains("CERTIFICADO PARCIAL DE ESTUDIOS"));
+}
+
+#[test]
+fn the_institution_logo_is_printed_when_given_and_bad_images_are_refused() {
+    use certifica_core::pdf::{Logo, PdfError};
+    let png = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/demo-logo.png")).unwrap();
+    let logo = std::sync::Arc::new(Logo::from_png(&png).unwrap());
+    let dec = stamped(3);
+    let mut opts = options(Variant::Normal);
+    opts.logo = Some(logo);
+    let pdf = PdfRenderer::new().unwrap().render(&dec, &opts).unwrap();
+    let path = fixtures().dir.join("logo.pdf");
+    std::fs::write(&path, &pdf).unwrap();
+    let list = String::from_utf8(run(Command::new("pdfimages").arg("-list").arg(&path)).stdout).unwrap();
+    // Header, rule, then one line per image: page 1, 120 × 60 pixels.
+    let images: Vec<&str> = list.lines().skip(2).collect();
+    assert_eq!(images.len(), 1, "{list}");
+    let cols: Vec<&str> = images[0].split_whitespace().collect();
+    assert_eq!((cols[0], cols[3], cols[4]), ("1", "120", "60"), "{list}");
+    // Without a logo there is no image at all.
+    let plain = PdfRenderer::new().unwrap().render(&dec, &options(Variant::Normal)).unwrap();
+    std::fs::write(&path, &plain).unwrap();
+    let list = String::from_utf8(run(Command::new("pdfimages").arg("-list").arg(&path)).stdout).unwrap();
+    assert_eq!(list.lines().count(), 2, "{list}");
+
+    assert!(matches!(Logo::from_png(b"GIF89a"), Err(PdfError::Logo(_))));
+    assert!(matches!(Logo::from_png(&png[..40]), Err(PdfError::Logo(_))));
+    assert!(matches!(Logo::from_png(&vec![0u8; 2 * 1024 * 1024]), Err(PdfError::Logo(_))));
 }
