@@ -287,12 +287,20 @@ impl<'r> Layout<'r> {
         }
     }
 
-    fn centered(&mut self, text: &str, size: f32, face: Face) {
+    /// Centred lines between `left` and the right margin, wrapped to fit.
+    fn centered_from(&mut self, left: f32, text: &str, size: f32, face: Face) {
         let lh = size * 0.5;
-        self.ensure(lh);
-        self.y -= lh;
-        let w = self.width(text, size, face);
-        self.text_at((PAGE_W - w) / 2.0, self.y, text, size, face);
+        let available = PAGE_W - MARGIN - left;
+        for line in self.wrap(text, available, size, face) {
+            self.ensure(lh);
+            self.y -= lh;
+            let w = self.width(&line, size, face);
+            self.text_at(left + (available - w) / 2.0, self.y, &line, size, face);
+        }
+    }
+
+    fn centered(&mut self, text: &str, size: f32, face: Face) {
+        self.centered_from(MARGIN, text, size, face);
     }
 
     fn rule(&mut self, x1: f32, x2: f32, y: f32) {
@@ -381,6 +389,8 @@ impl PdfRenderer {
             y: PAGE_H - MARGIN,
         };
         l.new_page();
+        // With a logo, the header is centred in the space to its right.
+        let header_left = if options.logo.is_some() { MARGIN + LOGO_W + 3.0 } else { MARGIN };
         if let Some(logo) = &options.logo {
             let (w, h) = (logo.image.width as f32, logo.image.height as f32);
             // Dots per inch that make the image fit the logo box.
@@ -398,9 +408,15 @@ impl PdfRenderer {
         }
 
         // Header: institution, campus, RVOE.
-        l.centered(&dec.ipes.nombre_institucion, 13.0, Face::Bold);
-        l.centered(&format!("Campus {} · {}", dec.ipes.campus, dec.ipes.entidad_federativa), 9.0, Face::Regular);
-        l.centered(
+        l.centered_from(header_left, &dec.ipes.nombre_institucion, 13.0, Face::Bold);
+        l.centered_from(
+            header_left,
+            &format!("Campus {} · {}", dec.ipes.campus, dec.ipes.entidad_federativa),
+            9.0,
+            Face::Regular,
+        );
+        l.centered_from(
+            header_left,
             &format!(
                 "Reconocimiento de Validez Oficial de Estudios (RVOE) {} del {}",
                 dec.rvoe.numero,
@@ -409,6 +425,9 @@ impl PdfRenderer {
             9.0,
             Face::Regular,
         );
+        if options.logo.is_some() {
+            l.y = l.y.min(PAGE_H - MARGIN - LOGO_H);
+        }
         l.y -= 4.0;
         l.centered(&title(dec).to_uppercase(), 15.0, Face::Bold);
         if !dec.folio_control.is_empty() {
