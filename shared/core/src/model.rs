@@ -10,6 +10,16 @@ use crate::numbers::Decimal2;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+/// "Nombre PrimerApellido SegundoApellido": trimmed parts, empty ones left out.
+pub fn full_name(nombre: &str, primer_apellido: &str, segundo_apellido: &str) -> String {
+    [nombre, primer_apellido, segundo_apellido]
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Whether the institution's certificates are authenticated by SEP (IPES)
 /// or final when the university itself signs them (AUTONOMO).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -171,12 +181,7 @@ pub struct Student {
 impl Student {
     /// "Nombre PrimerApellido SegundoApellido", single-spaced.
     pub fn full_name(&self) -> String {
-        [&self.nombre, &self.primer_apellido, &self.segundo_apellido]
-            .iter()
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ")
+        full_name(&self.nombre, &self.primer_apellido, &self.segundo_apellido)
     }
 }
 
@@ -208,11 +213,6 @@ pub struct Responsable {
 
 impl Responsable {
     pub fn full_name(&self) -> String {
-        [&self.nombre, &self.primer_apellido, &self.segundo_apellido]
-            .iter()
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ")
+        full_name(&self.nombre, &self.primer_apellido, &self.segundo_apellido)
     }
 }

@@ -11,6 +11,7 @@
 //! ñ extractable with `pdftotext`); the QR code is drawn as vector squares.
 
 use crate::document::{Dec, parse_date_time};
+use crate::model::full_name;
 use printpdf::{
     Color, ExtendedGraphicsState, Line, LinePoint, Mm, Op, PaintMode, ParsedFont, PdfDocument, PdfFontHandle, PdfPage,
     PdfSaveOptions, Point, Polygon, PolygonRing, Pt, Rgb, TextItem, TextMatrix, WindingOrder,
@@ -455,12 +456,7 @@ impl PdfRenderer {
             9.0,
         );
         l.y -= 2.0;
-        let student = [&dec.alumno.nombre, &dec.alumno.primer_apellido, &dec.alumno.segundo_apellido]
-            .iter()
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| s.trim())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let student = full_name(&dec.alumno.nombre, &dec.alumno.primer_apellido, &dec.alumno.segundo_apellido);
         l.field("Alumno(a)", &student, 10.0);
         l.field("CURP", &dec.alumno.curp, 9.0);
         l.field("Matrícula", &dec.alumno.numero_control, 9.0);
@@ -504,12 +500,7 @@ impl PdfRenderer {
         l.y -= 3.0;
         let qr_top = l.y;
         let responsable =
-            [&dec.responsable.nombre, &dec.responsable.primer_apellido, &dec.responsable.segundo_apellido]
-                .iter()
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| s.trim())
-                .collect::<Vec<_>>()
-                .join(" ");
+            full_name(&dec.responsable.nombre, &dec.responsable.primer_apellido, &dec.responsable.segundo_apellido);
         l.field("Firma electrónica de", &format!("{responsable}, {}", dec.responsable.cargo), 9.0);
         l.field("No. de certificado del responsable", &dec.no_certificado_responsable, 8.0);
         l.field("Sello del responsable", "", 8.0);

@@ -15,18 +15,7 @@ use common::*;
 use std::process::Command;
 
 fn sealed_with(n: usize, efirma: &Efirma) -> certifica_core::issue::Sealed {
-    let (inst, school, plan) = (institution(), school(), plan(n));
-    let student = student(&plan);
-    let resp = responsable();
-    let ctx = IssueContext {
-        institution: &inst,
-        plan: &plan,
-        student: &student,
-        signer: Some((&resp, efirma)),
-        credits_available: 10,
-        issue_date: date("2026-07-15"),
-    };
-    seal_certificate(&ctx, &school, "FC-2026-0001").unwrap()
+    seal_sample(n, efirma, "2026-07-15")
 }
 
 #[test]

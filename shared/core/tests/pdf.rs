@@ -3,27 +3,13 @@
 mod common;
 
 use certifica_core::document::Dec;
-use certifica_core::issue::seal_certificate;
 use certifica_core::pdf::{PdfRenderer, RenderOptions, Variant};
-use certifica_core::rules::IssueContext;
 use certifica_core::stamping::LocalAuthority;
 use common::*;
 use std::process::Command;
 
 fn stamped(n: usize) -> Dec {
-    let (inst, school, plan) = (institution(), school(), plan(n));
-    let student = student(&plan);
-    let resp = responsable();
-    let efirma = fixtures().des3.load();
-    let ctx = IssueContext {
-        institution: &inst,
-        plan: &plan,
-        student: &student,
-        signer: Some((&resp, &efirma)),
-        credits_available: 1,
-        issue_date: date("2026-07-15"),
-    };
-    let sealed = seal_certificate(&ctx, &school, "FC-2026-0001").unwrap();
+    let sealed = seal_sample(n, &fixtures().des3.load(), "2026-07-15");
     let stamped = LocalAuthority::simulated_sep().unwrap().authenticate(&sealed.xml).unwrap();
     Dec::parse(&stamped.xml).unwrap()
 }

@@ -4,9 +4,7 @@ mod common;
 
 use certifica_core::catalogs::Cargo;
 use certifica_core::document::Dec;
-use certifica_core::issue::seal_certificate;
 use certifica_core::model::InstitutionType;
-use certifica_core::rules::IssueContext;
 use certifica_core::stamping::{
     AuthoritySigner, Failure, LocalAuthority, StampError, Stamper, simulated_sep_certificate,
 };
@@ -14,19 +12,7 @@ use certifica_core::verify::verify;
 use common::*;
 
 fn sealed_xml(material: &Material, issue_date: &str) -> String {
-    let (inst, school, plan) = (institution(), school(), plan(5));
-    let student = student(&plan);
-    let resp = responsable();
-    let efirma = material.load();
-    let ctx = IssueContext {
-        institution: &inst,
-        plan: &plan,
-        student: &student,
-        signer: Some((&resp, &efirma)),
-        credits_available: 1,
-        issue_date: date(issue_date),
-    };
-    seal_certificate(&ctx, &school, "FC-1").unwrap().xml
+    seal_sample(5, &material.load(), issue_date).xml
 }
 
 #[test]

@@ -254,3 +254,19 @@ pub fn responsable() -> Responsable {
         cargo: Cargo::ResponsableExpedicion,
     }
 }
+
+/// Seals the sample student's certificate for a plan of `n` subjects.
+pub fn seal_sample(n: usize, efirma: &Efirma, issue_date: &str) -> certifica_core::issue::Sealed {
+    let (inst, school, plan) = (institution(), school(), plan(n));
+    let student = student(&plan);
+    let resp = responsable();
+    let ctx = certifica_core::rules::IssueContext {
+        institution: &inst,
+        plan: &plan,
+        student: &student,
+        signer: Some((&resp, efirma)),
+        credits_available: 1,
+        issue_date: date(issue_date),
+    };
+    certifica_core::issue::seal_certificate(&ctx, &school, "FC-2026-0001").unwrap()
+}
