@@ -19,6 +19,8 @@ pub mod issue;
 pub mod model;
 pub mod numbers;
 pub mod pdf;
+pub mod ports;
+pub mod records;
 pub mod rules;
 pub mod sello;
 pub mod stamping;

@@ -1,0 +1,144 @@
+//! The narrow ports the application needs from storage. Adapters (DynamoDB,
+//! the embedded database) implement them and pass the same conformance
+//! suite. Every operation takes the [`Tenant`] from the verified identity;
+//! nothing here can read or write across tenants, except the one public
+//! lookup by folio, which answers with the owner.
+
+use crate::records::*;
+use std::future::Future;
+
+/// Why a store operation did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("no existe {0}")]
+    NotFound(String),
+    /// The record changed (another request won the race).
+    #[error("el certificado ya está siendo procesado o cambió de estado; actualice y vuelva a intentar")]
+    Conflict,
+    #[error("el alumno ya tiene un certificado {0}; cancélelo antes de emitir otro")]
+    AlreadyIssued(String),
+    #[error("la institución no tiene créditos de timbrado disponibles")]
+    NoCredits,
+    #[error("la reservación de crédito {0} ya no es válida (expiró o se liberó)")]
+    ReservationGone(String),
+    /// Storage unreachable or failing: safe to retry.
+    #[error("el almacenamiento no está disponible: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::NotFound(_) => "no_encontrado",
+            StoreError::Conflict => "conflicto",
+            StoreError::AlreadyIssued(_) => "ya_emitido",
+            StoreError::NoCredits => "sin_creditos",
+            StoreError::ReservationGone(_) => "reservacion_invalida",
+            StoreError::Unavailable(_) => "almacenamiento_no_disponible",
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Certificates and their state changes.
+pub trait CertificateStore: Send + Sync {
+    /// Stores a new (Sellado) certificate; refused while the student has an
+    /// active one for the same school, cycle and plan.
+    fn create(&self, tenant: &Tenant, certificate: &CertificateRecord) -> impl Future<Output = StoreResult<()>> + Send;
+
+    fn get(&self, tenant: &Tenant, id: &str) -> impl Future<Output = StoreResult<Option<CertificateRecord>>> + Send;
+
+    /// The public lookup for verification: the owner and the certificate.
+    fn by_folio(
+        &self,
+        folio_digital: &str,
+    ) -> impl Future<Output = StoreResult<Option<(Tenant, CertificateRecord)>>> + Send;
+
+    /// Applies `change` only if the certificate is still at `expected_version`
+    /// and in a state the change may start from.
+    fn transition(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        expected_version: u64,
+        change: Transition,
+    ) -> impl Future<Output = StoreResult<CertificateRecord>> + Send;
+}
+
+/// Credits, with every movement in the ledger.
+pub trait CreditStore: Send + Sync {
+    fn add_credits(
+        &self,
+        tenant: &Tenant,
+        amount: u64,
+        actor: &str,
+    ) -> impl Future<Output = StoreResult<CreditBalance>> + Send;
+
+    fn balance(&self, tenant: &Tenant) -> impl Future<Output = StoreResult<CreditBalance>> + Send;
+
+    /// Holds one credit for `certificate_id` until `ttl` passes. Refused with
+    /// `Conflict` when the certificate is not waiting for its stamp (Sellado
+    /// or Error) or another attempt already holds a credit for it, so a credit
+    /// is only ever held by an attempt that can use it; `NoCredits` when none
+    /// is available; `NotFound` for an unknown certificate.
+    fn reserve(
+        &self,
+        tenant: &Tenant,
+        certificate_id: &str,
+        ttl: chrono::Duration,
+        actor: &str,
+    ) -> impl Future<Output = StoreResult<Reservation>> + Send;
+
+    /// Returns a held credit (stamping failed). Releasing twice is harmless.
+    fn release(
+        &self,
+        tenant: &Tenant,
+        reservation: &Reservation,
+        actor: &str,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Returns the credits of reservations that expired before `now` (a
+    /// crashed invocation's); answers how many.
+    fn release_expired(
+        &self,
+        tenant: &Tenant,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    /// In one transaction: the certificate (at `expected_version`, Sellado or
+    /// Error) moves to Timbrado, the reservation's credit is consumed, and the
+    /// ledger records it. Either all happens or nothing does.
+    fn commit_stamp(
+        &self,
+        tenant: &Tenant,
+        reservation: &Reservation,
+        expected_version: u64,
+        stamp: StampCommit,
+        actor: &str,
+    ) -> impl Future<Output = StoreResult<CertificateRecord>> + Send;
+
+    /// Movements, oldest first; only those of one certificate when given.
+    fn ledger(
+        &self,
+        tenant: &Tenant,
+        certificate_id: Option<&str>,
+    ) -> impl Future<Output = StoreResult<Vec<LedgerEntry>>> + Send;
+}
+
+/// Idempotency records (Powertools-style: key, in progress / completed, result, expiry).
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for this call, or reports what an earlier call with it did.
+    fn begin(
+        &self,
+        tenant: &Tenant,
+        key: &str,
+        ttl: chrono::Duration,
+    ) -> impl Future<Output = StoreResult<IdempotencyState>> + Send;
+
+    /// Stores the answer of the call that claimed `key`.
+    fn complete(&self, tenant: &Tenant, key: &str, result: &str) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Forgets a claim whose call failed, so a retry can run.
+    fn abandon(&self, tenant: &Tenant, key: &str) -> impl Future<Output = StoreResult<()>> + Send;
+}

@@ -1,0 +1,208 @@
+//! What the system remembers about certificates and credits, in domain
+//! terms (DESIGN.md, "Certificate life cycle", "Stamping credits").
+
+use crate::catalogs::MotivoCancelacion;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The institution a request acts for. Built only from the caller's
+/// verified identity (token claims), never from the request body, path or
+/// query; every store operation takes one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Tenant(String);
+
+impl Tenant {
+    /// From the institution id of a verified identity.
+    pub fn from_verified_identity(institution_id: &str) -> Self {
+        Tenant(institution_id.to_string())
+    }
+
+    pub fn id(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where a certificate is in its life cycle. A student without an active
+/// certificate is "Por certificar".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateStatus {
+    Sellado,
+    Timbrado,
+    Error,
+    Cancelado,
+}
+
+impl CertificateStatus {
+    /// The product's word for it.
+    pub fn label(self) -> &'static str {
+        match self {
+            CertificateStatus::Sellado => "Sellado",
+            CertificateStatus::Timbrado => "Timbrado",
+            CertificateStatus::Error => "Error en timbrado",
+            CertificateStatus::Cancelado => "Cancelado",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertificateStatus::Sellado => "sellado",
+            CertificateStatus::Timbrado => "timbrado",
+            CertificateStatus::Error => "error",
+            CertificateStatus::Cancelado => "cancelado",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Sellado, Self::Timbrado, Self::Error, Self::Cancelado].into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Cancelled certificates are history: the student may be certified again.
+    pub fn is_active(self) -> bool {
+        self != CertificateStatus::Cancelado
+    }
+}
+
+/// Keys of the stored documents of a certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactRefs {
+    pub sealed_xml: Option<String>,
+    pub stamped_xml: Option<String>,
+    pub pdf: Option<String>,
+    pub receipt: Option<String>,
+}
+
+/// Who cancelled, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cancellation {
+    pub motive: MotivoCancelacion,
+    pub reason: Option<String>,
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+/// One certificate of one student (in a school, cycle and plan).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRecord {
+    pub id: String,
+    pub school_id: String,
+    pub cycle_id: String,
+    pub plan_id: String,
+    /// The student's matrícula.
+    pub control_number: String,
+    pub status: CertificateStatus,
+    /// Incremented by every change; changes are conditional on it.
+    pub version: u64,
+    pub folio_control: String,
+    pub folio_digital: Option<String>,
+    pub issue_date: NaiveDate,
+    pub created_at: DateTime<Utc>,
+    pub stamped_at: Option<DateTime<Utc>>,
+    pub artifacts: ArtifactRefs,
+    /// "calificaciones editadas": grades were edited for certification.
+    pub grades_edited: bool,
+    pub last_error: Option<String>,
+    pub cancellation: Option<Cancellation>,
+}
+
+/// A change of state, applied only from the state it expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    /// Sellado → Error: the authority refused or failed (no credit consumed).
+    StampFailed { message: String },
+    /// Error → Sellado: sealed again for a retry.
+    Resealed { sealed_xml: String },
+    /// Timbrado → Cancelado, with the re-rendered PDF.
+    Cancelled { cancellation: Cancellation, pdf: String },
+}
+
+impl Transition {
+    /// The states this change may start from.
+    pub fn allowed_from(&self) -> &'static [CertificateStatus] {
+        match self {
+            Transition::StampFailed { .. } => &[CertificateStatus::Sellado],
+            Transition::Resealed { .. } => &[CertificateStatus::Error],
+            Transition::Cancelled { .. } => &[CertificateStatus::Timbrado],
+        }
+    }
+}
+
+/// What stamping produced, committed together with the credit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StampCommit {
+    pub folio_digital: String,
+    pub stamped_at: DateTime<Utc>,
+    pub stamped_xml: String,
+    pub pdf: String,
+    pub receipt: Option<String>,
+}
+
+/// A credit held for one certificate while the authority is called.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub id: String,
+    pub certificate_id: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The institution's credits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditBalance {
+    /// Free to reserve.
+    pub available: u64,
+    /// Held by reservations not yet committed or released.
+    pub reserved: u64,
+    /// Ever consumed (= certificates that reached Timbrado).
+    pub consumed: u64,
+}
+
+/// Kinds of credit movements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerKind {
+    Added,
+    Reserved,
+    Released,
+    Expired,
+    Consumed,
+}
+
+impl LedgerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerKind::Added => "added",
+            LedgerKind::Reserved => "reserved",
+            LedgerKind::Released => "released",
+            LedgerKind::Expired => "expired",
+            LedgerKind::Consumed => "consumed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Added, Self::Reserved, Self::Released, Self::Expired, Self::Consumed]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// One credit movement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub kind: LedgerKind,
+    pub amount: u64,
+    pub certificate_id: Option<String>,
+    pub reservation_id: Option<String>,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+}
+
+/// What an idempotency key holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IdempotencyState {
+    /// The key is new: this caller runs the operation.
+    Started,
+    /// Another call with this key is running.
+    InProgress,
+    /// Done before: return this answer and change nothing.
+    Completed(String),
+}

@@ -1,0 +1,14 @@
+//! Certifica's embedded adapters for the local mode (`certifica serve`):
+//! the storage ports over one SQLite database file.
+//!
+//! Why SQLite (rusqlite, bundled): real ACID transactions (`BEGIN IMMEDIATE`
+//! serialises writers, like DynamoDB's conditional writes and
+//! TransactWriteItems serialise per item), partial unique indexes that state
+//! the invariants in the schema (one active certificate per student, one
+//! live reservation per certificate, a folio used once), a single file a
+//! school can back up, and no server. The same conformance suite runs
+//! against this adapter and the DynamoDB one.
+
+mod records;
+
+pub use records::LocalRecords;
