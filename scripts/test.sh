@@ -14,6 +14,32 @@ if ((${#need_apt[@]})); then
   else sudo apt-get update -qq && sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null; fi
 fi
 
+# The AWS emulator (moto server) in a project-local virtualenv, on 127.0.0.1
+# and a free port; the AWS adapters' tests run against it, never real AWS.
+venv=.venv
+if [[ ! -x $venv/bin/moto_server ]]; then
+  echo "== installing moto (AWS emulator) into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "moto[server,dynamodb,s3]==5.2.5"
+fi
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p target
+"$venv/bin/python" scripts/moto_serial.py "$port" > target/moto.log 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+python3 - "$port" <<'PY'
+import socket, sys, time
+for _ in range(100):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.2).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit("moto server did not start; see target/moto.log")
+PY
+export CERTIFICA_TEST_AWS_ENDPOINT="http://127.0.0.1:$port"
+echo "== AWS emulator (moto) on $CERTIFICA_TEST_AWS_ENDPOINT"
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -1,0 +1,34 @@
+//! The DynamoDB adapter passes the storage conformance suite against moto
+//! server on 127.0.0.1, started by `scripts/test.sh` (which sets
+//! `CERTIFICA_TEST_AWS_ENDPOINT`). Never against real AWS.
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, timeout::TimeoutConfig};
+use certifica_aws::DynamoRecords;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+async fn store() -> DynamoRecords {
+    static STORE: OnceCell<DynamoRecords> = OnceCell::const_new();
+    STORE
+        .get_or_init(|| async {
+            let endpoint = std::env::var("CERTIFICA_TEST_AWS_ENDPOINT").expect(
+                "CERTIFICA_TEST_AWS_ENDPOINT is not set: run the tests with scripts/test.sh, which starts the AWS emulator (moto) on 127.0.0.1",
+            );
+            assert!(endpoint.starts_with("http://127.0.0.1:"), "the emulator must be local: {endpoint}");
+            let config = aws_sdk_dynamodb::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .endpoint_url(endpoint)
+                .region(Region::new("us-east-1"))
+                .credentials_provider(Credentials::new("test", "test", None, None, "emulator"))
+                // An emulator that never answers fails the test instead of hanging it.
+                .timeout_config(TimeoutConfig::builder().operation_timeout(Duration::from_secs(20)).build())
+                .build();
+            let store = DynamoRecords::new(aws_sdk_dynamodb::Client::from_conf(config), format!("certifica-{}", uuid::Uuid::new_v4().simple()));
+            store.create_table().await.expect("create table");
+            store
+        })
+        .await
+        .clone()
+}
+
+certifica_conformance::conformance_tests!(store());
