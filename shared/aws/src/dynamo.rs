@@ -398,27 +398,13 @@ impl CertificateStore for DynamoRecords {
         expected_version: u64,
         change: Transition,
     ) -> StoreResult<CertificateRecord> {
-        let mut c = self.get(t, id).await?.ok_or_else(|| StoreError::NotFound(format!("el certificado {id}")))?;
-        if c.version != expected_version || !change.allowed_from().contains(&c.status) {
-            return Err(StoreError::Conflict);
-        }
         let cancelled = matches!(change, Transition::Cancelled { .. });
-        match change {
-            Transition::StampFailed { message } => {
-                c.status = CertificateStatus::Error;
-                c.last_error = Some(message);
-            }
-            Transition::Resealed { sealed_xml } => {
-                c.status = CertificateStatus::Sellado;
-                c.artifacts.sealed_xml = Some(sealed_xml);
-            }
-            Transition::Cancelled { cancellation, pdf } => {
-                c.status = CertificateStatus::Cancelado;
-                c.cancellation = Some(cancellation);
-                c.artifacts.pdf = Some(pdf);
-            }
-        }
-        c.version += 1;
+        let c = self
+            .get(t, id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("el certificado {id}")))?
+            .after(expected_version, change)
+            .ok_or(StoreError::Conflict)?;
         let mut items = vec![self.certificate_update(t, &c, expected_version, "", "", &[])?];
         if cancelled {
             // The student may be certified again: the active guard goes with the cancellation.
@@ -562,18 +548,13 @@ impl CreditStore for DynamoRecords {
         stamp: StampCommit,
         actor: &str,
     ) -> StoreResult<CertificateRecord> {
-        let mut c = self
+        // A stale version or a certificate not waiting for its stamp loses before writing.
+        let c = self
             .get(t, &r.certificate_id)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("el certificado {}", r.certificate_id)))?;
-        c.status = CertificateStatus::Timbrado;
-        c.folio_digital = Some(stamp.folio_digital);
-        c.stamped_at = Some(stamp.stamped_at);
-        c.artifacts.stamped_xml = Some(stamp.stamped_xml);
-        c.artifacts.pdf = Some(stamp.pdf);
-        c.artifacts.receipt = stamp.receipt;
-        c.last_error = None;
-        c.version = expected_version + 1;
+            .ok_or_else(|| StoreError::NotFound(format!("el certificado {}", r.certificate_id)))?
+            .after_stamp(expected_version, stamp)
+            .ok_or(StoreError::Conflict)?;
         let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key(reservations_pk(t), &r.id)))

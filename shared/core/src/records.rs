@@ -127,6 +127,54 @@ impl Transition {
     }
 }
 
+impl CertificateRecord {
+    /// The record after `change`, or `None` when it is no longer at
+    /// `expected_version` or the change may not start from its state.
+    pub fn after(&self, expected_version: u64, change: Transition) -> Option<CertificateRecord> {
+        if self.version != expected_version || !change.allowed_from().contains(&self.status) {
+            return None;
+        }
+        let mut next = self.clone();
+        match change {
+            Transition::StampFailed { message } => {
+                next.status = CertificateStatus::Error;
+                next.last_error = Some(message);
+            }
+            Transition::Resealed { sealed_xml } => {
+                next.status = CertificateStatus::Sellado;
+                next.artifacts.sealed_xml = Some(sealed_xml);
+            }
+            Transition::Cancelled { cancellation, pdf } => {
+                next.status = CertificateStatus::Cancelado;
+                next.cancellation = Some(cancellation);
+                next.artifacts.pdf = Some(pdf);
+            }
+        }
+        next.version += 1;
+        Some(next)
+    }
+
+    /// The record once stamped, or `None` when it is no longer at
+    /// `expected_version` or not waiting for a stamp (Sellado or Error).
+    pub fn after_stamp(&self, expected_version: u64, stamp: StampCommit) -> Option<CertificateRecord> {
+        if self.version != expected_version
+            || !matches!(self.status, CertificateStatus::Sellado | CertificateStatus::Error)
+        {
+            return None;
+        }
+        let mut next = self.clone();
+        next.status = CertificateStatus::Timbrado;
+        next.folio_digital = Some(stamp.folio_digital);
+        next.stamped_at = Some(stamp.stamped_at);
+        next.artifacts.stamped_xml = Some(stamp.stamped_xml);
+        next.artifacts.pdf = Some(stamp.pdf);
+        next.artifacts.receipt = stamp.receipt;
+        next.last_error = None;
+        next.version += 1;
+        Some(next)
+    }
+}
+
 /// What stamping produced, committed together with the credit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StampCommit {

@@ -277,26 +277,7 @@ impl CertificateStore for LocalRecords {
     ) -> StoreResult<CertificateRecord> {
         let (tenant, id) = (tenant.clone(), id.to_string());
         self.write(move |tx| {
-            let mut c = load_certificate(tx, &tenant, &id)?;
-            if c.version != expected_version || !change.allowed_from().contains(&c.status) {
-                return Err(StoreError::Conflict);
-            }
-            match change {
-                Transition::StampFailed { message } => {
-                    c.status = CertificateStatus::Error;
-                    c.last_error = Some(message);
-                }
-                Transition::Resealed { sealed_xml } => {
-                    c.status = CertificateStatus::Sellado;
-                    c.artifacts.sealed_xml = Some(sealed_xml);
-                }
-                Transition::Cancelled { cancellation, pdf } => {
-                    c.status = CertificateStatus::Cancelado;
-                    c.cancellation = Some(cancellation);
-                    c.artifacts.pdf = Some(pdf);
-                }
-            }
-            c.version += 1;
+            let c = load_certificate(tx, &tenant, &id)?.after(expected_version, change).ok_or(StoreError::Conflict)?;
             save_certificate(tx, &tenant, &c, expected_version)?;
             Ok(c)
         })
@@ -410,6 +391,9 @@ impl CreditStore for LocalRecords {
     ) -> StoreResult<CertificateRecord> {
         let (tenant, r, actor) = (tenant.clone(), reservation.clone(), actor.to_string());
         self.write(move |tx| {
+            let c = load_certificate(tx, &tenant, &r.certificate_id)?
+                .after_stamp(expected_version, stamp)
+                .ok_or(StoreError::Conflict)?;
             let held: Option<String> = tx
                 .query_row(
                     "SELECT certificate_id FROM reservations WHERE tenant = ?1 AND id = ?2",
@@ -421,20 +405,6 @@ impl CreditStore for LocalRecords {
             if held.as_deref() != Some(r.certificate_id.as_str()) {
                 return Err(StoreError::ReservationGone(r.id.clone()));
             }
-            let mut c = load_certificate(tx, &tenant, &r.certificate_id)?;
-            if c.version != expected_version
-                || !matches!(c.status, CertificateStatus::Sellado | CertificateStatus::Error)
-            {
-                return Err(StoreError::Conflict);
-            }
-            c.status = CertificateStatus::Timbrado;
-            c.folio_digital = Some(stamp.folio_digital);
-            c.stamped_at = Some(stamp.stamped_at);
-            c.artifacts.stamped_xml = Some(stamp.stamped_xml);
-            c.artifacts.pdf = Some(stamp.pdf);
-            c.artifacts.receipt = stamp.receipt;
-            c.last_error = None;
-            c.version += 1;
             save_certificate(tx, &tenant, &c, expected_version)?;
             tx.execute("DELETE FROM reservations WHERE tenant = ?1 AND id = ?2", params![tenant.id(), r.id])
                 .map_err(unavailable)?;
