@@ -7,7 +7,15 @@
 //! [`document`] (the Dec 3.0 XML), [`checks`] (values of a document made
 //! elsewhere), [`cadena`] (cadena original), [`efirma`] (SAT files),
 //! [`sello`] (sealing), [`stamping`] (authority port and simulator),
-//! [`verify`], [`pdf`] (printed representation) and [`issue`] (the pipeline).
+//! [`verify`], [`pdf`] (printed representation) and [`issue`] (the pipeline);
+//! [`records`] and [`ports`] are what storage adapters implement.
+//!
+//! Crypto: the RSA private-key operation (PKCS#1 v1.5, SHA-256) runs in
+//! **aws-lc-rs** — constant-time and openssl-class fast. The pure-Rust `rsa`
+//! crate measured 6–8× slower here and carries RUSTSEC-2023-0071 (a timing
+//! side channel with no fixed release), unacceptable for a service that
+//! signs on request. RustCrypto `pkcs8` decrypts SAT `.key` files (PBES2
+//! with 3DES/HMAC-SHA1 or AES) and `x509-cert` reads the `.cer`.
 
 pub mod cadena;
 pub mod catalogs;
