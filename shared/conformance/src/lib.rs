@@ -3,7 +3,7 @@
 //! [`conformance_tests!`] turns them into `#[tokio::test]`s for one adapter.
 //! Each check works in fresh tenants, so adapters may share one store.
 
-use certifica_core::ports::{CertificateStore, CreditStore, IdempotencyStore, StoreError};
+use certifica_core::ports::{ArtifactKind, ArtifactStore, CertificateStore, CreditStore, IdempotencyStore, StoreError};
 use certifica_core::records::*;
 use chrono::{Duration, NaiveDate, Utc};
 
@@ -300,6 +300,78 @@ pub async fn an_idempotent_retry_returns_the_first_result<S: IdempotencyStore>(s
     assert_eq!(s.begin(&other, "clave-1", ttl).await.expect("begin"), IdempotencyState::Started);
     assert_eq!(s.begin(&t, "corta", Duration::milliseconds(-1)).await.expect("begin"), IdempotencyState::Started);
     assert_eq!(s.begin(&t, "corta", ttl).await.expect("begin"), IdempotencyState::Started);
+}
+
+pub async fn artifacts_are_versioned_and_kept<S: ArtifactStore>(s: &S) {
+    let t = fresh_tenant("documentos");
+    let first = s
+        .put(&t, ArtifactKind::Pdf, "esc/2026/A001.pdf", b"%PDF original".to_vec(), "application/pdf")
+        .await
+        .expect("put");
+    assert_eq!(first.key, "pdf/esc/2026/A001.pdf");
+    assert_eq!(s.get(&t, &first.key).await.expect("get").as_deref(), Some(&b"%PDF original"[..]));
+    // A cancelled PDF is a new version; the original stays readable.
+    let second = s
+        .put(&t, ArtifactKind::Pdf, "esc/2026/A001.pdf", b"%PDF CANCELADO".to_vec(), "application/pdf")
+        .await
+        .expect("put");
+    assert_eq!(second.key, first.key);
+    assert_ne!(second.version, first.version);
+    assert_eq!(s.get(&t, &first.key).await.expect("get").as_deref(), Some(&b"%PDF CANCELADO"[..]));
+    assert_eq!(
+        s.versions(&t, &first.key).await.expect("versions"),
+        vec![first.version.clone(), second.version.clone()]
+    );
+    assert_eq!(
+        s.get_version(&t, &first.key, &first.version).await.expect("get").as_deref(),
+        Some(&b"%PDF original"[..])
+    );
+    // The stamped XML comes back byte for byte.
+    let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<Dec  version=\"3.0\">Ñ</Dec>\n".as_bytes().to_vec();
+    let stored =
+        s.put(&t, ArtifactKind::StampedXml, "esc/2026/A001.xml", xml.clone(), "application/xml").await.expect("put");
+    assert_eq!(s.get(&t, &stored.key).await.expect("get"), Some(xml));
+    assert_eq!(s.get(&t, "pdf/esc/2026/no-existe.pdf").await.expect("get"), None);
+    assert!(s.link(&t, &first.key, Duration::minutes(5)).await.expect("link").len() > 10);
+    assert!(s.link(&t, "pdf/no-existe.pdf", Duration::minutes(5)).await.is_err());
+}
+
+pub async fn artifacts_of_one_tenant_are_invisible_to_another<S: ArtifactStore>(s: &S) {
+    let (a, b) = (fresh_tenant("docs-a"), fresh_tenant("docs-b"));
+    let stored = s
+        .put(&a, ArtifactKind::SealedXml, "esc/2026/A1.xml", b"<Dec/>".to_vec(), "application/xml")
+        .await
+        .expect("put");
+    assert_eq!(s.get(&b, &stored.key).await.expect("get"), None);
+    assert_eq!(s.versions(&b, &stored.key).await.expect("versions"), Vec::<String>::new());
+    assert!(s.link(&b, &stored.key, Duration::minutes(5)).await.is_err());
+}
+
+pub async fn artifact_names_cannot_escape_their_place<S: ArtifactStore>(s: &S) {
+    let t = fresh_tenant("nombres");
+    for bad in ["../otro/x.pdf", "/abs.pdf", "a//b.pdf", "a/./b.pdf", "", "espacio nombre.pdf", "a\\b.pdf"] {
+        assert!(s.put(&t, ArtifactKind::Pdf, bad, b"x".to_vec(), "application/pdf").await.is_err(), "{bad:?} accepted");
+        assert!(s.get(&t, &format!("pdf/{bad}")).await.is_err(), "{bad:?} readable");
+    }
+}
+
+/// Generates one `#[tokio::test]` per artifact check for the store built by `$make`.
+#[macro_export]
+macro_rules! artifact_conformance_tests {
+    ($make:expr) => {
+        #[tokio::test]
+        async fn artifacts_are_versioned_and_kept() {
+            $crate::artifacts_are_versioned_and_kept(&$make.await).await
+        }
+        #[tokio::test]
+        async fn artifacts_of_one_tenant_are_invisible_to_another() {
+            $crate::artifacts_of_one_tenant_are_invisible_to_another(&$make.await).await
+        }
+        #[tokio::test]
+        async fn artifact_names_cannot_escape_their_place() {
+            $crate::artifact_names_cannot_escape_their_place(&$make.await).await
+        }
+    };
 }
 
 /// Generates one `#[tokio::test]` per check for the adapter built by `$make`

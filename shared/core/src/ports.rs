@@ -142,3 +142,83 @@ pub trait IdempotencyStore: Send + Sync {
     /// Forgets a claim whose call failed, so a retry can run.
     fn abandon(&self, tenant: &Tenant, key: &str) -> impl Future<Output = StoreResult<()>> + Send;
 }
+
+/// What a stored document is; decides where it lives and how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ArtifactKind {
+    SealedXml,
+    /// The legal document as the authority returned it, byte for byte.
+    StampedXml,
+    Pdf,
+    /// The authority's receipt ("constancia").
+    Receipt,
+    BulkZip,
+}
+
+impl ArtifactKind {
+    /// The key prefix of this kind.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            ArtifactKind::SealedXml => "sellados",
+            ArtifactKind::StampedXml => "timbrados",
+            ArtifactKind::Pdf => "pdf",
+            ArtifactKind::Receipt => "constancias",
+            ArtifactKind::BulkZip => "zips",
+        }
+    }
+}
+
+/// Where a put went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredArtifact {
+    /// The key within the tenant (`pdf/esc/2026/A001.pdf`).
+    pub key: String,
+    /// This version; earlier versions of the key are kept.
+    pub version: String,
+}
+
+/// Why a name cannot be an artifact key.
+pub fn check_artifact_name(name: &str) -> StoreResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 512
+        && !name.starts_with('/')
+        && name.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'));
+    if ok { Ok(()) } else { Err(StoreError::NotFound(format!("el documento «{name}» (nombre no válido)"))) }
+}
+
+/// Documents (XML, PDF, receipts, zips), versioned, under the tenant.
+pub trait ArtifactStore: Send + Sync {
+    /// Stores `bytes` as `kind`/`name`; storing a name again adds a version
+    /// and keeps the older ones (a cancelled PDF does not erase the original).
+    fn put(
+        &self,
+        tenant: &Tenant,
+        kind: ArtifactKind,
+        name: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> impl Future<Output = StoreResult<StoredArtifact>> + Send;
+
+    /// The latest version of `key`, if it exists for this tenant.
+    fn get(&self, tenant: &Tenant, key: &str) -> impl Future<Output = StoreResult<Option<Vec<u8>>>> + Send;
+
+    /// Every version of `key`, oldest first.
+    fn versions(&self, tenant: &Tenant, key: &str) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+
+    /// One version of `key`.
+    fn get_version(
+        &self,
+        tenant: &Tenant,
+        key: &str,
+        version: &str,
+    ) -> impl Future<Output = StoreResult<Option<Vec<u8>>>> + Send;
+
+    /// A short-lived download link to the latest version of `key`.
+    fn link(
+        &self,
+        tenant: &Tenant,
+        key: &str,
+        ttl: chrono::Duration,
+    ) -> impl Future<Output = StoreResult<String>> + Send;
+}

@@ -1,5 +1,6 @@
 //! Certifica's embedded adapters for the local mode (`certifica serve`):
-//! the storage ports over one SQLite database file.
+//! the storage ports over one SQLite database file, and documents in a
+//! data folder with expiring signed download links.
 //!
 //! Why SQLite (rusqlite, bundled): real ACID transactions (`BEGIN IMMEDIATE`
 //! serialises writers, like DynamoDB's conditional writes and
@@ -9,6 +10,8 @@
 //! school can back up, and no server. The same conformance suite runs
 //! against this adapter and the DynamoDB one.
 
+mod artifacts;
 mod records;
 
+pub use artifacts::{LinkError, LinkTarget, LocalArtifacts};
 pub use records::LocalRecords;

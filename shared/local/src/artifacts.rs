@@ -1,0 +1,199 @@
+//! Documents in a data folder, versioned, with expiring HMAC-signed links
+//! that the local server serves (`{base}{token}`, checked by
+//! [`LocalArtifacts::resolve_link`]).
+//!
+//! Layout: `ROOT/{tenant}/{key}/v{000001}` — one file per version, written
+//! to a temporary name and renamed, so a reader never sees half a document.
+
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use certifica_core::ports::{
+    ArtifactKind, ArtifactStore, StoreError, StoreResult, StoredArtifact, check_artifact_name,
+};
+use certifica_core::records::Tenant;
+use chrono::{DateTime, Duration, Utc};
+use std::path::{Path, PathBuf};
+
+/// Why a download link is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    #[error("el enlace de descarga no es válido")]
+    Invalid,
+    #[error("el enlace de descarga expiró; solicite uno nuevo")]
+    Expired,
+}
+
+/// What a valid link points to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkTarget {
+    pub tenant: Tenant,
+    pub key: String,
+    pub version: String,
+}
+
+/// The artifacts folder.
+#[derive(Clone)]
+pub struct LocalArtifacts {
+    root: PathBuf,
+    link_base: String,
+    key: hmac::Key,
+}
+
+impl std::fmt::Debug for LocalArtifacts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalArtifacts").field("root", &self.root).finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// Tenant ids become one folder name each, whatever they contain.
+fn tenant_dir(t: &Tenant) -> String {
+    URL_SAFE_NO_PAD.encode(t.id())
+}
+
+impl LocalArtifacts {
+    /// `secret` signs download links (at least 32 bytes, kept in the data folder).
+    pub fn new(root: &Path, link_base: impl Into<String>, secret: &[u8]) -> StoreResult<Self> {
+        if secret.len() < 32 {
+            return Err(unavailable("la clave para firmar enlaces debe tener al menos 32 bytes"));
+        }
+        std::fs::create_dir_all(root).map_err(unavailable)?;
+        Ok(LocalArtifacts {
+            root: root.to_path_buf(),
+            link_base: link_base.into(),
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+        })
+    }
+
+    fn dir(&self, t: &Tenant, key: &str) -> StoreResult<PathBuf> {
+        check_artifact_name(key)?;
+        Ok(self.root.join(tenant_dir(t)).join(key))
+    }
+
+    fn versions_in(dir: &Path) -> StoreResult<Vec<String>> {
+        let mut versions: Vec<String> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with('v') && n[1..].bytes().all(|b| b.is_ascii_digit()))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(unavailable(e)),
+        };
+        versions.sort();
+        Ok(versions)
+    }
+
+    fn read(path: &Path) -> StoreResult<Option<Vec<u8>>> {
+        match std::fs::read(path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Checks a link token (the part after the base) as of `now`.
+    pub fn resolve_link(&self, token: &str, now: DateTime<Utc>) -> Result<LinkTarget, LinkError> {
+        let (payload, tag) = token.split_once('.').ok_or(LinkError::Invalid)?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| LinkError::Invalid)?;
+        hmac::verify(&self.key, payload.as_bytes(), &tag).map_err(|_| LinkError::Invalid)?;
+        let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).map_err(|_| LinkError::Invalid)?)
+            .map_err(|_| LinkError::Invalid)?;
+        let mut parts = payload.splitn(4, '\n');
+        let (Some(exp), Some(tenant), Some(version), Some(key)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(LinkError::Invalid);
+        };
+        let exp: i64 = exp.parse().map_err(|_| LinkError::Invalid)?;
+        if now.timestamp() > exp {
+            return Err(LinkError::Expired);
+        }
+        Ok(LinkTarget {
+            tenant: Tenant::from_verified_identity(tenant),
+            key: key.to_string(),
+            version: version.to_string(),
+        })
+    }
+
+    /// The bytes a valid link points to.
+    pub fn open_link(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Vec<u8>>, LinkError> {
+        let target = self.resolve_link(token, now)?;
+        let dir = self.dir(&target.tenant, &target.key).map_err(|_| LinkError::Invalid)?;
+        Self::read(&dir.join(&target.version)).map_err(|_| LinkError::Invalid)
+    }
+}
+
+impl ArtifactStore for LocalArtifacts {
+    async fn put(
+        &self,
+        t: &Tenant,
+        kind: ArtifactKind,
+        name: &str,
+        bytes: Vec<u8>,
+        _content_type: &str,
+    ) -> StoreResult<StoredArtifact> {
+        let key = format!("{}/{}", kind.prefix(), name);
+        let dir = self.dir(t, &key)?;
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(unavailable)?;
+            // Claim the next version number atomically (create_new), then fill it.
+            let mut n = Self::versions_in(&dir)?.last().and_then(|v| v[1..].parse::<u64>().ok()).unwrap_or(0);
+            loop {
+                n += 1;
+                let version = format!("v{n:06}");
+                let tmp = dir.join(format!(".{version}.tmp"));
+                match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+                    Ok(mut f) => {
+                        use std::io::Write;
+                        f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(unavailable)?;
+                        let target = dir.join(&version);
+                        if target.exists() {
+                            let _ = std::fs::remove_file(&tmp);
+                            continue;
+                        }
+                        std::fs::rename(&tmp, &target).map_err(unavailable)?;
+                        return Ok(StoredArtifact { key, version });
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(unavailable(e)),
+                }
+            }
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn get(&self, t: &Tenant, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        let dir = self.dir(t, key)?;
+        match Self::versions_in(&dir)?.last() {
+            Some(v) => Self::read(&dir.join(v)),
+            None => Ok(None),
+        }
+    }
+
+    async fn versions(&self, t: &Tenant, key: &str) -> StoreResult<Vec<String>> {
+        Self::versions_in(&self.dir(t, key)?)
+    }
+
+    async fn get_version(&self, t: &Tenant, key: &str, version: &str) -> StoreResult<Option<Vec<u8>>> {
+        if !version.starts_with('v') || !version[1..].bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(None);
+        }
+        Self::read(&self.dir(t, key)?.join(version))
+    }
+
+    async fn link(&self, t: &Tenant, key: &str, ttl: Duration) -> StoreResult<String> {
+        let dir = self.dir(t, key)?;
+        let version =
+            Self::versions_in(&dir)?.pop().ok_or_else(|| StoreError::NotFound(format!("el documento {key}")))?;
+        let exp = (Utc::now() + ttl).timestamp();
+        let payload = URL_SAFE_NO_PAD.encode(format!("{exp}\n{}\n{version}\n{key}", t.id()));
+        let tag = URL_SAFE_NO_PAD.encode(hmac::sign(&self.key, payload.as_bytes()).as_ref());
+        Ok(format!("{}{payload}.{tag}", self.link_base))
+    }
+}
