@@ -1,11 +1,14 @@
-//! Certifica's AWS adapters: the storage ports over one DynamoDB table.
+//! Certifica's AWS adapters: the storage ports over one DynamoDB table, and
+//! documents in S3.
 //!
 //! Clients are built once per process ([`dynamodb_client`]) from the
 //! environment; `CERTIFICA_AWS_ENDPOINT` points them at an emulator.
 
 mod dynamo;
+mod s3;
 
 pub use dynamo::{DynamoRecords, TABLE_KEY_SCHEMA};
+pub use s3::S3Artifacts;
 
 /// Builds the DynamoDB client from the environment (region, credentials),
 /// honouring `CERTIFICA_AWS_ENDPOINT` for an emulator.
@@ -15,4 +18,17 @@ pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
         loader = loader.endpoint_url(endpoint);
     }
     aws_sdk_dynamodb::Client::new(&loader.load().await)
+}
+
+/// Builds the S3 client from the environment, honouring
+/// `CERTIFICA_AWS_ENDPOINT` (path-style addressing for an emulator).
+pub async fn s3_client() -> aws_sdk_s3::Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let endpoint = std::env::var("CERTIFICA_AWS_ENDPOINT").ok();
+    if let Some(endpoint) = &endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    let shared = loader.load().await;
+    let config = aws_sdk_s3::config::Builder::from(&shared).force_path_style(endpoint.is_some()).build();
+    aws_sdk_s3::Client::from_conf(config)
 }

@@ -1,0 +1,163 @@
+//! Documents in S3, under the tenant's prefix, server-side encrypted on
+//! every put, versioned by the bucket (a cancelled PDF is a new version; the
+//! original is kept), downloaded through short-lived presigned links.
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{BucketVersioningStatus, ServerSideEncryption, VersioningConfiguration};
+use certifica_core::ports::{
+    ArtifactKind, ArtifactStore, StoreError, StoreResult, StoredArtifact, check_artifact_name,
+};
+use certifica_core::records::Tenant;
+
+/// The S3 artifact store.
+#[derive(Debug, Clone)]
+pub struct S3Artifacts {
+    client: Client,
+    bucket: String,
+}
+
+fn unavailable<E: std::error::Error + 'static>(e: SdkError<E>) -> StoreError {
+    StoreError::Unavailable(DisplayErrorContext(e).to_string())
+}
+
+/// `{tenant}/{key}`, with the tenant escaped so it is exactly one path segment.
+fn object_key(t: &Tenant, key: &str) -> StoreResult<String> {
+    check_artifact_name(key)?;
+    Ok(format!("{}/{key}", t.id().replace('%', "%25").replace('/', "%2F")))
+}
+
+impl S3Artifacts {
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        S3Artifacts { client, bucket: bucket.into() }
+    }
+
+    /// Creates the bucket with versioning on, if missing (deployments create
+    /// it from the template; this serves the emulator).
+    pub async fn create_bucket(&self) -> StoreResult<()> {
+        match self.client.create_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()) => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        self.client
+            .put_bucket_versioning()
+            .bucket(&self.bucket)
+            .versioning_configuration(
+                VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build(),
+            )
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn fetch(&self, object: String, version: Option<&str>) -> StoreResult<Option<Vec<u8>>> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(object)
+            .set_version_id(version.map(str::to_string))
+            .send()
+            .await;
+        match out {
+            Ok(o) => {
+                let bytes = o.body.collect().await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                Ok(Some(bytes.into_bytes().to_vec()))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            // An unknown version id answers 400/404 without a modelled error.
+            Err(SdkError::ServiceError(s)) if matches!(s.raw().status().as_u16(), 400 | 404) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+impl ArtifactStore for S3Artifacts {
+    async fn put(
+        &self,
+        t: &Tenant,
+        kind: ArtifactKind,
+        name: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> StoreResult<StoredArtifact> {
+        let key = format!("{}/{}", kind.prefix(), name);
+        let out = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(object_key(t, &key)?)
+            .body(ByteStream::from(bytes))
+            .content_type(content_type)
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let version = out.version_id().unwrap_or("null").to_string();
+        Ok(StoredArtifact { key, version })
+    }
+
+    async fn get(&self, t: &Tenant, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.fetch(object_key(t, key)?, None).await
+    }
+
+    async fn versions(&self, t: &Tenant, key: &str) -> StoreResult<Vec<String>> {
+        let object = object_key(t, key)?;
+        let mut versions = Vec::new();
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let out = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(&object)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            versions.extend(
+                out.versions()
+                    .iter()
+                    .filter(|v| v.key() == Some(object.as_str()))
+                    .filter_map(|v| v.version_id().map(str::to_string)),
+            );
+            if out.is_truncated() == Some(true) {
+                key_marker = out.next_key_marker().map(str::to_string);
+                version_marker = out.next_version_id_marker().map(str::to_string);
+            } else {
+                break;
+            }
+        }
+        // S3 lists a key's versions newest first.
+        versions.reverse();
+        Ok(versions)
+    }
+
+    async fn get_version(&self, t: &Tenant, key: &str, version: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.fetch(object_key(t, key)?, Some(version)).await
+    }
+
+    async fn link(&self, t: &Tenant, key: &str, ttl: chrono::Duration) -> StoreResult<String> {
+        let object = object_key(t, key)?;
+        // Only link what exists for this tenant.
+        self.client.head_object().bucket(&self.bucket).key(&object).send().await.map_err(|e| {
+            if e.as_service_error().is_some_and(|s| s.is_not_found()) {
+                StoreError::NotFound(format!("el documento {key}"))
+            } else {
+                unavailable(e)
+            }
+        })?;
+        let expires = ttl.to_std().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let config = PresigningConfig::expires_in(expires).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let request =
+            self.client.get_object().bucket(&self.bucket).key(object).presigned(config).await.map_err(unavailable)?;
+        Ok(request.uri().to_string())
+    }
+}

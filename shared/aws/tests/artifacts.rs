@@ -1,0 +1,56 @@
+//! The S3 adapter passes the artifact conformance checks against moto on
+//! 127.0.0.1 (started by `scripts/test.sh`), and its links are presigned,
+//! expiring and fetchable.
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, timeout::TimeoutConfig};
+use certifica_aws::S3Artifacts;
+use certifica_core::ports::{ArtifactKind, ArtifactStore};
+use certifica_core::records::Tenant;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+async fn store() -> S3Artifacts {
+    static STORE: OnceCell<S3Artifacts> = OnceCell::const_new();
+    STORE
+        .get_or_init(|| async {
+            let endpoint = std::env::var("CERTIFICA_TEST_AWS_ENDPOINT")
+                .expect("CERTIFICA_TEST_AWS_ENDPOINT is not set: run the tests with scripts/test.sh, which starts moto on 127.0.0.1");
+            assert!(endpoint.starts_with("http://127.0.0.1:"), "the emulator must be local: {endpoint}");
+            let config = aws_sdk_s3::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .endpoint_url(endpoint)
+                .region(Region::new("us-east-1"))
+                .credentials_provider(Credentials::new("test", "test", None, None, "emulator"))
+                .force_path_style(true)
+                .timeout_config(TimeoutConfig::builder().operation_timeout(Duration::from_secs(20)).build())
+                .build();
+            let store = S3Artifacts::new(aws_sdk_s3::Client::from_conf(config), format!("certifica-{}", uuid::Uuid::new_v4().simple()));
+            store.create_bucket().await.expect("bucket");
+            store
+        })
+        .await
+        .clone()
+}
+
+certifica_conformance::artifact_conformance_tests!(store());
+
+#[tokio::test]
+async fn links_are_presigned_for_five_minutes_and_fetch_the_document() {
+    let s = store().await;
+    let t = Tenant::from_verified_identity("enlaces-s3");
+    let stored = s.put(&t, ArtifactKind::Pdf, "esc/A1.pdf", b"%PDF firmado".to_vec(), "application/pdf").await.unwrap();
+    let link = s.link(&t, &stored.key, chrono::Duration::minutes(5)).await.unwrap();
+    assert!(link.starts_with("http://127.0.0.1:"), "{link}");
+    assert!(link.contains("X-Amz-Expires=300") && link.contains("X-Amz-Signature="), "{link}");
+    // Fetch it as a browser would (python's urllib, from the test virtualenv or the system).
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())",
+            &link,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, b"%PDF firmado");
+}
