@@ -130,8 +130,31 @@ fn cancellation_reasons(
     }
 }
 
-fn failed(reasons: &[Option<String>], index: usize) -> bool {
-    reasons.get(index).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed")
+/// Why a transaction did not apply.
+enum TxFailure {
+    /// Cancelled: one reason code per item (`None` where that item was not the cause).
+    Cancelled(Vec<Option<String>>),
+    /// Storage fault.
+    Store(StoreError),
+}
+
+impl TxFailure {
+    /// An unexpected cancellation: a condition that should not fail, or a fault.
+    fn into_error(self) -> StoreError {
+        match self {
+            TxFailure::Store(e) => e,
+            TxFailure::Cancelled(reasons) => match reasons.into_iter().flatten().next() {
+                Some(r) if r == "ConditionalCheckFailed" => StoreError::Conflict,
+                Some(r) => StoreError::Unavailable(format!("transacción cancelada: {r}")),
+                None => StoreError::Unavailable("transacción cancelada".into()),
+            },
+        }
+    }
+}
+
+/// Whether item `index` of a cancelled transaction failed its condition.
+fn failed(f: &TxFailure, index: usize) -> bool {
+    matches!(f, TxFailure::Cancelled(r) if r.get(index).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed"))
 }
 
 impl DynamoRecords {
@@ -198,15 +221,13 @@ impl DynamoRecords {
         self.get_item(key(cert_pk(t, id), "CERT")).await
     }
 
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), Vec<Option<String>>> {
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxFailure> {
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
-            Err(e) => match cancellation_reasons(e) {
-                Ok(reasons) => Err(reasons),
-                // Not a condition failure: reported as such by the caller.
-                Err(StoreError::Unavailable(m)) => Err(vec![Some(format!("UNAVAILABLE:{m}"))]),
-                Err(other) => Err(vec![Some(format!("UNAVAILABLE:{other}"))]),
-            },
+            Err(e) => Err(match cancellation_reasons(e) {
+                Ok(reasons) => TxFailure::Cancelled(reasons),
+                Err(store) => TxFailure::Store(store),
+            }),
         }
     }
 
@@ -322,18 +343,8 @@ impl DynamoRecords {
         match self.transact(items).await {
             Ok(()) => Ok(true),
             Err(reasons) if failed(&reasons, 0) => Ok(false),
-            Err(reasons) => Err(reasons_error(&reasons)),
+            Err(reasons) => Err(reasons.into_error()),
         }
-    }
-}
-
-/// An unexpected cancellation: a storage fault, or a condition that should not fail.
-fn reasons_error(reasons: &[Option<String>]) -> StoreError {
-    match reasons.iter().flatten().next() {
-        Some(r) if r.starts_with("UNAVAILABLE:") => StoreError::Unavailable(r["UNAVAILABLE:".len()..].to_string()),
-        Some(r) if r == "ConditionalCheckFailed" => StoreError::Conflict,
-        Some(r) => StoreError::Unavailable(format!("transacción cancelada: {r}")),
-        None => StoreError::Unavailable("transacción cancelada".into()),
     }
 }
 
@@ -363,7 +374,7 @@ impl CertificateStore for DynamoRecords {
                 };
                 Err(StoreError::AlreadyIssued(label.unwrap_or_else(|| "activo".into())))
             }
-            Err(reasons) => Err(reasons_error(&reasons)),
+            Err(reasons) => Err(reasons.into_error()),
         }
     }
 
@@ -420,7 +431,7 @@ impl CertificateStore for DynamoRecords {
         match self.transact(items).await {
             Ok(()) => Ok(c),
             Err(reasons) if failed(&reasons, 0) => Err(StoreError::Conflict),
-            Err(reasons) => Err(reasons_error(&reasons)),
+            Err(reasons) => Err(reasons.into_error()),
         }
     }
 }
@@ -439,7 +450,7 @@ impl CreditStore for DynamoRecords {
             TransactWriteItem::builder().update(update).build(),
             self.ledger_item(t, LedgerKind::Added, "", None, actor, amount)?,
         ];
-        self.transact(items).await.map_err(|r| reasons_error(&r))?;
+        self.transact(items).await.map_err(TxFailure::into_error)?;
         self.balance(t).await
     }
 
@@ -493,7 +504,7 @@ impl CreditStore for DynamoRecords {
             // The certificate is not waiting for a stamp, or already has a credit held.
             Err(reasons) if failed(&reasons, 1) => Err(StoreError::Conflict),
             Err(reasons) if failed(&reasons, 0) => Err(StoreError::NoCredits),
-            Err(reasons) => Err(reasons_error(&reasons)),
+            Err(reasons) => Err(reasons.into_error()),
         }
     }
 
@@ -587,7 +598,7 @@ impl CreditStore for DynamoRecords {
             Ok(()) => Ok(c),
             Err(reasons) if failed(&reasons, 0) => Err(StoreError::ReservationGone(r.id.clone())),
             Err(reasons) if failed(&reasons, 2) => Err(StoreError::Conflict),
-            Err(reasons) => Err(reasons_error(&reasons)),
+            Err(reasons) => Err(reasons.into_error()),
         }
     }
 
