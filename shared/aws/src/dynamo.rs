@@ -314,14 +314,21 @@ impl DynamoRecords {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Gives a reservation's credit back; false when it was already gone.
-    async fn return_credit(&self, t: &Tenant, r: &Reservation, kind: LedgerKind, actor: &str) -> StoreResult<bool> {
+    /// Removes a live reservation (the transaction's first item, so a
+    /// reservation already gone shows as its failed condition).
+    fn reservation_delete(&self, t: &Tenant, r: &Reservation) -> StoreResult<TransactWriteItem> {
         let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(key(reservations_pk(t), &r.id)))
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression("attribute_exists(pk) AND certificate_id = :c")
+            .expression_attribute_values(":c", s(&r.certificate_id))
             .build()
             .map_err(invalid)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// Gives a reservation's credit back; false when it was already gone.
+    async fn return_credit(&self, t: &Tenant, r: &Reservation, kind: LedgerKind, actor: &str) -> StoreResult<bool> {
         let clear = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(cert_pk(t, &r.certificate_id), "CERT")))
@@ -331,7 +338,7 @@ impl DynamoRecords {
             .build()
             .map_err(invalid)?;
         let items = vec![
-            TransactWriteItem::builder().delete(delete).build(),
+            self.reservation_delete(t, r)?,
             self.credits_update(
                 t,
                 "SET credits_available = credits_available + :one, credits_reserved = credits_reserved - :one",
@@ -566,15 +573,8 @@ impl CreditStore for DynamoRecords {
             .ok_or_else(|| StoreError::NotFound(format!("el certificado {}", r.certificate_id)))?
             .after_stamp(expected_version, stamp)
             .ok_or(StoreError::Conflict)?;
-        let delete = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(reservations_pk(t), &r.id)))
-            .condition_expression("attribute_exists(pk) AND certificate_id = :c")
-            .expression_attribute_values(":c", s(&r.certificate_id))
-            .build()
-            .map_err(invalid)?;
         let items = vec![
-            TransactWriteItem::builder().delete(delete).build(),
+            self.reservation_delete(t, r)?,
             self.credits_update(
                 t,
                 "SET credits_reserved = credits_reserved - :one, credits_consumed = credits_consumed + :one",

@@ -87,7 +87,7 @@ impl ArtifactStore for S3Artifacts {
         bytes: Vec<u8>,
         content_type: &str,
     ) -> StoreResult<StoredArtifact> {
-        let key = format!("{}/{}", kind.prefix(), name);
+        let key = kind.key(name);
         let out = self
             .client
             .put_object()

@@ -166,6 +166,11 @@ impl ArtifactKind {
             ArtifactKind::BulkZip => "zips",
         }
     }
+
+    /// The key (within the tenant) of `name` of this kind.
+    pub fn key(self, name: &str) -> String {
+        format!("{}/{name}", self.prefix())
+    }
 }
 
 /// Where a put went.

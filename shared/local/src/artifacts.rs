@@ -137,7 +137,7 @@ impl ArtifactStore for LocalArtifacts {
         bytes: Vec<u8>,
         _content_type: &str,
     ) -> StoreResult<StoredArtifact> {
-        let key = format!("{}/{}", kind.prefix(), name);
+        let key = kind.key(name);
         let dir = self.dir(t, &key)?;
         tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir).map_err(unavailable)?;
