@@ -314,6 +314,32 @@ impl DynamoRecords {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// Every item under partition `pk`, in sort-key order, following the
+    /// pages; `filter` is (expression, placeholder, value).
+    async fn query_all(&self, pk: String, filter: Option<(&str, &str, AttributeValue)>) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take());
+            if let Some((expression, placeholder, value)) = &filter {
+                query = query.filter_expression(*expression).expression_attribute_values(*placeholder, value.clone());
+            }
+            let out = query.send().await.map_err(unavailable)?;
+            items.extend(out.items().iter().cloned());
+            match out.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => return Ok(items),
+            }
+        }
+    }
+
     /// Removes a live reservation (the transaction's first item, so a
     /// reservation already gone shows as its failed condition).
     fn reservation_delete(&self, t: &Tenant, r: &Reservation) -> StoreResult<TransactWriteItem> {
@@ -520,39 +546,20 @@ impl CreditStore for DynamoRecords {
     }
 
     async fn release_expired(&self, t: &Tenant, now: DateTime<Utc>) -> StoreResult<u64> {
+        let expired =
+            self.query_all(reservations_pk(t), Some(("expires_at < :now", ":now", n(now.timestamp_millis())))).await?;
         let mut released = 0;
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .filter_expression("expires_at < :now")
-                .expression_attribute_values(":pk", s(reservations_pk(t)))
-                .expression_attribute_values(":now", n(now.timestamp_millis()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items() {
-                let (Some(id), Some(certificate_id)) = (get_s(item, "sk"), get_s(item, "certificate_id")) else {
-                    continue;
-                };
-                let r = Reservation {
-                    id: id.to_string(),
-                    certificate_id: certificate_id.to_string(),
-                    expires_at: DateTime::from_timestamp_millis(get_n(item, "expires_at").unwrap_or(0))
-                        .unwrap_or_default(),
-                };
-                if self.return_credit(t, &r, LedgerKind::Expired, "sistema").await? {
-                    released += 1;
-                }
-            }
-            match out.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => break,
+        for item in &expired {
+            let (Some(id), Some(certificate_id)) = (get_s(item, "sk"), get_s(item, "certificate_id")) else {
+                continue;
+            };
+            let r = Reservation {
+                id: id.to_string(),
+                certificate_id: certificate_id.to_string(),
+                expires_at: DateTime::from_timestamp_millis(get_n(item, "expires_at").unwrap_or(0)).unwrap_or_default(),
+            };
+            if self.return_credit(t, &r, LedgerKind::Expired, "sistema").await? {
+                released += 1;
             }
         }
         Ok(released)
@@ -604,42 +611,24 @@ impl CreditStore for DynamoRecords {
 
     async fn ledger(&self, t: &Tenant, certificate_id: Option<&str>) -> StoreResult<Vec<LedgerEntry>> {
         let mut entries = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(ledger_pk(t)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items() {
-                let cert = get_s(item, "certificate_id").map(str::to_string);
-                if certificate_id.is_some() && cert.as_deref() != certificate_id {
-                    continue;
-                }
-                let kind =
-                    get_s(item, "kind").and_then(LedgerKind::parse).ok_or_else(|| invalid("movimiento desconocido"))?;
-                entries.push(LedgerEntry {
-                    kind,
-                    amount: get_n(item, "amount").unwrap_or(0).max(0) as u64,
-                    certificate_id: cert,
-                    reservation_id: get_s(item, "reservation_id").map(str::to_string),
-                    actor: get_s(item, "actor").unwrap_or_default().to_string(),
-                    at: get_s(item, "at")
-                        .and_then(|a| DateTime::parse_from_rfc3339(a).ok())
-                        .map(|a| a.with_timezone(&Utc))
-                        .unwrap_or_default(),
-                });
+        for item in &self.query_all(ledger_pk(t), None).await? {
+            let cert = get_s(item, "certificate_id").map(str::to_string);
+            if certificate_id.is_some() && cert.as_deref() != certificate_id {
+                continue;
             }
-            match out.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => break,
-            }
+            let kind =
+                get_s(item, "kind").and_then(LedgerKind::parse).ok_or_else(|| invalid("movimiento desconocido"))?;
+            entries.push(LedgerEntry {
+                kind,
+                amount: get_n(item, "amount").unwrap_or(0).max(0) as u64,
+                certificate_id: cert,
+                reservation_id: get_s(item, "reservation_id").map(str::to_string),
+                actor: get_s(item, "actor").unwrap_or_default().to_string(),
+                at: get_s(item, "at")
+                    .and_then(|a| DateTime::parse_from_rfc3339(a).ok())
+                    .map(|a| a.with_timezone(&Utc))
+                    .unwrap_or_default(),
+            });
         }
         Ok(entries)
     }
