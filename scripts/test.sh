@@ -22,12 +22,15 @@ if [[ ! -x $venv/bin/moto_server ]]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "moto[server,dynamodb,s3]==5.2.5"
 fi
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p target
-"$venv/bin/python" scripts/moto_serial.py "$port" > target/moto.log 2>&1 &
-moto_pid=$!
-trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
-python3 - "$port" <<'PY'
+moto_pids=()
+trap 'kill "${moto_pids[@]}" 2>/dev/null || true' EXIT
+# Starts one emulator on a free port of 127.0.0.1 and prints its URL.
+start_moto() {
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$venv/bin/python" scripts/moto_serial.py "$port" > "target/moto-$1.log" 2>&1 &
+  moto_pids+=($!)
+  python3 - "$port" "$1" <<'PY'
 import socket, sys, time
 for _ in range(100):
     try:
@@ -35,10 +38,18 @@ for _ in range(100):
         sys.exit(0)
     except OSError:
         time.sleep(0.1)
-sys.exit("moto server did not start; see target/moto.log")
+sys.exit(f"moto server did not start; see target/moto-{sys.argv[2]}.log")
 PY
-export CERTIFICA_TEST_AWS_ENDPOINT="http://127.0.0.1:$port"
-echo "== AWS emulator (moto) on $CERTIFICA_TEST_AWS_ENDPOINT"
+  moto_url="http://127.0.0.1:$port"
+}
+mkdir -p target
+start_moto storage
+export CERTIFICA_TEST_AWS_ENDPOINT=$moto_url
+# Mail gets its own emulator: moto's /moto-api/data.json (where sent mail is
+# read back) fails once S3 has held a multipart upload.
+start_moto mail
+export CERTIFICA_TEST_SES_ENDPOINT=$moto_url
+echo "== AWS emulators (moto): storage $CERTIFICA_TEST_AWS_ENDPOINT, mail $CERTIFICA_TEST_SES_ENDPOINT"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

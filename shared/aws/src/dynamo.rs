@@ -1,18 +1,33 @@
-//! Certificates, credits (with the ledger) and idempotency records in one
-//! DynamoDB table. Every state change is a conditional write or a
-//! TransactWriteItems, so concurrent requests and retries cannot both win.
+//! Every record of the ports in one DynamoDB table. Every state change is a
+//! conditional write or a TransactWriteItems, so concurrent requests and
+//! retries cannot both win; audit entries and ledger movements are written
+//! in the same transaction as the change they record.
 //!
 //! Keys (`{t}` is the tenant id from the verified identity; ids are escaped
-//! so a `#` in them cannot reach another key):
+//! so a `#` in them cannot reach another key; matrículas are limited to
+//! `[A-Za-z0-9._-]`, all above `#`, so `{matrícula}#…` sorts by matrícula):
 //!
-//! | entity | pk | sk | gsi1pk / gsi1sk |
-//! |---|---|---|---|
-//! | certificate | `{t}#CERT#{id}` | `CERT` | `FOLIO#{folio}` / `{t}` once stamped |
-//! | active-certificate guard | `{t}#ACTIVE#{school}#{cycle}#{plan}#{matrícula}` | `ACTIVE` | |
-//! | credit balance | `{t}#CREDITS` | `CREDITS` | |
-//! | credit reservation | `{t}#RES` | `{reservation id}` | |
-//! | ledger entry | `{t}#LEDGER` | `{time, ns}#{uuid}` | |
-//! | idempotency record | `{t}#IDEM#{key}` | `IDEM` | |
+//! | entity | pk | sk | gsi1pk / gsi1sk | gsi2pk / gsi2sk |
+//! |---|---|---|---|---|
+//! | institution | `{t}#INST` | `INSTITUTION` | | |
+//! | school | `{t}#INST` | `SCHOOL#{school}` | | |
+//! | cycle | `{t}#INST` | `CYCLE#{school}#{cycle}` | | |
+//! | plan (with subjects) | `{t}#INST` | `PLAN#{school}#{plan}` | | |
+//! | signer | `{t}#INST` | `SIGNER#{school}` | | |
+//! | group | `{t}#INST` | `GROUP#{school}#{cycle}#{group}` | | |
+//! | student (with grades) | `{t}#STU#{school}#{cycle}` | `{matrícula}` | | |
+//! | certificate | `{t}#CERT#{id}` | `CERT` | `FOLIO#{folio}` / `{t}` once stamped | `{t}#ROSTER#{school}#{cycle}` / `{matrícula}#{created}#{id}` |
+//! | active-certificate guard | `{t}#ACTIVE#{school}#{cycle}#{plan}#{matrícula}` | `ACTIVE` | | |
+//! | credit balance | `{t}#CREDITS` | `CREDITS` | | |
+//! | credit reservation | `{t}#RES` | `{reservation id}` | | |
+//! | ledger entry | `{t}#LEDGER` | `{time, ns}#{uuid}` | | `{t}#CERTLEDGER#{certificate}` / same as sk |
+//! | audit entry | `{t}#AUDIT#{school}#{cycle}#{matrícula}` | `{time, ns}#{uuid}` | | `{t}#CERTAUDIT#{certificate}` / same as sk |
+//! | idempotency record | `{t}#IDEM#{key}` | `IDEM` | | |
+//!
+//! gsi1 finds a certificate by folio (the public verification); gsi2 lists
+//! a cycle's certificates (joined with its students for the table, and for
+//! bulk downloads) and a certificate's ledger and audit trail. Index reads
+//! are eventually consistent; state changes always read the table.
 //!
 //! A certificate item carries `reservation` while a credit is held for it:
 //! reserving requires it absent and the status Sellado or Error, so at most
@@ -24,15 +39,21 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType,
     Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem, Update,
 };
-use certifica_core::ports::{CertificateStore, CreditStore, IdempotencyStore, StoreError, StoreResult};
+use certifica_core::model::{Grade, Institution, Plan, School, Student};
+use certifica_core::ports::{
+    AuditStore, CertificateStore, CreditStore, IdempotencyStore, InstitutionStore, StoreError, StoreResult,
+    StudentStore,
+};
 use certifica_core::records::*;
+use certifica_core::roster::{self, PageBuilder, RosterFilter, RosterPage, RosterStudent};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 
 /// The table's key schema, for the infrastructure template and tests.
-pub const TABLE_KEY_SCHEMA: [(&str, &str); 4] =
-    [("pk", "HASH"), ("sk", "RANGE"), ("gsi1pk", "HASH"), ("gsi1sk", "RANGE")];
+pub const TABLE_KEY_SCHEMA: [(&str, &str); 6] =
+    [("pk", "HASH"), ("sk", "RANGE"), ("gsi1pk", "HASH"), ("gsi1sk", "RANGE"), ("gsi2pk", "HASH"), ("gsi2sk", "RANGE")];
 const GSI1: &str = "gsi1";
+const GSI2: &str = "gsi2";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -99,6 +120,32 @@ fn idem_pk(t: &Tenant, k: &str) -> String {
     format!("{}#IDEM#{}", esc(t.id()), esc(k))
 }
 
+fn inst_pk(t: &Tenant) -> String {
+    format!("{}#INST", esc(t.id()))
+}
+
+fn students_pk(t: &Tenant, school: &str, cycle: &str) -> String {
+    format!("{}#STU#{}#{}", esc(t.id()), esc(school), esc(cycle))
+}
+
+fn roster_gsi(t: &Tenant, school: &str, cycle: &str) -> String {
+    format!("{}#ROSTER#{}#{}", esc(t.id()), esc(school), esc(cycle))
+}
+
+fn roster_gsi_sk(c: &CertificateRecord) -> String {
+    format!("{}#{}#{}", esc(&c.control_number), c.created_at.format("%Y-%m-%dT%H:%M:%S%.9fZ"), esc(&c.id))
+}
+
+fn audit_pk(t: &Tenant, school: &str, cycle: &str, control: &str) -> String {
+    format!("{}#AUDIT#{}#{}#{}", esc(t.id()), esc(school), esc(cycle), esc(control))
+}
+
+/// A time-ordered, unique sort key.
+fn time_key() -> (DateTime<Utc>, String) {
+    let at = Utc::now();
+    (at, format!("{}#{}", at.format("%Y-%m-%dT%H:%M:%S%.9fZ"), uuid::Uuid::new_v4()))
+}
+
 fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
@@ -108,7 +155,15 @@ fn get_n(item: &Item, name: &str) -> Option<i64> {
 }
 
 fn parse_certificate(item: &Item) -> StoreResult<CertificateRecord> {
-    serde_json::from_str(get_s(item, "body").ok_or_else(|| invalid("certificado sin cuerpo"))?).map_err(invalid)
+    parse_body(item)
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(item: &Item) -> StoreResult<T> {
+    serde_json::from_str(get_s(item, "body").ok_or_else(|| invalid("registro sin cuerpo"))?).map_err(invalid)
+}
+
+fn get_bool(item: &Item, name: &str) -> bool {
+    item.get(name).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
 }
 
 /// The reason codes of a cancelled transaction, one per item (`None` when it
@@ -176,13 +231,15 @@ impl DynamoRecords {
         let key_el = |name: &str, kind: KeyType| {
             KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(invalid)
         };
-        let gsi = GlobalSecondaryIndex::builder()
-            .index_name(GSI1)
-            .key_schema(key_el("gsi1pk", KeyType::Hash)?)
-            .key_schema(key_el("gsi1sk", KeyType::Range)?)
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
-            .build()
-            .map_err(invalid)?;
+        let gsi = |name: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key_el(&format!("{name}pk"), KeyType::Hash)?)
+                .key_schema(key_el(&format!("{name}sk"), KeyType::Range)?)
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .map_err(invalid)
+        };
         let result = self
             .client
             .create_table()
@@ -192,9 +249,12 @@ impl DynamoRecords {
             .attribute_definitions(attr("sk")?)
             .attribute_definitions(attr("gsi1pk")?)
             .attribute_definitions(attr("gsi1sk")?)
+            .attribute_definitions(attr("gsi2pk")?)
+            .attribute_definitions(attr("gsi2sk")?)
             .key_schema(key_el("pk", KeyType::Hash)?)
             .key_schema(key_el("sk", KeyType::Range)?)
-            .global_secondary_indexes(gsi)
+            .global_secondary_indexes(gsi(GSI1)?)
+            .global_secondary_indexes(gsi(GSI2)?)
             .send()
             .await;
         match result {
@@ -245,22 +305,87 @@ impl DynamoRecords {
         kind: LedgerKind,
         certificate_id: &str,
         reservation_id: Option<&str>,
-        actor: &str,
+        by: &Actor,
         amount: u64,
     ) -> StoreResult<TransactWriteItem> {
-        let at = Utc::now();
-        let mut item = key(ledger_pk(t), &format!("{}#{}", at.format("%Y-%m-%dT%H:%M:%S%.9fZ"), uuid::Uuid::new_v4()));
+        let (at, sk) = time_key();
+        let mut item = key(ledger_pk(t), &sk);
         item.insert("kind".into(), s(kind.as_str()));
         item.insert("amount".into(), n(amount));
         if !certificate_id.is_empty() {
             item.insert("certificate_id".into(), s(certificate_id));
+            item.insert("gsi2pk".into(), s(format!("{}#CERTLEDGER#{}", esc(t.id()), esc(certificate_id))));
+            item.insert("gsi2sk".into(), s(sk));
         }
         if let Some(r) = reservation_id {
             item.insert("reservation_id".into(), s(r));
         }
-        item.insert("actor".into(), s(actor));
+        item.insert("actor".into(), s(&by.user));
+        item.insert("request_id".into(), s(&by.request_id));
         item.insert("at".into(), s(at.to_rfc3339()));
         self.put(item, None)
+    }
+
+    /// The put of one audit entry (into the caller's transaction).
+    fn audit_item(&self, t: &Tenant, e: &AuditEntry) -> StoreResult<TransactWriteItem> {
+        let (_, sk) = time_key();
+        let mut item = key(audit_pk(t, &e.school_id, &e.cycle_id, &e.control_number), &sk);
+        if let Some(c) = &e.certificate_id {
+            item.insert("gsi2pk".into(), s(format!("{}#CERTAUDIT#{}", esc(t.id()), esc(c))));
+            item.insert("gsi2sk".into(), s(sk));
+        }
+        item.insert("body".into(), s(serde_json::to_string(e).map_err(invalid)?));
+        self.put(item, None)
+    }
+
+    /// Every item of index `index` under `pk`, in sort-key order, following the pages.
+    async fn query_index_all(&self, index: &str, pk: String) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", format!("{index}pk"))
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(out.items().iter().cloned());
+            match out.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    /// Items of `pk` whose sort key begins with `prefix`, in order.
+    async fn query_prefix(&self, pk: String, prefix: &str) -> StoreResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(out.items().iter().cloned());
+            match out.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => return Ok(items),
+            }
+        }
     }
 
     /// Writes the certificate's new state over the item at `expected_version`.
@@ -354,7 +479,7 @@ impl DynamoRecords {
     }
 
     /// Gives a reservation's credit back; false when it was already gone.
-    async fn return_credit(&self, t: &Tenant, r: &Reservation, kind: LedgerKind, actor: &str) -> StoreResult<bool> {
+    async fn return_credit(&self, t: &Tenant, r: &Reservation, kind: LedgerKind, actor: &Actor) -> StoreResult<bool> {
         let clear = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(cert_pk(t, &r.certificate_id), "CERT")))
@@ -382,8 +507,10 @@ impl DynamoRecords {
 }
 
 impl CertificateStore for DynamoRecords {
-    async fn create(&self, t: &Tenant, c: &CertificateRecord) -> StoreResult<()> {
+    async fn create(&self, t: &Tenant, c: &CertificateRecord, by: &Actor) -> StoreResult<()> {
         let mut item = key(cert_pk(t, &c.id), "CERT");
+        item.insert("gsi2pk".into(), s(roster_gsi(t, &c.school_id, &c.cycle_id)));
+        item.insert("gsi2sk".into(), s(roster_gsi_sk(c)));
         item.insert("status".into(), s(c.status.as_str()));
         item.insert("version".into(), n(c.version));
         item.insert("body".into(), s(serde_json::to_string(c).map_err(invalid)?));
@@ -393,8 +520,11 @@ impl CertificateStore for DynamoRecords {
         }
         let mut guard = key(active_pk(t, c), "ACTIVE");
         guard.insert("certificate_id".into(), s(&c.id));
-        let items =
-            vec![self.put(item, Some("attribute_not_exists(pk)"))?, self.put(guard, Some("attribute_not_exists(pk)"))?];
+        let items = vec![
+            self.put(item, Some("attribute_not_exists(pk)"))?,
+            self.put(guard, Some("attribute_not_exists(pk)"))?,
+            self.audit_item(t, &AuditEntry::of_certificate(by, AuditAction::Sealed, c, c.folio_control.clone()))?,
+        ];
         match self.transact(items).await {
             Ok(()) => Ok(()),
             Err(reasons) if failed(&reasons, 1) => {
@@ -441,15 +571,20 @@ impl CertificateStore for DynamoRecords {
         id: &str,
         expected_version: u64,
         change: Transition,
+        by: &Actor,
     ) -> StoreResult<CertificateRecord> {
         let cancelled = matches!(change, Transition::Cancelled { .. });
+        let (action, detail) = change.audit();
         let c = self
             .get(t, id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("el certificado {id}")))?
             .after(expected_version, change)
             .ok_or(StoreError::Conflict)?;
-        let mut items = vec![self.certificate_update(t, &c, expected_version, "", "", &[])?];
+        let mut items = vec![
+            self.certificate_update(t, &c, expected_version, "", "", &[])?,
+            self.audit_item(t, &AuditEntry::of_certificate(by, action, &c, detail))?,
+        ];
         if cancelled {
             // The student may be certified again: the active guard goes with the cancellation.
             let delete = Delete::builder()
@@ -467,10 +602,81 @@ impl CertificateStore for DynamoRecords {
             Err(reasons) => Err(reasons.into_error()),
         }
     }
+
+    async fn student_certificates(
+        &self,
+        t: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        control_number: &str,
+    ) -> StoreResult<Vec<CertificateRecord>> {
+        let prefix = format!("{}#", esc(control_number));
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI2)
+            .key_condition_expression("gsi2pk = :pk AND begins_with(gsi2sk, :prefix)")
+            .expression_attribute_values(":pk", s(roster_gsi(t, school_id, cycle_id)))
+            .expression_attribute_values(":prefix", s(prefix))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items().iter().map(parse_certificate).collect()
+    }
+
+    async fn certificates_page(
+        &self,
+        t: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<(Vec<CertificateRecord>, Option<String>)> {
+        let limit = limit.clamp(1, 1000);
+        // After every certificate of matrícula `after` (their keys are `{after}#…` < `{after}#~`).
+        let from = after.map(|a| format!("{}#~", esc(a)));
+        let mut certificates: Vec<CertificateRecord> = Vec::new();
+        let mut start: Option<Item> = None;
+        let mut students = 0;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI2)
+                .expression_attribute_values(":pk", s(roster_gsi(t, school_id, cycle_id)))
+                .limit(100)
+                .set_exclusive_start_key(start.take());
+            query = match &from {
+                Some(from) => query
+                    .key_condition_expression("gsi2pk = :pk AND gsi2sk > :from")
+                    .expression_attribute_values(":from", s(from)),
+                None => query.key_condition_expression("gsi2pk = :pk"),
+            };
+            let out = query.send().await.map_err(unavailable)?;
+            for item in out.items() {
+                let c = parse_certificate(item)?;
+                if certificates.last().is_none_or(|last| last.control_number != c.control_number) {
+                    students += 1;
+                    if students > limit {
+                        // A student's certificates never straddle pages.
+                        let next = certificates.last().map(|l| l.control_number.clone());
+                        return Ok((certificates, next));
+                    }
+                }
+                certificates.push(c);
+            }
+            match out.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => return Ok((certificates, None)),
+            }
+        }
+    }
 }
 
 impl CreditStore for DynamoRecords {
-    async fn add_credits(&self, t: &Tenant, amount: u64, actor: &str) -> StoreResult<CreditBalance> {
+    async fn add_credits(&self, t: &Tenant, amount: u64, actor: &Actor) -> StoreResult<CreditBalance> {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(credits_pk(t), "CREDITS")))
@@ -497,7 +703,13 @@ impl CreditStore for DynamoRecords {
         })
     }
 
-    async fn reserve(&self, t: &Tenant, certificate_id: &str, ttl: Duration, actor: &str) -> StoreResult<Reservation> {
+    async fn reserve(
+        &self,
+        t: &Tenant,
+        certificate_id: &str,
+        ttl: Duration,
+        actor: &Actor,
+    ) -> StoreResult<Reservation> {
         if self.certificate_item(t, certificate_id).await?.is_none() {
             return Err(StoreError::NotFound(format!("el certificado {certificate_id}")));
         }
@@ -541,7 +753,7 @@ impl CreditStore for DynamoRecords {
         }
     }
 
-    async fn release(&self, t: &Tenant, r: &Reservation, actor: &str) -> StoreResult<()> {
+    async fn release(&self, t: &Tenant, r: &Reservation, actor: &Actor) -> StoreResult<()> {
         self.return_credit(t, r, LedgerKind::Released, actor).await.map(|_| ())
     }
 
@@ -558,7 +770,10 @@ impl CreditStore for DynamoRecords {
                 certificate_id: certificate_id.to_string(),
                 expires_at: DateTime::from_timestamp_millis(get_n(item, "expires_at").unwrap_or(0)).unwrap_or_default(),
             };
-            if self.return_credit(t, &r, LedgerKind::Expired, "sistema").await? {
+            if self
+                .return_credit(t, &r, LedgerKind::Expired, &Actor::new("sistema", "expiracion-de-reservaciones"))
+                .await?
+            {
                 released += 1;
             }
         }
@@ -571,7 +786,7 @@ impl CreditStore for DynamoRecords {
         r: &Reservation,
         expected_version: u64,
         stamp: StampCommit,
-        actor: &str,
+        actor: &Actor,
     ) -> StoreResult<CertificateRecord> {
         // A stale version or a certificate not waiting for its stamp loses before writing.
         let c = self
@@ -600,6 +815,15 @@ impl CreditStore for DynamoRecords {
                 ],
             )?,
             self.ledger_item(t, LedgerKind::Consumed, &r.certificate_id, Some(&r.id), actor, 1)?,
+            self.audit_item(
+                t,
+                &AuditEntry::of_certificate(
+                    actor,
+                    AuditAction::Stamped,
+                    &c,
+                    c.folio_digital.clone().unwrap_or_default(),
+                ),
+            )?,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(c),
@@ -610,12 +834,13 @@ impl CreditStore for DynamoRecords {
     }
 
     async fn ledger(&self, t: &Tenant, certificate_id: Option<&str>) -> StoreResult<Vec<LedgerEntry>> {
+        let items = match certificate_id {
+            Some(c) => self.query_index_all(GSI2, format!("{}#CERTLEDGER#{}", esc(t.id()), esc(c))).await?,
+            None => self.query_all(ledger_pk(t), None).await?,
+        };
         let mut entries = Vec::new();
-        for item in &self.query_all(ledger_pk(t), None).await? {
+        for item in &items {
             let cert = get_s(item, "certificate_id").map(str::to_string);
-            if certificate_id.is_some() && cert.as_deref() != certificate_id {
-                continue;
-            }
             let kind =
                 get_s(item, "kind").and_then(LedgerKind::parse).ok_or_else(|| invalid("movimiento desconocido"))?;
             entries.push(LedgerEntry {
@@ -624,6 +849,7 @@ impl CreditStore for DynamoRecords {
                 certificate_id: cert,
                 reservation_id: get_s(item, "reservation_id").map(str::to_string),
                 actor: get_s(item, "actor").unwrap_or_default().to_string(),
+                request_id: get_s(item, "request_id").unwrap_or_default().to_string(),
                 at: get_s(item, "at")
                     .and_then(|a| DateTime::parse_from_rfc3339(a).ok())
                     .map(|a| a.with_timezone(&Utc))
@@ -700,5 +926,324 @@ impl IdempotencyStore for DynamoRecords {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
             Err(e) => Err(unavailable(e)),
         }
+    }
+}
+
+impl DynamoRecords {
+    async fn put_config<T: serde::Serialize>(&self, t: &Tenant, sk: &str, value: &T) -> StoreResult<()> {
+        let mut item = key(inst_pk(t), sk);
+        item.insert("body".into(), s(serde_json::to_string(value).map_err(invalid)?));
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_config<T: serde::de::DeserializeOwned>(&self, t: &Tenant, sk: &str) -> StoreResult<Option<T>> {
+        self.get_item(key(inst_pk(t), sk)).await?.map(|i| parse_body(&i)).transpose()
+    }
+
+    async fn list_config<T: serde::de::DeserializeOwned>(&self, t: &Tenant, prefix: &str) -> StoreResult<Vec<T>> {
+        self.query_prefix(inst_pk(t), prefix).await?.iter().map(parse_body).collect()
+    }
+
+    /// Refuses records of an unknown school rather than leaving them orphaned.
+    async fn require_school(&self, t: &Tenant, school_id: &str) -> StoreResult<()> {
+        match self.get_item(key(inst_pk(t), &format!("SCHOOL#{}", esc(school_id)))).await? {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound(format!("la escuela {school_id}"))),
+        }
+    }
+}
+
+impl InstitutionStore for DynamoRecords {
+    async fn put_institution(&self, t: &Tenant, institution: &Institution) -> StoreResult<()> {
+        if institution.id != t.id() {
+            return Err(StoreError::Invalid(format!("la institución {} no es la del usuario", institution.id)));
+        }
+        self.put_config(t, "INSTITUTION", institution).await
+    }
+
+    async fn institution(&self, t: &Tenant) -> StoreResult<Option<Institution>> {
+        self.get_config(t, "INSTITUTION").await
+    }
+
+    async fn put_school(&self, t: &Tenant, school: &School) -> StoreResult<()> {
+        if school.institution_id != t.id() {
+            return Err(StoreError::Invalid(format!("la escuela {} es de otra institución", school.id)));
+        }
+        self.put_config(t, &format!("SCHOOL#{}", esc(&school.id)), school).await
+    }
+
+    async fn school(&self, t: &Tenant, school_id: &str) -> StoreResult<Option<School>> {
+        self.get_config(t, &format!("SCHOOL#{}", esc(school_id))).await
+    }
+
+    async fn schools(&self, t: &Tenant) -> StoreResult<Vec<School>> {
+        self.list_config(t, "SCHOOL#").await
+    }
+
+    async fn put_cycle(&self, t: &Tenant, cycle: &Cycle) -> StoreResult<()> {
+        self.require_school(t, &cycle.school_id).await?;
+        self.put_config(t, &format!("CYCLE#{}#{}", esc(&cycle.school_id), esc(&cycle.id)), cycle).await
+    }
+
+    async fn cycles(&self, t: &Tenant, school_id: &str) -> StoreResult<Vec<Cycle>> {
+        self.list_config(t, &format!("CYCLE#{}#", esc(school_id))).await
+    }
+
+    async fn put_plan(&self, t: &Tenant, plan: &Plan) -> StoreResult<()> {
+        self.require_school(t, &plan.school_id).await?;
+        self.put_config(t, &format!("PLAN#{}#{}", esc(&plan.school_id), esc(&plan.id)), plan).await
+    }
+
+    async fn plan(&self, t: &Tenant, school_id: &str, plan_id: &str) -> StoreResult<Option<Plan>> {
+        self.get_config(t, &format!("PLAN#{}#{}", esc(school_id), esc(plan_id))).await
+    }
+
+    async fn plans(&self, t: &Tenant, school_id: &str) -> StoreResult<Vec<Plan>> {
+        self.list_config(t, &format!("PLAN#{}#", esc(school_id))).await
+    }
+
+    async fn put_signer(&self, t: &Tenant, signer: &SignerConfig) -> StoreResult<()> {
+        self.require_school(t, &signer.school_id).await?;
+        self.put_config(t, &format!("SIGNER#{}", esc(&signer.school_id)), signer).await
+    }
+
+    async fn signer(&self, t: &Tenant, school_id: &str) -> StoreResult<Option<SignerConfig>> {
+        self.get_config(t, &format!("SIGNER#{}", esc(school_id))).await
+    }
+}
+
+fn student_record(item: &Item, school_id: &str, cycle_id: &str) -> StoreResult<StudentRecord> {
+    Ok(StudentRecord {
+        school_id: school_id.to_string(),
+        cycle_id: cycle_id.to_string(),
+        student: parse_body(item)?,
+        grades_edited: get_bool(item, "grades_edited"),
+        version: get_n(item, "version").unwrap_or(0).max(0) as u64,
+    })
+}
+
+/// Names of the summary attributes the table reads (some are reserved words).
+const ROSTER_NAMES: [(&str, &str); 7] = [
+    ("#c", "control"),
+    ("#n", "full_name"),
+    ("#g", "grp"),
+    ("#p", "plan_id"),
+    ("#l", "grade_level"),
+    ("#a", "active"),
+    ("#e", "grades_edited"),
+];
+
+impl StudentStore for DynamoRecords {
+    async fn put_students(&self, t: &Tenant, school_id: &str, cycle_id: &str, students: &[Student]) -> StoreResult<()> {
+        for st in students {
+            check_control_number(&st.control_number).map_err(StoreError::Invalid)?;
+        }
+        self.require_school(t, school_id).await?;
+        let mut groups: Vec<&str> = students.iter().map(|st| st.group.trim()).filter(|g| !g.is_empty()).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        // Upserts in parallel (bounded): each keeps the student's edit flag and bumps its version.
+        let mut tasks: tokio::task::JoinSet<StoreResult<()>> = tokio::task::JoinSet::new();
+        for st in students {
+            let update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(students_pk(t, school_id, cycle_id), &esc(&st.control_number))))
+                .update_expression(
+                    "SET #c = :c, #n = :n, #g = :g, #p = :p, #l = :l, #a = :a, body = :body, \
+                     #e = if_not_exists(#e, :false), version = if_not_exists(version, :zero) + :one",
+                )
+                .set_expression_attribute_names(Some(
+                    ROSTER_NAMES.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect(),
+                ))
+                .expression_attribute_values(":c", s(&st.control_number))
+                .expression_attribute_values(":n", s(st.full_name()))
+                .expression_attribute_values(":g", s(st.group.trim()))
+                .expression_attribute_values(":p", s(&st.plan_id))
+                .expression_attribute_values(":l", n(st.grade_level))
+                .expression_attribute_values(":a", AttributeValue::Bool(st.active))
+                .expression_attribute_values(":body", s(serde_json::to_string(st).map_err(invalid)?))
+                .expression_attribute_values(":false", AttributeValue::Bool(false))
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1));
+            if tasks.len() >= 16
+                && let Some(done) = tasks.join_next().await
+            {
+                done.map_err(invalid)??;
+            }
+            tasks.spawn(async move { update.send().await.map(|_| ()).map_err(unavailable) });
+        }
+        for g in groups {
+            let sk = format!("GROUP#{}#{}#{}", esc(school_id), esc(cycle_id), esc(g));
+            self.put_config(t, &sk, &g).await?;
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.map_err(invalid)??;
+        }
+        Ok(())
+    }
+
+    async fn student(
+        &self,
+        t: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        control_number: &str,
+    ) -> StoreResult<Option<StudentRecord>> {
+        self.get_item(key(students_pk(t, school_id, cycle_id), &esc(control_number)))
+            .await?
+            .map(|i| student_record(&i, school_id, cycle_id))
+            .transpose()
+    }
+
+    async fn edit_grades(
+        &self,
+        t: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        control_number: &str,
+        expected_version: u64,
+        grades: Vec<Grade>,
+        by: &Actor,
+    ) -> StoreResult<StudentRecord> {
+        let mut record = self
+            .student(t, school_id, cycle_id, control_number)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("el alumno {control_number}")))?;
+        if record.version != expected_version {
+            return Err(StoreError::Conflict);
+        }
+        let detail = describe_grade_changes(&record.student.grades, &grades);
+        record.student.grades = grades;
+        record.grades_edited = true;
+        record.version += 1;
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(students_pk(t, school_id, cycle_id), &esc(control_number))))
+            .update_expression("SET body = :body, grades_edited = :true, version = :nv")
+            .condition_expression("version = :v")
+            .expression_attribute_values(":body", s(serde_json::to_string(&record.student).map_err(invalid)?))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":nv", n(record.version))
+            .expression_attribute_values(":v", n(expected_version))
+            .build()
+            .map_err(invalid)?;
+        let items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            self.audit_item(t, &AuditEntry::of_student(by, AuditAction::GradesEdited, &record, detail))?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(record),
+            Err(reasons) if failed(&reasons, 0) => Err(StoreError::Conflict),
+            Err(reasons) => Err(reasons.into_error()),
+        }
+    }
+
+    async fn groups(&self, t: &Tenant, school_id: &str, cycle_id: &str) -> StoreResult<Vec<String>> {
+        self.list_config(t, &format!("GROUP#{}#{}#", esc(school_id), esc(cycle_id))).await
+    }
+
+    async fn roster_page(
+        &self,
+        t: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        filter: &RosterFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<RosterPage> {
+        let mut page = PageBuilder::new(filter, after, limit);
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_values(":pk", s(students_pk(t, school_id, cycle_id)))
+                .projection_expression("#c, #n, #g, #p, #l, #a, #e")
+                .set_expression_attribute_names(Some(
+                    ROSTER_NAMES.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect(),
+                ))
+                .limit(roster::BATCH as i32);
+            query = match page.position() {
+                Some(p) => query
+                    .key_condition_expression("pk = :pk AND sk > :after")
+                    .expression_attribute_values(":after", s(esc(p))),
+                None => query.key_condition_expression("pk = :pk"),
+            };
+            let out = query.send().await.map_err(unavailable)?;
+            let batch: Vec<RosterStudent> = out
+                .items()
+                .iter()
+                .map(|i| RosterStudent {
+                    control_number: get_s(i, "control").unwrap_or_default().to_string(),
+                    full_name: get_s(i, "full_name").unwrap_or_default().to_string(),
+                    group: get_s(i, "grp").unwrap_or_default().to_string(),
+                    plan_id: get_s(i, "plan_id").unwrap_or_default().to_string(),
+                    grade_level: get_n(i, "grade_level").unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
+                    active: get_bool(i, "active"),
+                    grades_edited: get_bool(i, "grades_edited"),
+                })
+                .collect();
+            let more = out.last_evaluated_key().is_some();
+            let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+                page.feed(Vec::new(), &[], false);
+                break;
+            };
+            // The batch's certificates: keys `{matrícula}#…` between the first and the last student.
+            let mut certificates = Vec::new();
+            let mut start: Option<Item> = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(GSI2)
+                    .key_condition_expression("gsi2pk = :pk AND gsi2sk BETWEEN :from AND :to")
+                    .expression_attribute_values(":pk", s(roster_gsi(t, school_id, cycle_id)))
+                    .expression_attribute_values(":from", s(format!("{}#", esc(&first.control_number))))
+                    .expression_attribute_values(":to", s(format!("{}#~", esc(&last.control_number))))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in out.items() {
+                    certificates.push(parse_certificate(item)?);
+                }
+                match out.last_evaluated_key() {
+                    Some(k) => start = Some(k.clone()),
+                    None => break,
+                }
+            }
+            if page.feed(batch, &certificates, more) {
+                break;
+            }
+        }
+        Ok(page.finish())
+    }
+}
+
+impl AuditStore for DynamoRecords {
+    async fn record(&self, t: &Tenant, entry: &AuditEntry) -> StoreResult<()> {
+        self.transact(vec![self.audit_item(t, entry)?]).await.map_err(TxFailure::into_error)
+    }
+
+    async fn audit_of_student(
+        &self,
+        t: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        control_number: &str,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        self.query_all(audit_pk(t, school_id, cycle_id, control_number), None).await?.iter().map(parse_body).collect()
+    }
+
+    async fn audit_of_certificate(&self, t: &Tenant, certificate_id: &str) -> StoreResult<Vec<AuditEntry>> {
+        self.query_index_all(GSI2, format!("{}#CERTAUDIT#{}", esc(t.id()), esc(certificate_id)))
+            .await?
+            .iter()
+            .map(parse_body)
+            .collect()
     }
 }

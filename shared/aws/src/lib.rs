@@ -1,14 +1,16 @@
-//! Certifica's AWS adapters: the storage ports over one DynamoDB table, and
-//! documents in S3.
+//! Certifica's AWS adapters: the storage ports over one DynamoDB table,
+//! documents in S3, and mail through SES.
 //!
 //! Clients are built once per process ([`dynamodb_client`]) from the
 //! environment; `CERTIFICA_AWS_ENDPOINT` points them at an emulator.
 
 mod dynamo;
 mod s3;
+mod ses;
 
 pub use dynamo::{DynamoRecords, TABLE_KEY_SCHEMA};
 pub use s3::S3Artifacts;
+pub use ses::{MAIL_ATTEMPTS, SesMailer, mail_retry_config};
 
 /// Builds the DynamoDB client from the environment (region, credentials),
 /// honouring `CERTIFICA_AWS_ENDPOINT` for an emulator.
@@ -31,4 +33,18 @@ pub async fn s3_client() -> aws_sdk_s3::Client {
     let shared = loader.load().await;
     let config = aws_sdk_s3::config::Builder::from(&shared).force_path_style(endpoint.is_some()).build();
     aws_sdk_s3::Client::from_conf(config)
+}
+
+/// Builds the SES (v2) client from the environment, honouring
+/// `CERTIFICA_AWS_ENDPOINT`, with the mail retry policy (backoff on throttling).
+pub async fn ses_client() -> aws_sdk_sesv2::Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Ok(endpoint) = std::env::var("CERTIFICA_AWS_ENDPOINT") {
+        loader = loader.endpoint_url(endpoint);
+    }
+    let shared = loader.load().await;
+    let config = aws_sdk_sesv2::config::Builder::from(&shared)
+        .retry_config(mail_retry_config(std::time::Duration::from_secs(1)))
+        .build();
+    aws_sdk_sesv2::Client::from_conf(config)
 }

@@ -20,8 +20,15 @@ async fn store() -> DynamoRecords {
                 .endpoint_url(endpoint)
                 .region(Region::new("us-east-1"))
                 .credentials_provider(Credentials::new("test", "test", None, None, "emulator"))
-                // An emulator that never answers fails the test instead of hanging it.
-                .timeout_config(TimeoutConfig::builder().operation_timeout(Duration::from_secs(20)).build())
+                // An emulator that never answers fails the test instead of hanging it. The
+                // single-threaded emulator queues hundreds of concurrent connections in its
+                // listen backlog, so connecting may wait longer than the SDK's default 3.1 s.
+                .timeout_config(
+                    TimeoutConfig::builder()
+                        .connect_timeout(Duration::from_secs(60))
+                        .operation_timeout(Duration::from_secs(120))
+                        .build(),
+                )
                 .build();
             let store = DynamoRecords::new(aws_sdk_dynamodb::Client::from_conf(config), format!("certifica-{}", uuid::Uuid::new_v4().simple()));
             store.create_table().await.expect("create table");

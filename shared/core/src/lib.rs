@@ -8,7 +8,8 @@
 //! elsewhere), [`cadena`] (cadena original), [`efirma`] (SAT files),
 //! [`sello`] (sealing), [`stamping`] (authority port and simulator),
 //! [`verify`], [`pdf`] (printed representation) and [`issue`] (the pipeline);
-//! [`records`] and [`ports`] are what storage adapters implement.
+//! [`records`], [`roster`] (the students table), [`mail`] and [`ports`]
+//! are what storage and mail adapters implement.
 //!
 //! Crypto: the RSA private-key operation (PKCS#1 v1.5, SHA-256) runs in
 //! **aws-lc-rs** — constant-time and openssl-class fast. The pure-Rust `rsa`
@@ -24,11 +25,13 @@ pub mod curp;
 pub mod document;
 pub mod efirma;
 pub mod issue;
+pub mod mail;
 pub mod model;
 pub mod numbers;
 pub mod pdf;
 pub mod ports;
 pub mod records;
+pub mod roster;
 pub mod rules;
 pub mod sello;
 pub mod stamping;

@@ -4,7 +4,9 @@
 //! nothing here can read or write across tenants, except the one public
 //! lookup by folio, which answers with the owner.
 
+use crate::model::{Grade, Institution, Plan, School, Student};
 use crate::records::*;
+use crate::roster::{RosterFilter, RosterPage};
 use std::future::Future;
 
 /// Why a store operation did not happen.
@@ -21,6 +23,9 @@ pub enum StoreError {
     NoCredits,
     #[error("la reservación de crédito {0} ya no es válida (expiró o se liberó)")]
     ReservationGone(String),
+    /// The request itself is wrong (e.g. a record of another institution).
+    #[error("{0}")]
+    Invalid(String),
     /// Storage unreachable or failing: safe to retry.
     #[error("el almacenamiento no está disponible: {0}")]
     Unavailable(String),
@@ -34,6 +39,7 @@ impl StoreError {
             StoreError::AlreadyIssued(_) => "ya_emitido",
             StoreError::NoCredits => "sin_creditos",
             StoreError::ReservationGone(_) => "reservacion_invalida",
+            StoreError::Invalid(_) => "dato_invalido",
             StoreError::Unavailable(_) => "almacenamiento_no_disponible",
         }
     }
@@ -43,9 +49,14 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Certificates and their state changes.
 pub trait CertificateStore: Send + Sync {
-    /// Stores a new (Sellado) certificate; refused while the student has an
-    /// active one for the same school, cycle and plan.
-    fn create(&self, tenant: &Tenant, certificate: &CertificateRecord) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Stores a new (Sellado) certificate, audited as sealed by `by`; refused
+    /// while the student has an active one for the same school, cycle and plan.
+    fn create(
+        &self,
+        tenant: &Tenant,
+        certificate: &CertificateRecord,
+        by: &Actor,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 
     fn get(&self, tenant: &Tenant, id: &str) -> impl Future<Output = StoreResult<Option<CertificateRecord>>> + Send;
 
@@ -56,14 +67,37 @@ pub trait CertificateStore: Send + Sync {
     ) -> impl Future<Output = StoreResult<Option<(Tenant, CertificateRecord)>>> + Send;
 
     /// Applies `change` only if the certificate is still at `expected_version`
-    /// and in a state the change may start from.
+    /// and in a state the change may start from; the audit entry is written
+    /// in the same transaction.
     fn transition(
         &self,
         tenant: &Tenant,
         id: &str,
         expected_version: u64,
         change: Transition,
+        by: &Actor,
     ) -> impl Future<Output = StoreResult<CertificateRecord>> + Send;
+
+    /// Every certificate of a student (history included), oldest first.
+    fn student_certificates(
+        &self,
+        tenant: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        control_number: &str,
+    ) -> impl Future<Output = StoreResult<Vec<CertificateRecord>>> + Send;
+
+    /// The certificates of a school and cycle in matrícula order, a page of
+    /// at most `limit` after position `after` (for bulk downloads); the
+    /// second value is where the next page starts.
+    fn certificates_page(
+        &self,
+        tenant: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<(Vec<CertificateRecord>, Option<String>)>> + Send;
 }
 
 /// Credits, with every movement in the ledger.
@@ -72,7 +106,7 @@ pub trait CreditStore: Send + Sync {
         &self,
         tenant: &Tenant,
         amount: u64,
-        actor: &str,
+        by: &Actor,
     ) -> impl Future<Output = StoreResult<CreditBalance>> + Send;
 
     fn balance(&self, tenant: &Tenant) -> impl Future<Output = StoreResult<CreditBalance>> + Send;
@@ -87,7 +121,7 @@ pub trait CreditStore: Send + Sync {
         tenant: &Tenant,
         certificate_id: &str,
         ttl: chrono::Duration,
-        actor: &str,
+        by: &Actor,
     ) -> impl Future<Output = StoreResult<Reservation>> + Send;
 
     /// Returns a held credit (stamping failed). Releasing twice is harmless.
@@ -95,7 +129,7 @@ pub trait CreditStore: Send + Sync {
         &self,
         tenant: &Tenant,
         reservation: &Reservation,
-        actor: &str,
+        by: &Actor,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Returns the credits of reservations that expired before `now` (a
@@ -115,15 +149,133 @@ pub trait CreditStore: Send + Sync {
         reservation: &Reservation,
         expected_version: u64,
         stamp: StampCommit,
-        actor: &str,
+        by: &Actor,
     ) -> impl Future<Output = StoreResult<CertificateRecord>> + Send;
 
-    /// Movements, oldest first; only those of one certificate when given.
+    /// Movements, oldest first; only those of one certificate when given
+    /// (read from an index: may lag a write by a moment on DynamoDB).
     fn ledger(
         &self,
         tenant: &Tenant,
         certificate_id: Option<&str>,
     ) -> impl Future<Output = StoreResult<Vec<LedgerEntry>>> + Send;
+}
+
+/// The institution's configuration: itself, its schools, cycles, plans,
+/// groups and signers. Everything is scoped by the tenant; a record naming
+/// another institution is refused with `Invalid`.
+pub trait InstitutionStore: Send + Sync {
+    fn put_institution(
+        &self,
+        tenant: &Tenant,
+        institution: &Institution,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    fn institution(&self, tenant: &Tenant) -> impl Future<Output = StoreResult<Option<Institution>>> + Send;
+
+    fn put_school(&self, tenant: &Tenant, school: &School) -> impl Future<Output = StoreResult<()>> + Send;
+    fn school(&self, tenant: &Tenant, school_id: &str) -> impl Future<Output = StoreResult<Option<School>>> + Send;
+    /// All schools, by id.
+    fn schools(&self, tenant: &Tenant) -> impl Future<Output = StoreResult<Vec<School>>> + Send;
+
+    fn put_cycle(&self, tenant: &Tenant, cycle: &Cycle) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The school's cycles, by id.
+    fn cycles(&self, tenant: &Tenant, school_id: &str) -> impl Future<Output = StoreResult<Vec<Cycle>>> + Send;
+
+    fn put_plan(&self, tenant: &Tenant, plan: &Plan) -> impl Future<Output = StoreResult<()>> + Send;
+    fn plan(
+        &self,
+        tenant: &Tenant,
+        school_id: &str,
+        plan_id: &str,
+    ) -> impl Future<Output = StoreResult<Option<Plan>>> + Send;
+    /// The school's plans with their subjects, by id.
+    fn plans(&self, tenant: &Tenant, school_id: &str) -> impl Future<Output = StoreResult<Vec<Plan>>> + Send;
+
+    fn put_signer(&self, tenant: &Tenant, signer: &SignerConfig) -> impl Future<Output = StoreResult<()>> + Send;
+    fn signer(
+        &self,
+        tenant: &Tenant,
+        school_id: &str,
+    ) -> impl Future<Output = StoreResult<Option<SignerConfig>>> + Send;
+}
+
+/// Students with their grades, and the students table.
+pub trait StudentStore: Send + Sync {
+    /// Creates or replaces students of a school and cycle (an import). The
+    /// "calificaciones editadas" flag of an existing student is kept.
+    fn put_students(
+        &self,
+        tenant: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        students: &[Student],
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    fn student(
+        &self,
+        tenant: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        control_number: &str,
+    ) -> impl Future<Output = StoreResult<Option<StudentRecord>>> + Send;
+
+    /// Replaces a student's grades for certification if the record is still
+    /// at `expected_version`: flags it "calificaciones editadas" and audits
+    /// old → new in the same transaction.
+    #[allow(clippy::too_many_arguments, reason = "the student's three-part key, the version, the change and who")]
+    fn edit_grades(
+        &self,
+        tenant: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        control_number: &str,
+        expected_version: u64,
+        grades: Vec<Grade>,
+        by: &Actor,
+    ) -> impl Future<Output = StoreResult<StudentRecord>> + Send;
+
+    /// The groups of a school and cycle, sorted.
+    fn groups(
+        &self,
+        tenant: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+    ) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+
+    /// One page of the students table (see [`crate::roster`]), starting after
+    /// position `after` (already taken out of a verified cursor).
+    fn roster_page(
+        &self,
+        tenant: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        filter: &RosterFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<RosterPage>> + Send;
+}
+
+/// The audit trail. State changes write their entries themselves (in the
+/// same transaction); `record` is for actions that change no state (mail sent).
+pub trait AuditStore: Send + Sync {
+    fn record(&self, tenant: &Tenant, entry: &AuditEntry) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Everything done to a student's records and certificates, oldest first.
+    fn audit_of_student(
+        &self,
+        tenant: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        control_number: &str,
+    ) -> impl Future<Output = StoreResult<Vec<AuditEntry>>> + Send;
+
+    /// Everything done to one certificate, oldest first (read from an index:
+    /// may lag a write by a moment on DynamoDB).
+    fn audit_of_certificate(
+        &self,
+        tenant: &Tenant,
+        certificate_id: &str,
+    ) -> impl Future<Output = StoreResult<Vec<AuditEntry>>> + Send;
 }
 
 /// Idempotency records (Powertools-style: key, in progress / completed, result, expiry).
@@ -226,4 +378,12 @@ pub trait ArtifactStore: Send + Sync {
         key: &str,
         ttl: chrono::Duration,
     ) -> impl Future<Output = StoreResult<String>> + Send;
+}
+
+/// Sends mail: one message with attachments to several recipients.
+pub trait Mailer: Send + Sync {
+    fn send(
+        &self,
+        mail: &crate::mail::Mail,
+    ) -> impl Future<Output = Result<crate::mail::SentMail, crate::mail::MailError>> + Send;
 }

@@ -2,6 +2,7 @@
 //! terms (DESIGN.md, "Certificate life cycle", "Stamping credits").
 
 use crate::catalogs::MotivoCancelacion;
+use crate::model::{Grade, Responsable, Student};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -105,6 +106,183 @@ pub struct CertificateRecord {
     pub cancellation: Option<Cancellation>,
 }
 
+/// Who asked for a change and in which request: written to the audit trail
+/// and the credit ledger with the change itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The caller's `sub` (or email), from the verified token.
+    pub user: String,
+    /// The request that made the change (API Gateway request id, S3 event…).
+    pub request_id: String,
+}
+
+impl Actor {
+    pub fn new(user: impl Into<String>, request_id: impl Into<String>) -> Self {
+        Actor { user: user.into(), request_id: request_id.into() }
+    }
+}
+
+/// What an audit entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    /// A certificate was sealed and recorded (IPES: Sellado).
+    Sealed,
+    Stamped,
+    StampFailed,
+    Resealed,
+    Cancelled,
+    /// Grades edited for certification (detail: old → new).
+    GradesEdited,
+    Emailed,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Sealed => "sealed",
+            AuditAction::Stamped => "stamped",
+            AuditAction::StampFailed => "stamp_failed",
+            AuditAction::Resealed => "resealed",
+            AuditAction::Cancelled => "cancelled",
+            AuditAction::GradesEdited => "grades_edited",
+            AuditAction::Emailed => "emailed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        use AuditAction::*;
+        [Sealed, Stamped, StampFailed, Resealed, Cancelled, GradesEdited, Emailed].into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// One entry of the audit trail: who did what to which student's
+/// certificate, when, from which request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub request_id: String,
+    pub action: AuditAction,
+    pub school_id: String,
+    pub cycle_id: String,
+    pub control_number: String,
+    pub certificate_id: Option<String>,
+    /// A short Spanish description (the authority's message, the motive, the grade changes).
+    pub detail: String,
+}
+
+impl AuditEntry {
+    /// An entry about certificate `c`, now.
+    pub fn of_certificate(by: &Actor, action: AuditAction, c: &CertificateRecord, detail: impl Into<String>) -> Self {
+        AuditEntry {
+            at: Utc::now(),
+            actor: by.user.clone(),
+            request_id: by.request_id.clone(),
+            action,
+            school_id: c.school_id.clone(),
+            cycle_id: c.cycle_id.clone(),
+            control_number: c.control_number.clone(),
+            certificate_id: Some(c.id.clone()),
+            detail: detail.into(),
+        }
+    }
+
+    /// An entry about a student's record (no certificate involved), now.
+    pub fn of_student(by: &Actor, action: AuditAction, s: &StudentRecord, detail: impl Into<String>) -> Self {
+        AuditEntry {
+            at: Utc::now(),
+            actor: by.user.clone(),
+            request_id: by.request_id.clone(),
+            action,
+            school_id: s.school_id.clone(),
+            cycle_id: s.cycle_id.clone(),
+            control_number: s.student.control_number.clone(),
+            certificate_id: None,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Why a matrícula cannot be stored: it is a key part (storage keys, URLs,
+/// file names), so it is limited to ASCII letters, digits, `-`, `_` and `.`.
+pub fn check_control_number(control_number: &str) -> Result<(), String> {
+    let ok = !control_number.is_empty()
+        && control_number.len() <= 40
+        && control_number.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "la matrícula «{control_number}» no es válida: use de 1 a 40 letras sin acento, números, guion, guion bajo o punto"
+        ))
+    }
+}
+
+/// A student of a school in a cycle, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudentRecord {
+    pub school_id: String,
+    pub cycle_id: String,
+    pub student: Student,
+    /// Grades were edited for certification ("calificaciones editadas");
+    /// carried onto the certificate issued from them.
+    pub grades_edited: bool,
+    /// Incremented by every change; grade edits are conditional on it.
+    pub version: u64,
+}
+
+/// "MAT101: 7.00 → 8.00; FIS102: (sin calificación) → 9.00", in subject
+/// order of `new`, then removed subjects; empty when nothing changed.
+pub fn describe_grade_changes(old: &[Grade], new: &[Grade]) -> String {
+    let value = |g: Option<&Grade>| g.map_or_else(|| "(sin calificación)".to_string(), |g| g.value.fixed2());
+    let mut changes = Vec::new();
+    for g in new {
+        let before = old.iter().find(|o| o.subject_clave == g.subject_clave);
+        if before != Some(g) {
+            let mut line = format!("{}: {} → {}", g.subject_clave, value(before), g.value.fixed2());
+            if let Some(b) = before.filter(|b| b.value == g.value) {
+                line = format!(
+                    "{}: {} ({} → {})",
+                    g.subject_clave,
+                    g.value.fixed2(),
+                    b.observacion.label(),
+                    g.observacion.label()
+                );
+            }
+            changes.push(line);
+        }
+    }
+    for o in old.iter().filter(|o| !new.iter().any(|g| g.subject_clave == o.subject_clave)) {
+        changes.push(format!("{}: {} → (sin calificación)", o.subject_clave, o.value.fixed2()));
+    }
+    changes.join("; ")
+}
+
+/// A school cycle (school year or term) of a school: the filter every list starts from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cycle {
+    pub id: String,
+    pub school_id: String,
+    pub name: String,
+}
+
+/// The signer registered for a school: who signs and with which e.firma.
+/// The `.key` stays encrypted as the SAT issued it; the password is stored
+/// only sealed by the application's secret (never in clear).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignerConfig {
+    pub school_id: String,
+    pub responsable: Responsable,
+    /// The 20-digit certificate number (`noCertificadoResponsable`).
+    pub certificate_number: String,
+    pub cer_base64: String,
+    pub key_base64: String,
+    pub password_sealed: String,
+    pub registered_by: String,
+    pub registered_at: DateTime<Utc>,
+}
+
 /// A change of state, applied only from the state it expects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transition {
@@ -117,6 +295,21 @@ pub enum Transition {
 }
 
 impl Transition {
+    /// How the audit trail records this change.
+    pub fn audit(&self) -> (AuditAction, String) {
+        match self {
+            Transition::StampFailed { message } => (AuditAction::StampFailed, message.clone()),
+            Transition::Resealed { .. } => (AuditAction::Resealed, String::new()),
+            Transition::Cancelled { cancellation, .. } => (
+                AuditAction::Cancelled,
+                match &cancellation.reason {
+                    Some(r) => format!("{} {}: {r}", cancellation.motive.code(), cancellation.motive.label()),
+                    None => format!("{} {}", cancellation.motive.code(), cancellation.motive.label()),
+                },
+            ),
+        }
+    }
+
     /// The states this change may start from.
     pub fn allowed_from(&self) -> &'static [CertificateStatus] {
         match self {
@@ -241,6 +434,7 @@ pub struct LedgerEntry {
     pub certificate_id: Option<String>,
     pub reservation_id: Option<String>,
     pub actor: String,
+    pub request_id: String,
     pub at: DateTime<Utc>,
 }
 

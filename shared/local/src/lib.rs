@@ -1,6 +1,7 @@
 //! Certifica's embedded adapters for the local mode (`certifica serve`):
 //! the storage ports over one SQLite database file, and documents in a
-//! data folder with expiring signed download links.
+//! data folder with expiring signed download links, and mail as `.eml`
+//! files in an outbox folder.
 //!
 //! Why SQLite (rusqlite, bundled): real ACID transactions (`BEGIN IMMEDIATE`
 //! serialises writers, like DynamoDB's conditional writes and
@@ -11,7 +12,9 @@
 //! against this adapter and the DynamoDB one.
 
 mod artifacts;
+mod outbox;
 mod records;
 
 pub use artifacts::{LinkError, LinkTarget, LocalArtifacts};
+pub use outbox::LocalOutbox;
 pub use records::LocalRecords;

@@ -1,7 +1,16 @@
-//! Certificates, credits (with the ledger) and idempotency records in SQLite.
+//! Every record of the ports in one SQLite file: the institution's
+//! configuration, students, certificates, credits (with the ledger), the
+//! audit trail and idempotency records. Each write runs in one immediate
+//! transaction, which gives the same all-or-nothing guarantees as the
+//! DynamoDB transactions.
 
-use certifica_core::ports::{CertificateStore, CreditStore, IdempotencyStore, StoreError, StoreResult};
+use certifica_core::model::{Grade, Institution, Plan, School, Student};
+use certifica_core::ports::{
+    AuditStore, CertificateStore, CreditStore, IdempotencyStore, InstitutionStore, StoreError, StoreResult,
+    StudentStore,
+};
 use certifica_core::records::*;
+use certifica_core::roster::{self, PageBuilder, RosterFilter, RosterPage, RosterStudent};
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::path::Path;
@@ -18,9 +27,12 @@ CREATE TABLE IF NOT EXISTS certificates (
     status TEXT NOT NULL,
     version INTEGER NOT NULL,
     folio_digital TEXT,
+    created_at TEXT NOT NULL,
     body TEXT NOT NULL,
     PRIMARY KEY (tenant, id)
 );
+CREATE INDEX IF NOT EXISTS certificates_by_student
+    ON certificates (tenant, school_id, cycle_id, control_number, created_at);
 -- One active (not cancelled) certificate per student, school, cycle and plan.
 CREATE UNIQUE INDEX IF NOT EXISTS certificates_one_active
     ON certificates (tenant, school_id, cycle_id, plan_id, control_number) WHERE status <> 'cancelado';
@@ -49,9 +61,46 @@ CREATE TABLE IF NOT EXISTS ledger (
     certificate_id TEXT,
     reservation_id TEXT,
     actor TEXT NOT NULL,
+    request_id TEXT NOT NULL,
     at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ledger_by_tenant ON ledger (tenant, certificate_id);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    school_id TEXT NOT NULL,
+    cycle_id TEXT NOT NULL,
+    control_number TEXT NOT NULL,
+    certificate_id TEXT,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_student ON audit (tenant, school_id, cycle_id, control_number);
+CREATE INDEX IF NOT EXISTS audit_by_certificate ON audit (tenant, certificate_id);
+-- Students with the columns the table filters on beside the whole record.
+CREATE TABLE IF NOT EXISTS students (
+    tenant TEXT NOT NULL,
+    school_id TEXT NOT NULL,
+    cycle_id TEXT NOT NULL,
+    control_number TEXT NOT NULL,
+    full_name TEXT NOT NULL,
+    grp TEXT NOT NULL,
+    plan_id TEXT NOT NULL,
+    grade_level INTEGER NOT NULL,
+    active INTEGER NOT NULL,
+    grades_edited INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (tenant, school_id, cycle_id, control_number)
+);
+-- The institution, schools, cycles, plans and signers: (kind, scope, id) → JSON.
+CREATE TABLE IF NOT EXISTS config (
+    tenant TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (tenant, kind, scope, id)
+);
 CREATE TABLE IF NOT EXISTS idempotency (
     tenant TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -87,15 +136,60 @@ fn ledger_entry(
     kind: LedgerKind,
     certificate_id: Option<&str>,
     reservation_id: Option<&str>,
-    actor: &str,
+    by: &Actor,
     amount: u64,
 ) -> StoreResult<()> {
     tx.execute(
-        "INSERT INTO ledger (tenant, kind, amount, certificate_id, reservation_id, actor, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![tenant.id(), kind.as_str(), amount as i64, certificate_id, reservation_id, actor, Utc::now().to_rfc3339()],
+        "INSERT INTO ledger (tenant, kind, amount, certificate_id, reservation_id, actor, request_id, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            tenant.id(),
+            kind.as_str(),
+            amount as i64,
+            certificate_id,
+            reservation_id,
+            by.user,
+            by.request_id,
+            Utc::now().to_rfc3339()
+        ],
     )
     .map_err(unavailable)?;
     Ok(())
+}
+
+fn audit_entry(conn: &Connection, tenant: &Tenant, e: &AuditEntry) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO audit (tenant, school_id, cycle_id, control_number, certificate_id, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            tenant.id(),
+            e.school_id,
+            e.cycle_id,
+            e.control_number,
+            e.certificate_id,
+            serde_json::to_string(e).map_err(unavailable)?
+        ],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Rows of `(body)` JSON, parsed.
+fn bodies<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
+    let rows = stmt.query_map(params, |r| r.get::<_, String>(0)).map_err(unavailable)?;
+    let mut out = Vec::new();
+    for body in rows {
+        out.push(serde_json::from_str(&body.map_err(unavailable)?).map_err(unavailable)?);
+    }
+    Ok(out)
+}
+
+fn system() -> Actor {
+    Actor::new("sistema", "expiracion-de-reservaciones")
 }
 
 fn load_certificate(tx: &Transaction<'_>, tenant: &Tenant, id: &str) -> StoreResult<CertificateRecord> {
@@ -207,14 +301,14 @@ impl LocalRecords {
 }
 
 impl CertificateStore for LocalRecords {
-    async fn create(&self, tenant: &Tenant, certificate: &CertificateRecord) -> StoreResult<()> {
-        let (tenant, c) = (tenant.clone(), certificate.clone());
+    async fn create(&self, tenant: &Tenant, certificate: &CertificateRecord, by: &Actor) -> StoreResult<()> {
+        let (tenant, c, by) = (tenant.clone(), certificate.clone(), by.clone());
         self.write(move |tx| {
             let body = serde_json::to_string(&c).map_err(unavailable)?;
             tx.execute(
-                "INSERT INTO certificates (tenant, id, school_id, cycle_id, plan_id, control_number, status, version, folio_digital, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![tenant.id(), c.id, c.school_id, c.cycle_id, c.plan_id, c.control_number, c.status.as_str(), c.version as i64, c.folio_digital, body],
+                "INSERT INTO certificates (tenant, id, school_id, cycle_id, plan_id, control_number, status, version, folio_digital, created_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![tenant.id(), c.id, c.school_id, c.cycle_id, c.plan_id, c.control_number, c.status.as_str(), c.version as i64, c.folio_digital, c.created_at.to_rfc3339(), body],
             )
             .map_err(|e| {
                 if is_unique_violation(&e) {
@@ -232,7 +326,7 @@ impl CertificateStore for LocalRecords {
                     unavailable(e)
                 }
             })?;
-            Ok(())
+            audit_entry(tx, &tenant, &AuditEntry::of_certificate(&by, AuditAction::Sealed, &c, c.folio_control.clone()))
         })
         .await
     }
@@ -274,20 +368,80 @@ impl CertificateStore for LocalRecords {
         id: &str,
         expected_version: u64,
         change: Transition,
+        by: &Actor,
     ) -> StoreResult<CertificateRecord> {
-        let (tenant, id) = (tenant.clone(), id.to_string());
+        let (tenant, id, by) = (tenant.clone(), id.to_string(), by.clone());
         self.write(move |tx| {
+            let (action, detail) = change.audit();
             let c = load_certificate(tx, &tenant, &id)?.after(expected_version, change).ok_or(StoreError::Conflict)?;
             save_certificate(tx, &tenant, &c, expected_version)?;
+            audit_entry(tx, &tenant, &AuditEntry::of_certificate(&by, action, &c, detail))?;
             Ok(c)
+        })
+        .await
+    }
+
+    async fn student_certificates(
+        &self,
+        tenant: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        control_number: &str,
+    ) -> StoreResult<Vec<CertificateRecord>> {
+        let args = (tenant.id().to_string(), school_id.to_string(), cycle_id.to_string(), control_number.to_string());
+        self.read(move |conn| {
+            bodies(
+                conn,
+                "SELECT body FROM certificates WHERE tenant = ?1 AND school_id = ?2 AND cycle_id = ?3 AND control_number = ?4
+                 ORDER BY created_at, id",
+                params![args.0, args.1, args.2, args.3],
+            )
+        })
+        .await
+    }
+
+    async fn certificates_page(
+        &self,
+        tenant: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<(Vec<CertificateRecord>, Option<String>)> {
+        let args = (tenant.id().to_string(), school_id.to_string(), cycle_id.to_string(), after.map(str::to_string));
+        let limit = limit.clamp(1, 1000);
+        self.read(move |conn| {
+            // A student's certificates never straddle pages: the position is a matrícula.
+            let mut controls: Vec<String> = {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT DISTINCT control_number FROM certificates WHERE tenant = ?1 AND school_id = ?2 AND cycle_id = ?3
+                         AND (?4 IS NULL OR control_number > ?4) ORDER BY control_number LIMIT ?5",
+                    )
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map(params![args.0, args.1, args.2, args.3, limit as i64 + 1], |r| r.get(0))
+                    .map_err(unavailable)?;
+                rows.collect::<Result<_, _>>().map_err(unavailable)?
+            };
+            let more = controls.len() > limit;
+            controls.truncate(limit);
+            let Some(last) = controls.last().cloned() else { return Ok((Vec::new(), None)) };
+            let certificates = bodies(
+                conn,
+                "SELECT body FROM certificates WHERE tenant = ?1 AND school_id = ?2 AND cycle_id = ?3
+                 AND (?4 IS NULL OR control_number > ?4) AND control_number <= ?5 ORDER BY control_number, created_at, id",
+                params![args.0, args.1, args.2, args.3, last],
+            )?;
+            Ok((certificates, more.then_some(last)))
         })
         .await
     }
 }
 
 impl CreditStore for LocalRecords {
-    async fn add_credits(&self, tenant: &Tenant, amount: u64, actor: &str) -> StoreResult<CreditBalance> {
-        let (tenant, actor) = (tenant.clone(), actor.to_string());
+    async fn add_credits(&self, tenant: &Tenant, amount: u64, by: &Actor) -> StoreResult<CreditBalance> {
+        let (tenant, actor) = (tenant.clone(), by.clone());
         self.write(move |tx| {
             tx.execute(
                 "INSERT INTO credits (tenant, available, reserved, consumed) VALUES (?1, ?2, 0, 0)
@@ -311,9 +465,9 @@ impl CreditStore for LocalRecords {
         tenant: &Tenant,
         certificate_id: &str,
         ttl: Duration,
-        actor: &str,
+        by: &Actor,
     ) -> StoreResult<Reservation> {
-        let (tenant, certificate_id, actor) = (tenant.clone(), certificate_id.to_string(), actor.to_string());
+        let (tenant, certificate_id, actor) = (tenant.clone(), certificate_id.to_string(), by.clone());
         self.write(move |tx| {
             // Only a certificate waiting for its stamp may hold a credit: a
             // late attempt on a stamped one loses here, holding nothing.
@@ -348,8 +502,8 @@ impl CreditStore for LocalRecords {
         .await
     }
 
-    async fn release(&self, tenant: &Tenant, reservation: &Reservation, actor: &str) -> StoreResult<()> {
-        let (tenant, r, actor) = (tenant.clone(), reservation.clone(), actor.to_string());
+    async fn release(&self, tenant: &Tenant, reservation: &Reservation, by: &Actor) -> StoreResult<()> {
+        let (tenant, r, actor) = (tenant.clone(), reservation.clone(), by.clone());
         self.write(move |tx| {
             if return_credit(tx, &tenant, &r.id)? {
                 ledger_entry(tx, &tenant, LedgerKind::Released, Some(&r.certificate_id), Some(&r.id), &actor, 1)?;
@@ -373,7 +527,7 @@ impl CreditStore for LocalRecords {
             };
             for (id, certificate_id) in &expired {
                 if return_credit(tx, &tenant, id)? {
-                    ledger_entry(tx, &tenant, LedgerKind::Expired, Some(certificate_id), Some(id), "sistema", 1)?;
+                    ledger_entry(tx, &tenant, LedgerKind::Expired, Some(certificate_id), Some(id), &system(), 1)?;
                 }
             }
             Ok(expired.len() as u64)
@@ -387,9 +541,9 @@ impl CreditStore for LocalRecords {
         reservation: &Reservation,
         expected_version: u64,
         stamp: StampCommit,
-        actor: &str,
+        by: &Actor,
     ) -> StoreResult<CertificateRecord> {
-        let (tenant, r, actor) = (tenant.clone(), reservation.clone(), actor.to_string());
+        let (tenant, r, actor) = (tenant.clone(), reservation.clone(), by.clone());
         self.write(move |tx| {
             let c = load_certificate(tx, &tenant, &r.certificate_id)?
                 .after_stamp(expected_version, stamp)
@@ -414,6 +568,8 @@ impl CreditStore for LocalRecords {
             )
             .map_err(unavailable)?;
             ledger_entry(tx, &tenant, LedgerKind::Consumed, Some(&c.id), Some(&r.id), &actor, 1)?;
+            let folio = c.folio_digital.clone().unwrap_or_default();
+            audit_entry(tx, &tenant, &AuditEntry::of_certificate(&actor, AuditAction::Stamped, &c, folio))?;
             Ok(c)
         })
         .await
@@ -424,7 +580,7 @@ impl CreditStore for LocalRecords {
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare(
-                    "SELECT kind, amount, certificate_id, reservation_id, actor, at FROM ledger
+                    "SELECT kind, amount, certificate_id, reservation_id, actor, request_id, at FROM ledger
                      WHERE tenant = ?1 AND (?2 IS NULL OR certificate_id = ?2) ORDER BY seq",
                 )
                 .map_err(unavailable)?;
@@ -437,12 +593,13 @@ impl CreditStore for LocalRecords {
                         r.get::<_, Option<String>>(3)?,
                         r.get::<_, String>(4)?,
                         r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
                     ))
                 })
                 .map_err(unavailable)?;
             let mut out = Vec::new();
             for row in rows {
-                let (kind, amount, certificate_id, reservation_id, actor, at) = row.map_err(unavailable)?;
+                let (kind, amount, certificate_id, reservation_id, actor, request_id, at) = row.map_err(unavailable)?;
                 out.push(LedgerEntry {
                     kind: LedgerKind::parse(&kind)
                         .ok_or_else(|| unavailable(format!("movimiento desconocido {kind}")))?,
@@ -450,6 +607,7 @@ impl CreditStore for LocalRecords {
                     certificate_id,
                     reservation_id,
                     actor,
+                    request_id,
                     at: DateTime::parse_from_rfc3339(&at).map_err(unavailable)?.with_timezone(&Utc),
                 });
             }
@@ -511,6 +669,375 @@ impl IdempotencyStore for LocalRecords {
             )
             .map_err(unavailable)?;
             Ok(())
+        })
+        .await
+    }
+}
+
+fn put_config<T: serde::Serialize>(
+    conn: &Connection,
+    tenant: &Tenant,
+    kind: &str,
+    scope: &str,
+    id: &str,
+    value: &T,
+) -> StoreResult<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO config (tenant, kind, scope, id, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![tenant.id(), kind, scope, id, serde_json::to_string(value).map_err(unavailable)?],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn get_config<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    tenant: &Tenant,
+    kind: &str,
+    scope: &str,
+    id: &str,
+) -> StoreResult<Option<T>> {
+    Ok(bodies(
+        conn,
+        "SELECT body FROM config WHERE tenant = ?1 AND kind = ?2 AND scope = ?3 AND id = ?4",
+        params![tenant.id(), kind, scope, id],
+    )?
+    .pop())
+}
+
+fn list_config<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    tenant: &Tenant,
+    kind: &str,
+    scope: &str,
+) -> StoreResult<Vec<T>> {
+    bodies(
+        conn,
+        "SELECT body FROM config WHERE tenant = ?1 AND kind = ?2 AND scope = ?3 ORDER BY id",
+        params![tenant.id(), kind, scope],
+    )
+}
+
+/// Refuses records of another institution and records of an unknown school.
+fn require_school(conn: &Connection, tenant: &Tenant, school_id: &str) -> StoreResult<()> {
+    match get_config::<School>(conn, tenant, "school", "", school_id)? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::NotFound(format!("la escuela {school_id}"))),
+    }
+}
+
+impl InstitutionStore for LocalRecords {
+    async fn put_institution(&self, tenant: &Tenant, institution: &Institution) -> StoreResult<()> {
+        if institution.id != tenant.id() {
+            return Err(StoreError::Invalid(format!("la institución {} no es la del usuario", institution.id)));
+        }
+        let (tenant, i) = (tenant.clone(), institution.clone());
+        self.write(move |tx| put_config(tx, &tenant, "institution", "", "", &i)).await
+    }
+
+    async fn institution(&self, tenant: &Tenant) -> StoreResult<Option<Institution>> {
+        let tenant = tenant.clone();
+        self.read(move |conn| get_config(conn, &tenant, "institution", "", "")).await
+    }
+
+    async fn put_school(&self, tenant: &Tenant, school: &School) -> StoreResult<()> {
+        if school.institution_id != tenant.id() {
+            return Err(StoreError::Invalid(format!("la escuela {} es de otra institución", school.id)));
+        }
+        let (tenant, school) = (tenant.clone(), school.clone());
+        self.write(move |tx| put_config(tx, &tenant, "school", "", &school.id, &school)).await
+    }
+
+    async fn school(&self, tenant: &Tenant, school_id: &str) -> StoreResult<Option<School>> {
+        let (tenant, id) = (tenant.clone(), school_id.to_string());
+        self.read(move |conn| get_config(conn, &tenant, "school", "", &id)).await
+    }
+
+    async fn schools(&self, tenant: &Tenant) -> StoreResult<Vec<School>> {
+        let tenant = tenant.clone();
+        self.read(move |conn| list_config(conn, &tenant, "school", "")).await
+    }
+
+    async fn put_cycle(&self, tenant: &Tenant, cycle: &Cycle) -> StoreResult<()> {
+        let (tenant, cycle) = (tenant.clone(), cycle.clone());
+        self.write(move |tx| {
+            require_school(tx, &tenant, &cycle.school_id)?;
+            put_config(tx, &tenant, "cycle", &cycle.school_id, &cycle.id, &cycle)
+        })
+        .await
+    }
+
+    async fn cycles(&self, tenant: &Tenant, school_id: &str) -> StoreResult<Vec<Cycle>> {
+        let (tenant, school) = (tenant.clone(), school_id.to_string());
+        self.read(move |conn| list_config(conn, &tenant, "cycle", &school)).await
+    }
+
+    async fn put_plan(&self, tenant: &Tenant, plan: &Plan) -> StoreResult<()> {
+        let (tenant, plan) = (tenant.clone(), plan.clone());
+        self.write(move |tx| {
+            require_school(tx, &tenant, &plan.school_id)?;
+            put_config(tx, &tenant, "plan", &plan.school_id, &plan.id, &plan)
+        })
+        .await
+    }
+
+    async fn plan(&self, tenant: &Tenant, school_id: &str, plan_id: &str) -> StoreResult<Option<Plan>> {
+        let (tenant, school, plan) = (tenant.clone(), school_id.to_string(), plan_id.to_string());
+        self.read(move |conn| get_config(conn, &tenant, "plan", &school, &plan)).await
+    }
+
+    async fn plans(&self, tenant: &Tenant, school_id: &str) -> StoreResult<Vec<Plan>> {
+        let (tenant, school) = (tenant.clone(), school_id.to_string());
+        self.read(move |conn| list_config(conn, &tenant, "plan", &school)).await
+    }
+
+    async fn put_signer(&self, tenant: &Tenant, signer: &SignerConfig) -> StoreResult<()> {
+        let (tenant, signer) = (tenant.clone(), signer.clone());
+        self.write(move |tx| {
+            require_school(tx, &tenant, &signer.school_id)?;
+            put_config(tx, &tenant, "signer", &signer.school_id, "", &signer)
+        })
+        .await
+    }
+
+    async fn signer(&self, tenant: &Tenant, school_id: &str) -> StoreResult<Option<SignerConfig>> {
+        let (tenant, school) = (tenant.clone(), school_id.to_string());
+        self.read(move |conn| get_config(conn, &tenant, "signer", &school, "")).await
+    }
+}
+
+fn load_student(
+    conn: &Connection,
+    tenant: &Tenant,
+    school_id: &str,
+    cycle_id: &str,
+    control_number: &str,
+) -> StoreResult<Option<StudentRecord>> {
+    let row: Option<(String, i64, i64)> = conn
+        .query_row(
+            "SELECT body, grades_edited, version FROM students
+             WHERE tenant = ?1 AND school_id = ?2 AND cycle_id = ?3 AND control_number = ?4",
+            params![tenant.id(), school_id, cycle_id, control_number],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    row.map(|(body, edited, version)| {
+        Ok(StudentRecord {
+            school_id: school_id.to_string(),
+            cycle_id: cycle_id.to_string(),
+            student: serde_json::from_str(&body).map_err(unavailable)?,
+            grades_edited: edited != 0,
+            version: version as u64,
+        })
+    })
+    .transpose()
+}
+
+impl StudentStore for LocalRecords {
+    async fn put_students(
+        &self,
+        tenant: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        students: &[Student],
+    ) -> StoreResult<()> {
+        for s in students {
+            check_control_number(&s.control_number).map_err(StoreError::Invalid)?;
+        }
+        let (tenant, school, cycle, students) =
+            (tenant.clone(), school_id.to_string(), cycle_id.to_string(), students.to_vec());
+        self.write(move |tx| {
+            require_school(tx, &tenant, &school)?;
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO students (tenant, school_id, cycle_id, control_number, full_name, grp, plan_id, grade_level,
+                        active, grades_edited, version, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, 1, ?10)
+                     ON CONFLICT (tenant, school_id, cycle_id, control_number) DO UPDATE SET
+                        full_name = excluded.full_name, grp = excluded.grp, plan_id = excluded.plan_id,
+                        grade_level = excluded.grade_level, active = excluded.active, body = excluded.body,
+                        version = version + 1",
+                )
+                .map_err(unavailable)?;
+            for s in &students {
+                stmt.execute(params![
+                    tenant.id(),
+                    school,
+                    cycle,
+                    s.control_number,
+                    s.full_name(),
+                    s.group,
+                    s.plan_id,
+                    s.grade_level,
+                    s.active,
+                    serde_json::to_string(s).map_err(unavailable)?
+                ])
+                .map_err(unavailable)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn student(
+        &self,
+        tenant: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        control_number: &str,
+    ) -> StoreResult<Option<StudentRecord>> {
+        let args = (tenant.clone(), school_id.to_string(), cycle_id.to_string(), control_number.to_string());
+        self.read(move |conn| load_student(conn, &args.0, &args.1, &args.2, &args.3)).await
+    }
+
+    async fn edit_grades(
+        &self,
+        tenant: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        control_number: &str,
+        expected_version: u64,
+        grades: Vec<Grade>,
+        by: &Actor,
+    ) -> StoreResult<StudentRecord> {
+        let args =
+            (tenant.clone(), school_id.to_string(), cycle_id.to_string(), control_number.to_string(), by.clone());
+        self.write(move |tx| {
+            let (tenant, school, cycle, control, by) = &args;
+            let mut record = load_student(tx, tenant, school, cycle, control)?
+                .ok_or_else(|| StoreError::NotFound(format!("el alumno {control}")))?;
+            if record.version != expected_version {
+                return Err(StoreError::Conflict);
+            }
+            let detail = describe_grade_changes(&record.student.grades, &grades);
+            record.student.grades = grades;
+            record.grades_edited = true;
+            record.version += 1;
+            tx.execute(
+                "UPDATE students SET body = ?5, grades_edited = 1, version = ?6
+                 WHERE tenant = ?1 AND school_id = ?2 AND cycle_id = ?3 AND control_number = ?4",
+                params![
+                    tenant.id(),
+                    school,
+                    cycle,
+                    control,
+                    serde_json::to_string(&record.student).map_err(unavailable)?,
+                    record.version as i64
+                ],
+            )
+            .map_err(unavailable)?;
+            audit_entry(tx, tenant, &AuditEntry::of_student(by, AuditAction::GradesEdited, &record, detail))?;
+            Ok(record)
+        })
+        .await
+    }
+
+    async fn groups(&self, tenant: &Tenant, school_id: &str, cycle_id: &str) -> StoreResult<Vec<String>> {
+        let args = (tenant.id().to_string(), school_id.to_string(), cycle_id.to_string());
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT DISTINCT grp FROM students WHERE tenant = ?1 AND school_id = ?2 AND cycle_id = ?3 AND grp <> ''
+                     ORDER BY grp",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt.query_map(params![args.0, args.1, args.2], |r| r.get(0)).map_err(unavailable)?;
+            rows.collect::<Result<_, _>>().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn roster_page(
+        &self,
+        tenant: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        filter: &RosterFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<RosterPage> {
+        let args = (tenant.id().to_string(), school_id.to_string(), cycle_id.to_string());
+        let (filter, after) = (filter.clone(), after.map(str::to_string));
+        self.read(move |conn| {
+            let mut page = PageBuilder::new(&filter, after.as_deref(), limit);
+            let mut students_stmt = conn
+                .prepare_cached(
+                    "SELECT control_number, full_name, grp, plan_id, grade_level, active, grades_edited FROM students
+                     WHERE tenant = ?1 AND school_id = ?2 AND cycle_id = ?3 AND (?4 IS NULL OR control_number > ?4)
+                     ORDER BY control_number LIMIT ?5",
+                )
+                .map_err(unavailable)?;
+            loop {
+                let batch: Vec<RosterStudent> = students_stmt
+                    .query_map(params![args.0, args.1, args.2, page.position(), roster::BATCH as i64], |r| {
+                        Ok(RosterStudent {
+                            control_number: r.get(0)?,
+                            full_name: r.get(1)?,
+                            group: r.get(2)?,
+                            plan_id: r.get(3)?,
+                            grade_level: r.get(4)?,
+                            active: r.get(5)?,
+                            grades_edited: r.get(6)?,
+                        })
+                    })
+                    .map_err(unavailable)?
+                    .collect::<Result<_, _>>()
+                    .map_err(unavailable)?;
+                let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+                    page.feed(Vec::new(), &[], false);
+                    break;
+                };
+                let certificates: Vec<CertificateRecord> = bodies(
+                    conn,
+                    "SELECT body FROM certificates WHERE tenant = ?1 AND school_id = ?2 AND cycle_id = ?3
+                     AND control_number BETWEEN ?4 AND ?5",
+                    params![args.0, args.1, args.2, first.control_number, last.control_number],
+                )?;
+                let more = batch.len() == roster::BATCH;
+                if page.feed(batch, &certificates, more) {
+                    break;
+                }
+            }
+            Ok(page.finish())
+        })
+        .await
+    }
+}
+
+impl AuditStore for LocalRecords {
+    async fn record(&self, tenant: &Tenant, entry: &AuditEntry) -> StoreResult<()> {
+        let (tenant, entry) = (tenant.clone(), entry.clone());
+        self.write(move |tx| audit_entry(tx, &tenant, &entry)).await
+    }
+
+    async fn audit_of_student(
+        &self,
+        tenant: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        control_number: &str,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        let args = (tenant.id().to_string(), school_id.to_string(), cycle_id.to_string(), control_number.to_string());
+        self.read(move |conn| {
+            bodies(
+                conn,
+                "SELECT body FROM audit WHERE tenant = ?1 AND school_id = ?2 AND cycle_id = ?3 AND control_number = ?4
+                 ORDER BY seq",
+                params![args.0, args.1, args.2, args.3],
+            )
+        })
+        .await
+    }
+
+    async fn audit_of_certificate(&self, tenant: &Tenant, certificate_id: &str) -> StoreResult<Vec<AuditEntry>> {
+        let args = (tenant.id().to_string(), certificate_id.to_string());
+        self.read(move |conn| {
+            bodies(
+                conn,
+                "SELECT body FROM audit WHERE tenant = ?1 AND certificate_id = ?2 ORDER BY seq",
+                params![args.0, args.1],
+            )
         })
         .await
     }

@@ -44,3 +44,33 @@ async fn links_open_the_document_until_they_expire_and_cannot_be_forged() {
     assert_eq!(s.open_link("basura", Utc::now()), Err(LinkError::Invalid));
     assert!(LocalArtifacts::new(dir.path(), BASE, b"corta").is_err());
 }
+
+/// The outbox: each message is one `.eml` file, read back and parsed.
+#[tokio::test]
+async fn a_mail_with_attachments_lands_in_the_outbox() {
+    use certifica_core::mail::Sender;
+    let dir = tempfile::tempdir().unwrap();
+    let sender =
+        Sender { name: "Certificación — Universidad del Valle".into(), address: "certificados@uva.edu.mx".into() };
+    let outbox = certifica_local::LocalOutbox::new(&dir.path().join("outbox"), sender.clone()).unwrap();
+    let folder = outbox.dir().to_path_buf();
+    let delivered = async || {
+        let mut files: Vec<_> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| {
+                let raw = std::fs::read(p).unwrap();
+                // The envelope of a file is its To header.
+                let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+                let recipients = parsed.to().unwrap().iter().filter_map(|a| a.address()).map(str::to_string).collect();
+                certifica_conformance::Delivered { recipients, raw }
+            })
+            .collect::<Vec<_>>()
+    };
+    certifica_conformance::a_mail_with_attachments_reaches_every_recipient(&outbox, &sender, delivered).await;
+}
