@@ -146,6 +146,47 @@ impl Mail {
     }
 }
 
+/// What a certificate mail says: who issued it, to whom, and where to verify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateNotice<'a> {
+    pub institution: &'a str,
+    pub student_name: &'a str,
+    pub folio_digital: &'a str,
+    /// The public verification page of this folio.
+    pub verify_url: &'a str,
+}
+
+/// The message that delivers a certificate (the XML, and the PDF when
+/// given) to a student's addresses, in Spanish.
+pub fn certificate_mail(
+    to: Vec<String>,
+    notice: &CertificateNotice<'_>,
+    xml: Attachment,
+    pdf: Option<Attachment>,
+    reply_to: Option<String>,
+) -> Mail {
+    let mut text = format!(
+        "Estimada(o) {}:\n\n{} le envía su certificado electrónico de estudios.\n\n\
+         - {}: el documento electrónico con validez oficial. Consérvelo tal como está; cualquier cambio lo invalida.\n",
+        notice.student_name, notice.institution, xml.filename
+    );
+    if let Some(pdf) = &pdf {
+        text.push_str(&format!("- {}: su representación impresa.\n", pdf.filename));
+    }
+    text.push_str(&format!(
+        "\nFolio digital: {}\nCualquier persona puede comprobar su validez en {}\n\n\
+         Este mensaje se envió automáticamente. Si tiene dudas, responda a este correo o acuda a Control Escolar.\n",
+        notice.folio_digital, notice.verify_url
+    ));
+    Mail {
+        to,
+        subject: format!("Su certificado electrónico de estudios — {}", notice.institution),
+        text,
+        attachments: std::iter::once(xml).chain(pdf).collect(),
+        reply_to,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +236,33 @@ mod tests {
         assert!(text.contains("Content-Disposition: attachment; filename=\"certificado-A001.xml\""));
         assert!(text.contains("PERlYz7DsTwvRGVjPg=="), "base64 of <Dec>ñ</Dec>");
         assert!(text.contains("Reply-To: <control.escolar@uva.edu.mx>"));
+    }
+
+    #[test]
+    fn the_certificate_mail_names_the_attachments_the_folio_and_where_to_verify() {
+        let notice = CertificateNotice {
+            institution: "Universidad del Valle",
+            student_name: "Ana Núñez Ruiz",
+            folio_digital: "8f1d2c3e-0000-4000-8000-000000000001",
+            verify_url: "https://certifica.example/v1/verify/8f1d2c3e-0000-4000-8000-000000000001",
+        };
+        let xml = Attachment {
+            filename: "A001.xml".into(),
+            content_type: "application/xml".into(),
+            bytes: b"<Dec/>".to_vec(),
+        };
+        let pdf =
+            Attachment { filename: "A001.pdf".into(), content_type: "application/pdf".into(), bytes: b"%PDF".to_vec() };
+        let m = certificate_mail(vec!["ana@x.mx".into()], &notice, xml.clone(), Some(pdf), None);
+        assert_eq!(m.subject, "Su certificado electrónico de estudios — Universidad del Valle");
+        assert!(m.text.starts_with("Estimada(o) Ana Núñez Ruiz:"));
+        for part in ["A001.xml", "A001.pdf", notice.folio_digital, notice.verify_url] {
+            assert!(m.text.contains(part), "{part} missing from {}", m.text);
+        }
+        assert_eq!(m.attachments.len(), 2);
+        let xml_only = certificate_mail(vec!["ana@x.mx".into()], &notice, xml, None, None);
+        assert_eq!(xml_only.attachments.len(), 1);
+        assert!(!xml_only.text.contains("representación impresa"));
     }
 
     #[test]
