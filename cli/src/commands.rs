@@ -46,6 +46,14 @@ pub enum CliError {
     Pdf(#[from] PdfError),
     #[error("fecha «{0}» inválida: use AAAA-MM-DD")]
     Date(String),
+    #[error("no se pudo crear el token: {0}")]
+    Token(String),
+    #[error("almacenamiento local: {0}")]
+    Store(String),
+    #[error("servidor: {0}")]
+    Serve(String),
+    #[error("{0}")]
+    Usage(String),
 }
 
 fn read_bytes(path: &Path, limit: usize) -> Result<Vec<u8>, CliError> {

@@ -1,10 +1,13 @@
 //! `certifica`: the command for signers and operators. `sign` seals a Dec 3.0
 //! document offline with the signer's e.firma, `verify` checks any
 //! certificate, `render` prints its PDF, and `demo` issues sample
-//! certificates into a folder with the simulated authority.
+//! certificates into a folder with the simulated authority, `serve` runs
+//! the HTTP API locally with embedded storage, and `token` mints
+//! development tokens for it.
 
 mod commands;
 mod demo;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -71,6 +74,36 @@ enum Command {
         #[arg(long)]
         logo: Option<PathBuf>,
     },
+    /// Sirve la API HTTP en esta computadora con almacenamiento local (SQLite y carpetas).
+    Serve {
+        /// Dirección local donde escuchar.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: std::net::SocketAddr,
+        /// Carpeta de datos (base de datos, documentos, bandeja de salida, llave local).
+        #[arg(long, default_value = "certifica-data")]
+        data: PathBuf,
+        /// Carga una vez las instituciones de demostración e imprime un token listo para usar.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Crea un token de desarrollo para `certifica serve` (firmado con la llave de la carpeta de datos).
+    Token {
+        #[arg(long)]
+        institution: String,
+        /// Escuela (repetible).
+        #[arg(long = "school", required = true)]
+        schools: Vec<String>,
+        /// Permisos separados por coma: ver, timbrar, editar.
+        #[arg(long, default_value = "ver")]
+        perms: String,
+        /// Vigencia, p. ej. 30m, 8h o 2d.
+        #[arg(long, default_value = "8h")]
+        ttl: String,
+        #[arg(long, default_value = "usuario@certifica.local")]
+        email: String,
+        #[arg(long, default_value = "certifica-data")]
+        data: PathBuf,
+    },
     /// Emite certificados de demostración (datos ficticios, autoridad simulada) en una carpeta.
     Demo {
         #[arg(long, default_value = "demo-output")]
@@ -92,6 +125,10 @@ fn main() -> ExitCode {
             commands::render(&file, &out, cancelled, preview, &verify_base_url, logo.as_deref())
         }
         Command::Demo { out, issue_date } => commands::demo(&out, issue_date.as_deref()),
+        Command::Serve { addr, data, demo } => serve::serve(addr, &data, demo),
+        Command::Token { institution, schools, perms, ttl, email, data } => {
+            token(&institution, &schools, &perms, &ttl, &email, &data)
+        }
     };
     match result {
         Ok(code) => code,
@@ -100,4 +137,38 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn token(
+    institution: &str,
+    schools: &[String],
+    perms: &str,
+    ttl: &str,
+    email: &str,
+    data: &std::path::Path,
+) -> Result<ExitCode, commands::CliError> {
+    use certifica_core::identity::Permission;
+    let perms = perms
+        .split(',')
+        .map(|p| {
+            Permission::parse(p.trim())
+                .ok_or_else(|| commands::CliError::Usage(format!("permiso «{p}» desconocido: use ver, timbrar o editar")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let ttl = parse_ttl(ttl).ok_or_else(|| commands::CliError::Usage(format!("vigencia «{ttl}» inválida: use p. ej. 30m, 8h o 2d")))?;
+    println!("{}", serve::mint(data, institution, schools, &perms, ttl, email)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// "30m", "8h", "2d" (at most 30 days).
+fn parse_ttl(text: &str) -> Option<chrono::Duration> {
+    let (number, unit) = text.trim().split_at(text.trim().len().checked_sub(1)?);
+    let n: i64 = number.parse().ok().filter(|n| *n > 0)?;
+    let d = match unit {
+        "m" => chrono::Duration::minutes(n),
+        "h" => chrono::Duration::hours(n),
+        "d" => chrono::Duration::days(n),
+        _ => return None,
+    };
+    (d <= chrono::Duration::days(30)).then_some(d)
 }

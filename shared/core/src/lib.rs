@@ -24,6 +24,7 @@ pub mod checks;
 pub mod curp;
 pub mod document;
 pub mod efirma;
+pub mod identity;
 pub mod issue;
 pub mod mail;
 pub mod model;

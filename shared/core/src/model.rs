@@ -1,6 +1,9 @@
 //! The records a school keeps about certification: institution, school
 //! (campus), plan with its subjects, student with grades, signer.
 //!
+//! Field names are camelCase in JSON (like the Dec attributes), and unknown
+//! fields are refused, so an integration's typo is an error, not a silent loss.
+//!
 //! Values that arrive from outside (integrations, imports) are kept as
 //! given — possibly empty or malformed — so the pre-issue rules in
 //! [`crate::rules`] can name every problem instead of failing at load time.
@@ -40,6 +43,7 @@ pub enum CertificationMode {
 
 /// The institution (tenant).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Institution {
     pub id: String,
     /// `idNombreInstitucion` (and `ServicioFirmante/idEntidad`) registered in MEC.
@@ -51,6 +55,7 @@ pub struct Institution {
 
 /// A school (campus) of an institution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct School {
     pub id: String,
     pub institution_id: String,
@@ -64,6 +69,7 @@ pub struct School {
 
 /// The official recognition of studies (RVOE) a plan was granted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Rvoe {
     pub numero: String,
     pub fecha_expedicion: NaiveDate,
@@ -90,6 +96,7 @@ pub enum AverageRule {
 
 /// The plan's grade scale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GradeScale {
     pub min: Decimal2,
     pub max: Decimal2,
@@ -107,6 +114,7 @@ impl GradeScale {
 
 /// The career as registered in MEC.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Career {
     /// `idCarrera`: integer registered in MEC.
     pub mec_id: u64,
@@ -116,6 +124,7 @@ pub struct Career {
 
 /// A study plan of a school.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Plan {
     pub id: String,
     pub school_id: String,
@@ -137,6 +146,7 @@ pub struct Plan {
 
 /// A subject of the plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Subject {
     pub clave: String,
     pub nombre: String,
@@ -146,6 +156,7 @@ pub struct Subject {
 
 /// What SEP needs to know about a subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SubjectCertification {
     /// `idAsignatura`: numeric, unique within the plan.
     pub id_asignatura: u64,
@@ -155,6 +166,7 @@ pub struct SubjectCertification {
 
 /// A student as the school's records hold them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Student {
     /// Matrícula (`numeroControl`).
     pub control_number: String,
@@ -187,6 +199,7 @@ impl Student {
 
 /// A grade for one subject.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Grade {
     pub subject_clave: String,
     pub value: Decimal2,
@@ -202,6 +215,7 @@ fn default_observacion() -> Observacion {
 
 /// The signer ("responsable") registered for a school.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Responsable {
     pub curp: String,
     pub nombre: String,

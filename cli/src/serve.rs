@@ -1,0 +1,222 @@
+//! `certifica serve` and `certifica token`: every API route on localhost
+//! with the embedded adapters (SQLite file and folders under `--data`),
+//! and development tokens signed with a key kept in the same folder.
+
+use crate::commands::CliError;
+use crate::demo;
+use bytes::Bytes;
+use certifica_api::{Api, Config, MAX_BODY_BYTES, Problem};
+use certifica_core::identity::{AccessError, Identity, Permission};
+use certifica_core::ports::{CreditStore, InstitutionStore, StudentStore};
+use certifica_core::records::{Actor, Cycle, Tenant};
+use certifica_local::LocalRecords;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+const ISSUER: &str = "certifica-local";
+const AUDIENCE: &str = "certifica";
+/// The demo's cycle, where its students are loaded.
+pub const DEMO_CYCLE: &str = "2026";
+
+/// The secrets of a local installation, derived from one random key in the data folder.
+struct Secrets {
+    jwt: Vec<u8>,
+    cursor: Vec<u8>,
+}
+
+fn derive(master: &[u8], purpose: &str) -> Vec<u8> {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, master);
+    aws_lc_rs::hmac::sign(&key, purpose.as_bytes()).as_ref().to_vec()
+}
+
+/// Reads the data folder's key, creating folder and key on first use.
+fn secrets(data: &Path) -> Result<Secrets, CliError> {
+    std::fs::create_dir_all(data).map_err(|e| CliError::Write(data.into(), e.to_string()))?;
+    let path = data.join("secret.key");
+    let master = match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() == 32 => bytes,
+        Ok(_) => return Err(CliError::Write(path, "la llave local está dañada (se esperaban 32 bytes)".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = vec![0u8; 32];
+            aws_lc_rs::rand::fill(&mut bytes).map_err(|_| CliError::Write(path.clone(), "sin aleatoriedad".into()))?;
+            std::fs::write(&path, &bytes).map_err(|e| CliError::Write(path.clone(), e.to_string()))?;
+            bytes
+        }
+        Err(e) => return Err(CliError::Write(path, e.to_string())),
+    };
+    Ok(Secrets { jwt: derive(&master, "jwt"), cursor: derive(&master, "cursor") })
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    email: Option<String>,
+    institution: String,
+    permissions: String,
+    iss: String,
+    aud: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// A development token for `institution` with `perms` in each of `schools`.
+pub fn mint(
+    data: &Path,
+    institution: &str,
+    schools: &[String],
+    perms: &[Permission],
+    ttl: chrono::Duration,
+    email: &str,
+) -> Result<String, CliError> {
+    let secrets = secrets(data)?;
+    let grants: Vec<(&str, Permission)> =
+        schools.iter().flat_map(|s| perms.iter().map(move |p| (s.as_str(), *p))).collect();
+    let now = chrono::Utc::now();
+    let claims = Claims {
+        sub: email.to_string(),
+        email: Some(email.to_string()),
+        institution: institution.to_string(),
+        permissions: Identity::permissions_claim(&grants),
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+        iat: now.timestamp(),
+        exp: (now + ttl).timestamp(),
+    };
+    let key = jsonwebtoken::EncodingKey::from_secret(&secrets.jwt).map_err(|e| CliError::Token(e.to_string()))?;
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key)
+        .map_err(|e| CliError::Token(e.to_string()))
+}
+
+/// The identity of a request's bearer token, verified with the local key.
+fn identity(headers: &http::HeaderMap, key: &jsonwebtoken::DecodingKey) -> Result<Identity, AccessError> {
+    let token = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(AccessError::Unauthenticated)?;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[AUDIENCE]);
+    let claims = jsonwebtoken::decode::<Claims>(token.trim(), key, &validation)
+        .map_err(|_| AccessError::Unauthenticated)?
+        .claims;
+    Identity::from_claims(&claims.sub, claims.email.as_deref(), Some(&claims.institution), Some(&claims.permissions))
+}
+
+/// Loads the demo institutions once (skipped when already there).
+async fn seed_demo(records: &LocalRecords) -> Result<bool, CliError> {
+    let store = |e: certifica_core::ports::StoreError| CliError::Store(e.to_string());
+    let mut seeded = false;
+    for d in demo::demo_institutions() {
+        let t = Tenant::from_verified_identity(&d.institution.id);
+        if records.institution(&t).await.map_err(store)?.is_some() {
+            continue;
+        }
+        for school in &d.schools {
+            records.put_school(&t, school).await.map_err(store)?;
+            let cycle = Cycle { id: DEMO_CYCLE.into(), school_id: school.id.clone(), name: "2025-2026".into() };
+            records.put_cycle(&t, &cycle).await.map_err(store)?;
+        }
+        for plan in &d.plans {
+            records.put_plan(&t, plan).await.map_err(store)?;
+            let students: Vec<_> = d.students.iter().filter(|s| s.plan_id == plan.id).cloned().collect();
+            records.put_students(&t, &plan.school_id, DEMO_CYCLE, &students).await.map_err(store)?;
+        }
+        records.add_credits(&t, 100, &Actor::new("demo", "carga-demo")).await.map_err(store)?;
+        // Last: its presence marks the institution as loaded.
+        records.put_institution(&t, &d.institution).await.map_err(store)?;
+        seeded = true;
+    }
+    Ok(seeded)
+}
+
+/// Runs the local server until interrupted.
+pub fn serve(addr: SocketAddr, data: &Path, demo_data: bool) -> Result<ExitCode, CliError> {
+    if !addr.ip().is_loopback() {
+        return Err(CliError::Serve(format!(
+            "{addr} no es una dirección local; el servidor de desarrollo solo escucha en 127.0.0.1"
+        )));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Serve(e.to_string()))?;
+    runtime.block_on(run(addr, data.to_path_buf(), demo_data))
+}
+
+async fn run(addr: SocketAddr, data: PathBuf, demo_data: bool) -> Result<ExitCode, CliError> {
+    let secrets = secrets(&data)?;
+    let records = LocalRecords::open(&data.join("certifica.db")).map_err(|e| CliError::Store(e.to_string()))?;
+    if demo_data && seed_demo(&records).await? {
+        eprintln!("Datos de demostración cargados en {}", data.display());
+    }
+    let api = Arc::new(Api::new(records, Config::new(&secrets.cursor)));
+    let key = Arc::new(
+        jsonwebtoken::DecodingKey::from_secret(&secrets.jwt).map_err(|e| CliError::Token(e.to_string()))?,
+    );
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| CliError::Serve(format!("{addr}: {e}")))?;
+    let bound = listener.local_addr().map_err(|e| CliError::Serve(e.to_string()))?;
+    println!("Certifica escucha en http://{bound}");
+    if demo_data {
+        let token = mint(
+            &data,
+            "uva",
+            &["norte".into(), "sur".into()],
+            &[Permission::Ver, Permission::Timbrar, Permission::Editar],
+            chrono::Duration::hours(8),
+            "control.escolar@uva.edu.mx",
+        )?;
+        println!("Token de demostración (Universidad del Valle de Anáhuac, 8 h):\n{token}");
+    }
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => accepted.map_err(|e| CliError::Serve(e.to_string()))?,
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+        };
+        let (api, key) = (api.clone(), key.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |request: http::Request<Incoming>| {
+                let (api, key) = (api.clone(), key.clone());
+                async move { Ok::<_, std::convert::Infallible>(answer(&api, &key, request).await) }
+            });
+            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                eprintln!("conexión cerrada con error: {e}");
+            }
+        });
+    }
+}
+
+async fn answer(
+    api: &Api<LocalRecords>,
+    key: &jsonwebtoken::DecodingKey,
+    request: http::Request<Incoming>,
+) -> http::Response<Full<Bytes>> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = request.into_parts();
+    let response = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => {
+            let identity = identity(&parts.headers, key);
+            let request = http::Request::from_parts(parts, collected.to_bytes());
+            api.handle(request, identity, &request_id, None).await
+        }
+        Err(_) => Problem::new(
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            "cuerpo_demasiado_grande",
+            format!("el cuerpo supera el máximo de {MAX_BODY_BYTES} bytes"),
+        )
+        .into_response(),
+    };
+    let (mut parts, body) = response.into_parts();
+    if let Ok(v) = http::HeaderValue::from_str(&request_id) {
+        parts.headers.insert("x-request-id", v);
+    }
+    http::Response::from_parts(parts, Full::new(body))
+}

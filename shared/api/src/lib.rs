@@ -1,0 +1,202 @@
+//! Certifica's HTTP API v1 (DESIGN.md, "HTTP API v1"): one router over
+//! `http` types, so the same code answers inside the Lambda functions
+//! (`lambda_http`, identity from the API Gateway JWT authorizer) and in
+//! `certifica serve` (identity from a locally verified token).
+//!
+//! Handlers parse → call the ports and the domain → map to HTTP; every
+//! failure is a [`Problem`] (`application/problem+json`). The institution
+//! always comes from the verified [`Identity`], never from the request.
+
+mod problem;
+mod records;
+mod request;
+
+pub use problem::Problem;
+pub use request::MAX_BODY_BYTES;
+
+use bytes::Bytes;
+use certifica_core::identity::{AccessError, Identity};
+use certifica_core::ports::{AuditStore, CertificateStore, CreditStore, InstitutionStore, StudentStore};
+use certifica_core::roster::CursorKey;
+use http::{Method, Request, Response, StatusCode};
+
+/// Everything the records routes need from storage.
+pub trait Records:
+    InstitutionStore + StudentStore + CertificateStore + CreditStore + AuditStore + Clone + Send + Sync + 'static
+{
+}
+
+impl<T> Records for T where
+    T: InstitutionStore + StudentStore + CertificateStore + CreditStore + AuditStore + Clone + Send + Sync + 'static
+{
+}
+
+/// Settings of the API.
+#[derive(Debug)]
+pub struct Config {
+    /// Seals pagination cursors (a secret of the deployment).
+    pub cursor_key: CursorKey,
+    /// Students per page when the client does not say.
+    pub default_page: usize,
+}
+
+impl Config {
+    pub fn new(cursor_secret: &[u8]) -> Self {
+        Config { cursor_key: CursorKey::new(cursor_secret), default_page: 50 }
+    }
+}
+
+/// The API over one set of adapters.
+#[derive(Debug)]
+pub struct Api<R> {
+    records: R,
+    config: Config,
+}
+
+/// Which function serves a route (one Lambda each; `certifica serve` serves all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    ListCertificates,
+    ManageRecords,
+    Verify,
+}
+
+/// A request matched to its route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    Schools,
+    Cycles { school: String },
+    Plans { school: String },
+    PutPlan { school: String, plan: String },
+    Students { school: String, cycle: String },
+    Student { school: String, cycle: String, student: String },
+    ImportStudents { school: String, cycle: String },
+    EditGrades { school: String, cycle: String, student: String },
+    BulkGrades { school: String, cycle: String },
+    Verify { folio: String },
+}
+
+impl Route {
+    fn function(&self) -> Function {
+        match self {
+            Route::Schools | Route::Cycles { .. } | Route::Plans { .. } | Route::Students { .. } | Route::Student { .. } => {
+                Function::ListCertificates
+            }
+            Route::PutPlan { .. }
+            | Route::ImportStudents { .. }
+            | Route::EditGrades { .. }
+            | Route::BulkGrades { .. } => Function::ManageRecords,
+            Route::Verify { .. } => Function::Verify,
+        }
+    }
+
+    /// The route of `method` and `path`; a known path with another method is 405.
+    fn of(method: &Method, path: &str) -> Result<Route, Problem> {
+        let segments = request::segments(path)?;
+        let s: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let (get, put, post) = (method == Method::GET, method == Method::PUT, method == Method::POST);
+        let owned = |x: &str| x.to_string();
+        let route = match s.as_slice() {
+            ["v1", "schools"] => get.then_some(Route::Schools),
+            ["v1", "schools", school, "cycles"] => get.then(|| Route::Cycles { school: owned(school) }),
+            ["v1", "schools", school, "plans"] => get.then(|| Route::Plans { school: owned(school) }),
+            ["v1", "schools", school, "plans", plan] => {
+                put.then(|| Route::PutPlan { school: owned(school), plan: owned(plan) })
+            }
+            ["v1", "schools", school, "cycles", cycle, "students"] => {
+                get.then(|| Route::Students { school: owned(school), cycle: owned(cycle) })
+            }
+            ["v1", "schools", school, "cycles", cycle, "students", "import"] => {
+                post.then(|| Route::ImportStudents { school: owned(school), cycle: owned(cycle) })
+            }
+            ["v1", "schools", school, "cycles", cycle, "students", student] => {
+                get.then(|| Route::Student { school: owned(school), cycle: owned(cycle), student: owned(student) })
+            }
+            ["v1", "schools", school, "cycles", cycle, "students", student, "grades"] => {
+                put.then(|| Route::EditGrades { school: owned(school), cycle: owned(cycle), student: owned(student) })
+            }
+            ["v1", "schools", school, "cycles", cycle, "grades", "bulk"] => {
+                post.then(|| Route::BulkGrades { school: owned(school), cycle: owned(cycle) })
+            }
+            ["v1", "verify", folio] => get.then(|| Route::Verify { folio: owned(folio) }),
+            _ => {
+                return Err(Problem::not_found(
+                    "ruta_desconocida",
+                    format!("no existe la ruta {method} {path}; consulte la documentación de la API (openapi.yaml)"),
+                ));
+            }
+        };
+        route.ok_or_else(|| {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "metodo_no_permitido",
+                format!("la ruta {path} no admite el método {method}"),
+            )
+        })
+    }
+}
+
+impl<R: Records> Api<R> {
+    pub fn new(records: R, config: Config) -> Self {
+        Api { records, config }
+    }
+
+    pub fn records(&self) -> &R {
+        &self.records
+    }
+
+    /// Answers `request` as function `only` would (all routes when `None`).
+    /// `identity` is the verified caller, or why there is none; public
+    /// routes ignore it. `request_id` goes to the audit trail and the logs.
+    pub async fn handle(
+        &self,
+        request: Request<Bytes>,
+        identity: Result<Identity, AccessError>,
+        request_id: &str,
+        only: Option<Function>,
+    ) -> Response<Bytes> {
+        let method = request.method().clone();
+        let path = request.uri().path().to_string();
+        let response = match self.route(&request, identity, request_id, only).await {
+            Ok(response) => response,
+            Err(problem) => problem.into_response(),
+        };
+        tracing::info!(%method, %path, status = response.status().as_u16(), request_id, "request");
+        response
+    }
+
+    async fn route(
+        &self,
+        request: &Request<Bytes>,
+        identity: Result<Identity, AccessError>,
+        request_id: &str,
+        only: Option<Function>,
+    ) -> Result<Response<Bytes>, Problem> {
+        let route = Route::of(request.method(), request.uri().path())?;
+        if only.is_some_and(|f| f != route.function()) {
+            return Err(Problem::not_found("ruta_desconocida", "esta función no atiende la ruta solicitada"));
+        }
+        if let Route::Verify { folio } = &route {
+            return records::verify(self, folio).await;
+        }
+        let id = identity?;
+        match route {
+            Route::Schools => records::schools(self, &id).await,
+            Route::Cycles { school } => records::cycles(self, &id, &school).await,
+            Route::Plans { school } => records::plans(self, &id, &school).await,
+            Route::PutPlan { school, plan } => records::put_plan(self, &id, &school, &plan, request).await,
+            Route::Students { school, cycle } => records::students(self, &id, &school, &cycle, request).await,
+            Route::Student { school, cycle, student } => records::student(self, &id, &school, &cycle, &student).await,
+            Route::ImportStudents { school, cycle } => {
+                records::import_students(self, &id, &school, &cycle, request).await
+            }
+            Route::EditGrades { school, cycle, student } => {
+                records::edit_grades(self, &id, &school, &cycle, &student, request, request_id).await
+            }
+            Route::BulkGrades { school, cycle } => {
+                records::bulk_grades(self, &id, &school, &cycle, request, request_id).await
+            }
+            Route::Verify { .. } => Err(Problem::not_found("ruta_desconocida", "ruta no atendida")),
+        }
+    }
+}
