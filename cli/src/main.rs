@@ -151,11 +151,13 @@ fn token(
     let perms = perms
         .split(',')
         .map(|p| {
-            Permission::parse(p.trim())
-                .ok_or_else(|| commands::CliError::Usage(format!("permiso «{p}» desconocido: use ver, timbrar o editar")))
+            Permission::parse(p.trim()).ok_or_else(|| {
+                commands::CliError::Usage(format!("permiso «{p}» desconocido: use ver, timbrar o editar"))
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let ttl = parse_ttl(ttl).ok_or_else(|| commands::CliError::Usage(format!("vigencia «{ttl}» inválida: use p. ej. 30m, 8h o 2d")))?;
+    let ttl = parse_ttl(ttl)
+        .ok_or_else(|| commands::CliError::Usage(format!("vigencia «{ttl}» inválida: use p. ej. 30m, 8h o 2d")))?;
     println!("{}", serve::mint(data, institution, schools, &perms, ttl, email)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -145,10 +145,8 @@ pub fn serve(addr: SocketAddr, data: &Path, demo_data: bool) -> Result<ExitCode,
             "{addr} no es una dirección local; el servidor de desarrollo solo escucha en 127.0.0.1"
         )));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Serve(e.to_string()))?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| CliError::Serve(e.to_string()))?;
     runtime.block_on(run(addr, data.to_path_buf(), demo_data))
 }
 
@@ -159,9 +157,8 @@ async fn run(addr: SocketAddr, data: PathBuf, demo_data: bool) -> Result<ExitCod
         eprintln!("Datos de demostración cargados en {}", data.display());
     }
     let api = Arc::new(Api::new(records, Config::new(&secrets.cursor)));
-    let key = Arc::new(
-        jsonwebtoken::DecodingKey::from_secret(&secrets.jwt).map_err(|e| CliError::Token(e.to_string()))?,
-    );
+    let key =
+        Arc::new(jsonwebtoken::DecodingKey::from_secret(&secrets.jwt).map_err(|e| CliError::Token(e.to_string()))?);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| CliError::Serve(format!("{addr}: {e}")))?;
     let bound = listener.local_addr().map_err(|e| CliError::Serve(e.to_string()))?;
     println!("Certifica escucha en http://{bound}");

@@ -79,9 +79,11 @@ enum Route {
 impl Route {
     fn function(&self) -> Function {
         match self {
-            Route::Schools | Route::Cycles { .. } | Route::Plans { .. } | Route::Students { .. } | Route::Student { .. } => {
-                Function::ListCertificates
-            }
+            Route::Schools
+            | Route::Cycles { .. }
+            | Route::Plans { .. }
+            | Route::Students { .. }
+            | Route::Student { .. } => Function::ListCertificates,
             Route::PutPlan { .. }
             | Route::ImportStudents { .. }
             | Route::EditGrades { .. }

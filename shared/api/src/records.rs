@@ -97,7 +97,7 @@ pub async fn plans<R: Records>(api: &Api<R>, id: &Identity, school: &str) -> Ans
         "lastGrade": p.last_grade,
         "recognition": p.recognition,
         "subjects": p.subjects.len(),
-        "totalCredits": p.total_credits,
+        "totalCredits": p.total_credits.fixed2(),
     })).collect::<Vec<_>>() }))
 }
 
@@ -105,13 +105,22 @@ fn date_param(name: &str, value: Option<&String>) -> Result<Option<NaiveDate>, P
     value
         .map(|v| {
             NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
-                Problem::bad_request("fecha_invalida", format!("«{v}» no es una fecha válida para {name}; use AAAA-MM-DD"))
+                Problem::bad_request(
+                    "fecha_invalida",
+                    format!("«{v}» no es una fecha válida para {name}; use AAAA-MM-DD"),
+                )
             })
         })
         .transpose()
 }
 
-pub async fn students<R: Records>(api: &Api<R>, id: &Identity, school: &str, cycle: &str, request: &Request<Bytes>) -> Answer {
+pub async fn students<R: Records>(
+    api: &Api<R>,
+    id: &Identity,
+    school: &str,
+    cycle: &str,
+    request: &Request<Bytes>,
+) -> Answer {
     id.require(school, Permission::Ver)?;
     let q = query(request, &["plan", "status", "issuedFrom", "issuedTo", "group", "q", "cursor", "limit"])?;
     let t = id.tenant();
@@ -135,11 +144,15 @@ pub async fn students<R: Records>(api: &Api<R>, id: &Identity, school: &str, cyc
         })?,
         None => StatusFilter::Todos,
     };
-    let (issued_from, issued_to) = (date_param("issuedFrom", q.get("issuedFrom"))?, date_param("issuedTo", q.get("issuedTo"))?);
+    let (issued_from, issued_to) =
+        (date_param("issuedFrom", q.get("issuedFrom"))?, date_param("issuedTo", q.get("issuedTo"))?);
     if let (Some(f), Some(to)) = (issued_from, issued_to)
         && f > to
     {
-        return Err(Problem::bad_request("rango_de_fechas", format!("issuedFrom ({f}) es posterior a issuedTo ({to})")));
+        return Err(Problem::bad_request(
+            "rango_de_fechas",
+            format!("issuedFrom ({f}) es posterior a issuedTo ({to})"),
+        ));
     }
     let limit = match q.get("limit") {
         Some(l) => l.parse::<usize>().ok().filter(|l| (1..=roster::MAX_LIMIT).contains(l)).ok_or_else(|| {
@@ -189,7 +202,10 @@ pub async fn student<R: Records>(api: &Api<R>, id: &Identity, school: &str, cycl
     id.require(school, Permission::Ver)?;
     let t = id.tenant();
     let record = api.records.student(t, school, cycle, control).await?.ok_or_else(|| {
-        Problem::not_found("alumno_no_encontrado", format!("no existe el alumno {control} en la escuela {school}, ciclo {cycle}"))
+        Problem::not_found(
+            "alumno_no_encontrado",
+            format!("no existe el alumno {control} en la escuela {school}, ciclo {cycle}"),
+        )
     })?;
     let s = &record.student;
     let plan = api.records.plan(t, school, &s.plan_id).await?;
@@ -206,7 +222,7 @@ pub async fn student<R: Records>(api: &Api<R>, id: &Identity, school: &str, cycl
                     json!({
                         "clave": subject.clave,
                         "nombre": subject.nombre,
-                        "grade": grade.map(|g| g.value),
+                        "grade": grade.map(|g| g.value.fixed2()),
                         "ciclo": grade.map(|g| g.ciclo.clone()),
                         "observacion": grade.map(|g| g.observacion.label()),
                         "approved": grade.map(|g| p.scale.approves(g.value)),
@@ -230,9 +246,9 @@ pub async fn student<R: Records>(api: &Api<R>, id: &Identity, school: &str, cycl
         "active": s.active,
         "planId": s.plan_id,
         "planFound": plan.is_some(),
-        "creditsObtained": summary.as_ref().map(|x| x.credits_obtained),
-        "creditsTotal": summary.as_ref().map(|x| x.total_credits),
-        "average": summary.as_ref().map(|x| x.average),
+        "creditsObtained": summary.as_ref().map(|x| x.credits_obtained.fixed2()),
+        "creditsTotal": summary.as_ref().map(|x| x.total_credits.fixed2()),
+        "average": summary.as_ref().map(|x| x.average.fixed2()),
         "approved": summary.as_ref().map(|x| x.approved),
         "failed": summary.as_ref().map(|x| x.failed),
         "subjects": subjects,
@@ -246,7 +262,13 @@ pub async fn student<R: Records>(api: &Api<R>, id: &Identity, school: &str, cycl
     }))
 }
 
-pub async fn put_plan<R: Records>(api: &Api<R>, id: &Identity, school: &str, plan_id: &str, request: &Request<Bytes>) -> Answer {
+pub async fn put_plan<R: Records>(
+    api: &Api<R>,
+    id: &Identity,
+    school: &str,
+    plan_id: &str,
+    request: &Request<Bytes>,
+) -> Answer {
     id.require(school, Permission::Editar)?;
     let mut body: serde_json::Map<String, Value> = json_body(request)?;
     // The plan's identity is the path; a body naming another one is a mistake.
@@ -267,8 +289,11 @@ pub async fn put_plan<R: Records>(api: &Api<R>, id: &Identity, school: &str, pla
         .map_err(|e| Problem::bad_request("plan_invalido", format!("el plan no es válido: {e}")))?;
     let problems = plan_problems(&plan);
     if !problems.is_empty() {
-        return Err(Problem::unprocessable("plan_invalido", format!("el plan {plan_id} tiene {} problema(s)", problems.len()))
-            .with("problems", json!(problems)));
+        return Err(Problem::unprocessable(
+            "plan_invalido",
+            format!("el plan {plan_id} tiene {} problema(s)", problems.len()),
+        )
+        .with("problems", json!(problems)));
     }
     api.records.put_plan(id.tenant(), &plan).await?;
     ok(json!({ "id": plan.id, "subjects": plan.subjects.len() }))
@@ -305,7 +330,13 @@ struct ImportStudents {
     students: Vec<Student>,
 }
 
-pub async fn import_students<R: Records>(api: &Api<R>, id: &Identity, school: &str, cycle: &str, request: &Request<Bytes>) -> Answer {
+pub async fn import_students<R: Records>(
+    api: &Api<R>,
+    id: &Identity,
+    school: &str,
+    cycle: &str,
+    request: &Request<Bytes>,
+) -> Answer {
     id.require(school, Permission::Editar)?;
     let body: ImportStudents = json_body(request)?;
     if body.students.is_empty() || body.students.len() > MAX_IMPORT {
@@ -331,8 +362,11 @@ pub async fn import_students<R: Records>(api: &Api<R>, id: &Identity, school: &s
     }
     if !problems.is_empty() {
         // Nothing is written when any student is wrong: fix and resend the whole file.
-        return Err(Problem::unprocessable("importacion_invalida", format!("{} alumno(s) con problemas; no se importó nada", problems.len()))
-            .with("problems", Value::Array(problems)));
+        return Err(Problem::unprocessable(
+            "importacion_invalida",
+            format!("{} alumno(s) con problemas; no se importó nada", problems.len()),
+        )
+        .with("problems", Value::Array(problems)));
     }
     if !api.records.cycles(t, school).await?.iter().any(|c| c.id == cycle) {
         let name = body.cycle_name.clone().unwrap_or_else(|| cycle.to_string());
@@ -376,8 +410,15 @@ struct EditGrades {
 
 /// Whether the student's certificate still allows editing (nothing issued,
 /// or the last one cancelled).
-async fn editable<R: Records>(api: &Api<R>, id: &Identity, school: &str, cycle: &str, control: &str) -> Result<(), String> {
-    let history = api.records.student_certificates(id.tenant(), school, cycle, control).await.map_err(|e| e.to_string())?;
+async fn editable<R: Records>(
+    api: &Api<R>,
+    id: &Identity,
+    school: &str,
+    cycle: &str,
+    control: &str,
+) -> Result<(), String> {
+    let history =
+        api.records.student_certificates(id.tenant(), school, cycle, control).await.map_err(|e| e.to_string())?;
     match roster::latest_certificate(&history, control) {
         Some(c) if c.status != CertificateStatus::Cancelado => Err(format!(
             "el alumno {control} ya tiene un certificado {}; cancélelo antes de editar sus calificaciones",
@@ -400,17 +441,25 @@ pub async fn edit_grades<R: Records>(
     let body: EditGrades = json_body(request)?;
     let t = id.tenant();
     let record = api.records.student(t, school, cycle, control).await?.ok_or_else(|| {
-        Problem::not_found("alumno_no_encontrado", format!("no existe el alumno {control} en la escuela {school}, ciclo {cycle}"))
+        Problem::not_found(
+            "alumno_no_encontrado",
+            format!("no existe el alumno {control} en la escuela {school}, ciclo {cycle}"),
+        )
     })?;
     let plan = api.records.plan(t, school, &record.student.plan_id).await?.ok_or_else(|| {
         Problem::unprocessable("plan_no_encontrado", format!("el plan {} del alumno no existe", record.student.plan_id))
     })?;
     let problems = grade_problems(&plan, &body.grades);
     if !problems.is_empty() {
-        return Err(Problem::unprocessable("calificaciones_invalidas", "las calificaciones no son válidas para el plan")
-            .with("problems", json!(problems)));
+        return Err(Problem::unprocessable(
+            "calificaciones_invalidas",
+            "las calificaciones no son válidas para el plan",
+        )
+        .with("problems", json!(problems)));
     }
-    editable(api, id, school, cycle, control).await.map_err(|d| Problem::new(StatusCode::CONFLICT, "certificado_vigente", d))?;
+    editable(api, id, school, cycle, control)
+        .await
+        .map_err(|d| Problem::new(StatusCode::CONFLICT, "certificado_vigente", d))?;
     let updated = api
         .records
         .edit_grades(t, school, cycle, control, body.version, body.grades, &id.actor(request_id))
@@ -512,7 +561,8 @@ fn mask_name(name: &str) -> String {
 }
 
 pub async fn verify<R: Records>(api: &Api<R>, folio: &str) -> Answer {
-    let well_formed = !folio.is_empty() && folio.len() <= 64 && folio.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let well_formed =
+        !folio.is_empty() && folio.len() <= 64 && folio.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if !well_formed {
         return Err(Problem::bad_request("folio_invalido", format!("«{folio}» no tiene la forma de un folio digital")));
     }

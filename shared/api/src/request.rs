@@ -34,7 +34,10 @@ pub fn query(request: &Request<Bytes>, allowed: &[&str]) -> Result<HashMap<Strin
             ));
         }
         if out.insert(k.to_string(), v.to_string()).is_some() {
-            return Err(Problem::bad_request("parametro_repetido", format!("el parámetro «{k}» aparece más de una vez")));
+            return Err(Problem::bad_request(
+                "parametro_repetido",
+                format!("el parámetro «{k}» aparece más de una vez"),
+            ));
         }
     }
     Ok(out)
@@ -69,9 +72,7 @@ pub fn json_body<T: DeserializeOwned>(request: &Request<Bytes>) -> Result<T, Pro
 /// serde's message, in Spanish, with where it happened.
 fn explain(e: &serde_json::Error) -> String {
     let message = e.to_string();
-    let field = |prefix: &str| {
-        message.strip_prefix(prefix).and_then(|rest| rest.split('`').next()).map(str::to_string)
-    };
+    let field = |prefix: &str| message.strip_prefix(prefix).and_then(|rest| rest.split('`').next()).map(str::to_string);
     let what = if let Some(f) = field("unknown field `") {
         format!("el campo «{f}» no existe")
     } else if let Some(f) = field("missing field `") {
@@ -104,16 +105,13 @@ mod tests {
     }
 
     fn post(body: &str) -> Request<Bytes> {
-        Request::builder()
-            .header("content-type", "application/json")
-            .body(Bytes::from(body.to_string()))
-            .unwrap()
+        Request::builder().header("content-type", "application/json").body(Bytes::from(body.to_string())).unwrap()
     }
 
     #[test]
     fn json_mistakes_are_explained_in_spanish() {
         let err = |b: &str| json_body::<Sample>(&post(b)).unwrap_err().detail;
-        assert_eq!(err(r#"{"students":[],"x":1}"#), "el campo «x» no existe (línea 1, columna 19)");
+        assert_eq!(err(r#"{"students":[],"x":1}"#), "el campo «x» no existe (línea 1, columna 18)");
         assert!(err("{}").starts_with("falta el campo obligatorio «students»"));
         assert!(err(r#"{"students":"A1"}"#).starts_with("un valor tiene un tipo incorrecto"));
         assert!(err("{").starts_with("el cuerpo no es JSON válido"));

@@ -151,7 +151,8 @@ mod tests {
 
     #[test]
     fn permissions_are_per_school_and_need_ver() {
-        let claim = "[norte=certificacion:ver norte=certificacion.timbrar:editar sur=certificacion.editar:editar x=otra]";
+        let claim =
+            "[norte=certificacion:ver norte=certificacion.timbrar:editar sur=certificacion.editar:editar x=otra]";
         let id = Identity::from_claims("u1", Some("ana@uva.mx"), Some("uva"), Some(claim)).unwrap();
         assert_eq!(id.tenant().id(), "uva");
         assert_eq!(id.visible_schools().collect::<Vec<_>>(), ["norte"]);

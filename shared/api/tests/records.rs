@@ -1,0 +1,418 @@
+//! The records routes in-process over the embedded adapters: success,
+//! missing permissions, another school, another institution (ids of tenant B
+//! under tenant A's token reveal nothing), and malformed input.
+
+use bytes::Bytes;
+use certifica_api::{Api, Config};
+use certifica_core::catalogs::{EntidadFederativa, NivelEstudios, Observacion, TipoAsignatura, TipoPeriodo};
+use certifica_core::identity::{AccessError, Identity, Permission};
+use certifica_core::model::*;
+use certifica_core::numbers::Decimal2;
+use certifica_core::ports::{CreditStore, InstitutionStore, StudentStore};
+use certifica_core::records::{Actor, Cycle, Tenant};
+use certifica_local::LocalRecords;
+use http::{Method, Request, StatusCode};
+use serde_json::{Value, json};
+
+struct Fixture {
+    api: Api<LocalRecords>,
+    _dir: tempfile::TempDir,
+}
+
+fn plan(school: &str, id: &str) -> Plan {
+    let subject = |clave: &str, id: u64| Subject {
+        clave: clave.into(),
+        nombre: format!("Materia {clave}"),
+        certification: Some(SubjectCertification {
+            id_asignatura: id,
+            tipo: TipoAsignatura::Obligatoria,
+            creditos: Decimal2::from_int(8),
+        }),
+    };
+    Plan {
+        id: id.into(),
+        school_id: school.into(),
+        career: Career { mec_id: 101, clave: "LAE".into(), nombre: "Licenciatura en Administración".into() },
+        clave_plan: "2020".into(),
+        tipo_periodo: TipoPeriodo::Semestre,
+        nivel: NivelEstudios::Licenciatura,
+        scale: GradeScale { min: Decimal2::from_int(5), max: Decimal2::from_int(10), passing: Decimal2::from_int(6) },
+        total_credits: Decimal2::from_int(16),
+        recognition: Recognition::Rvoe,
+        rvoe: Rvoe { numero: "RVOE-1".into(), fecha_expedicion: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() },
+        average_rule: AverageRule::AllSubjects,
+        last_grade: 8,
+        subjects: vec![subject("MAT1", 1), subject("FIS1", 2)],
+    }
+}
+
+fn grade(clave: &str, value: u64) -> Grade {
+    Grade {
+        subject_clave: clave.into(),
+        value: Decimal2::from_int(value),
+        ciclo: "2025-2".into(),
+        observacion: Observacion::Normal,
+    }
+}
+
+fn student(control: &str, nombre: &str, group: &str) -> Student {
+    Student {
+        control_number: control.into(),
+        curp: String::new(),
+        nombre: nombre.into(),
+        primer_apellido: "Núñez".into(),
+        segundo_apellido: String::new(),
+        genero: None,
+        fecha_nacimiento: None,
+        email_personal: None,
+        email_institucional: None,
+        group: group.into(),
+        grade_level: 8,
+        active: true,
+        plan_id: "lae".into(),
+        grades: vec![grade("MAT1", 8), grade("FIS1", 5)],
+    }
+}
+
+/// Institutions `uva` (schools norte, sur) and `otra` (school norte too), each with students.
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let records = LocalRecords::open(&dir.path().join("db")).unwrap();
+    for (inst, schools) in [("uva", vec!["norte", "sur"]), ("otra", vec!["norte"])] {
+        let t = Tenant::from_verified_identity(inst);
+        records
+            .put_institution(
+                &t,
+                &Institution {
+                    id: inst.into(),
+                    mec_id: "1".into(),
+                    name: format!("Institución {inst}"),
+                    kind: InstitutionType::Ipes,
+                    mode: CertificationMode::Electronic,
+                },
+            )
+            .await
+            .unwrap();
+        for s in schools {
+            records
+                .put_school(
+                    &t,
+                    &School {
+                        id: s.into(),
+                        institution_id: inst.into(),
+                        name: format!("Campus {s} de {inst}"),
+                        mec_campus_id: "1".into(),
+                        campus: "ÚNICO".into(),
+                        entidad: EntidadFederativa::CiudadDeMexico,
+                    },
+                )
+                .await
+                .unwrap();
+            records
+                .put_cycle(&t, &Cycle { id: "2026".into(), school_id: s.into(), name: "2025-2026".into() })
+                .await
+                .unwrap();
+            records.put_plan(&t, &plan(s, "lae")).await.unwrap();
+            let students: Vec<Student> = (0..7)
+                .map(|i| {
+                    student(
+                        &format!("{}{i:03}", inst.to_uppercase()),
+                        if i % 2 == 0 { "José" } else { "Ana" },
+                        if i < 4 { "8A" } else { "8B" },
+                    )
+                })
+                .collect();
+            records.put_students(&t, s, "2026", &students).await.unwrap();
+        }
+        records.add_credits(&t, 5, &Actor::new("admin", "r")).await.unwrap();
+    }
+    Fixture { api: Api::new(records, Config::new(b"clave de cursores de prueba")), _dir: dir }
+}
+
+fn token(institution: &str, grants: &[(&str, Permission)]) -> Result<Identity, AccessError> {
+    Identity::from_claims("u1", Some("clerk@uva.mx"), Some(institution), Some(&Identity::permissions_claim(grants)))
+}
+
+fn all(school: &str) -> Vec<(&str, Permission)> {
+    vec![(school, Permission::Ver), (school, Permission::Timbrar), (school, Permission::Editar)]
+}
+
+async fn call(
+    f: &Fixture,
+    method: Method,
+    uri: &str,
+    body: Option<Value>,
+    id: Result<Identity, AccessError>,
+) -> (StatusCode, Value) {
+    let mut builder = Request::builder().method(method).uri(uri);
+    if body.is_some() {
+        builder = builder.header("content-type", "application/json");
+    }
+    let request = builder.body(body.map(|b| Bytes::from(b.to_string())).unwrap_or_default()).unwrap();
+    let response = f.api.handle(request, id, "req-prueba", None).await;
+    let status = response.status();
+    let ct = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let value: Value = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
+    if !status.is_success() {
+        assert_eq!(ct, "application/problem+json", "{status} {value}");
+        assert!(value["code"].is_string() && value["detail"].is_string(), "{value}");
+    }
+    (status, value)
+}
+
+async fn get(f: &Fixture, uri: &str, id: Result<Identity, AccessError>) -> (StatusCode, Value) {
+    call(f, Method::GET, uri, None, id).await
+}
+
+#[tokio::test]
+async fn schools_are_only_those_the_caller_may_see() {
+    let f = fixture().await;
+    let (status, body) =
+        get(&f, "/v1/schools", token("uva", &[("norte", Permission::Ver), ("sur", Permission::Editar)])).await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = body["schools"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["norte"], "editar without ver does not show a school");
+    assert_eq!(body["schools"][0]["institutionType"], "IPES");
+    assert_eq!(body["schools"][0]["certificationMode"], "electronic");
+    assert_eq!(body["schools"][0]["creditsAvailable"], 5);
+    assert_eq!(get(&f, "/v1/schools", Err(AccessError::Unauthenticated)).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn cycles_and_plans_of_a_school() {
+    let f = fixture().await;
+    let (status, body) = get(&f, "/v1/schools/norte/cycles", token("uva", &all("norte"))).await;
+    assert_eq!((status, body["cycles"][0]["id"].as_str()), (StatusCode::OK, Some("2026")));
+    let (status, body) = get(&f, "/v1/schools/norte/plans", token("uva", &all("norte"))).await;
+    assert_eq!((status, body["plans"][0]["id"].as_str()), (StatusCode::OK, Some("lae")));
+    assert_eq!(body["plans"][0]["subjects"], 2);
+    // Another school of the same institution, without a grant: not found.
+    let (status, body) = get(&f, "/v1/schools/sur/plans", token("uva", &all("norte"))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("escuela_no_encontrada")));
+}
+
+#[tokio::test]
+async fn the_students_table_filters_and_pages_with_sealed_cursors() {
+    let f = fixture().await;
+    let uva = || token("uva", &all("norte"));
+    let base = "/v1/schools/norte/cycles/2026/students";
+    let (status, body) = get(&f, &format!("{base}?group=8B"), uva()).await;
+    assert_eq!(status, StatusCode::OK);
+    let controls = |b: &Value| {
+        b["students"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["matricula"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(controls(&body), ["UVA004", "UVA005", "UVA006"]);
+    assert_eq!(body["students"][0]["status"], "por_certificar");
+    let (_, body) = get(&f, &format!("{base}?q=JOSE&status=por_certificar"), uva()).await;
+    assert_eq!(controls(&body), ["UVA000", "UVA002", "UVA004", "UVA006"]);
+    // Pages of 3 follow the cursor to the end.
+    let (mut seen, mut uri) = (Vec::new(), format!("{base}?limit=3"));
+    loop {
+        let (status, body) = get(&f, &uri, uva()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        seen.extend(controls(&body));
+        match body["nextCursor"].as_str() {
+            Some(c) => uri = format!("{base}?limit=3&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7);
+    // A cursor is bound to its institution and list.
+    let (_, first) = get(&f, &format!("{base}?limit=3"), uva()).await;
+    let cursor = first["nextCursor"].as_str().unwrap();
+    let (status, body) =
+        get(&f, &format!("/v1/schools/norte/cycles/2026/students?cursor={cursor}"), token("otra", &all("norte"))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("cursor_invalido")));
+    let (status, _) = get(&f, &format!("{base}?cursor=QUFB.AAAA"), uva()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn malformed_list_requests_get_specific_errors() {
+    let f = fixture().await;
+    let uva = || token("uva", &all("norte"));
+    let base = "/v1/schools/norte/cycles/2026/students";
+    for (query, code) in [
+        ("status=vigente", "estado_invalido"),
+        ("issuedFrom=2026-13-01", "fecha_invalida"),
+        ("issuedFrom=2026-07-02&issuedTo=2026-07-01", "rango_de_fechas"),
+        ("limit=0", "limite_invalido"),
+        ("limit=1000", "limite_invalido"),
+        ("limit=x", "limite_invalido"),
+        ("orden=nombre", "parametro_desconocido"),
+        ("plan=a&plan=b", "parametro_repetido"),
+    ] {
+        let (status, body) = get(&f, &format!("{base}?{query}"), uva()).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{query}: {body}");
+    }
+    let (status, body) = get(&f, &format!("{base}?plan=ico"), uva()).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("plan_no_encontrado")));
+    let (status, body) = get(&f, "/v1/schools/norte/cycles/1999/students", uva()).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("ciclo_no_encontrado")));
+    let (status, body) = get(&f, "/v1/escuelas", uva()).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("ruta_desconocida")));
+    let (status, _) = call(&f, Method::DELETE, "/v1/schools", None, uva()).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn another_institutions_ids_reveal_nothing() {
+    let f = fixture().await;
+    // "otra" has a school "norte" too: under otra's token, only otra's data.
+    let (status, body) = get(&f, "/v1/schools/norte/cycles/2026/students/UVA001", token("otra", &all("norte"))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("alumno_no_encontrado")));
+    let (_, body) = get(&f, "/v1/schools/norte/cycles/2026/students", token("otra", &all("norte"))).await;
+    assert!(body["students"].as_array().unwrap().iter().all(|s| s["matricula"].as_str().unwrap().starts_with("OTRA")));
+    // Writing to uva's student with otra's token changes nothing in uva.
+    let edit = json!({"version": 1, "grades": [{"subjectClave": "MAT1", "value": "10", "ciclo": "2025-2"}]});
+    let (status, _) = call(
+        &f,
+        Method::PUT,
+        "/v1/schools/norte/cycles/2026/students/UVA001/grades",
+        Some(edit),
+        token("otra", &all("norte")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, data) = get(&f, "/v1/schools/norte/cycles/2026/students/UVA001", token("uva", &all("norte"))).await;
+    assert_eq!(data["gradesEdited"], false);
+}
+
+#[tokio::test]
+async fn a_students_data_shows_the_academic_summary() {
+    let f = fixture().await;
+    let (status, body) = get(&f, "/v1/schools/norte/cycles/2026/students/UVA001", token("uva", &all("norte"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["name"], "Ana Núñez");
+    assert_eq!((body["approved"].as_u64(), body["failed"].as_u64()), (Some(1), Some(1)));
+    assert_eq!((body["creditsObtained"].as_str(), body["creditsTotal"].as_str()), (Some("8.00"), Some("16.00")));
+    assert_eq!(body["average"], "6.50");
+    assert_eq!(body["subjects"].as_array().unwrap().len(), 2);
+    assert_eq!(body["certificate"], Value::Null);
+}
+
+#[tokio::test]
+async fn editing_grades_needs_editar_flags_the_student_and_is_audited() {
+    let f = fixture().await;
+    let uri = "/v1/schools/norte/cycles/2026/students/UVA001/grades";
+    let edit = |version: u64| json!({"version": version, "grades": [{"subjectClave": "MAT1", "value": "8", "ciclo": "2025-2"}, {"subjectClave": "FIS1", "value": "9", "ciclo": "2025-2"}]});
+    let (status, body) = call(
+        &f,
+        Method::PUT,
+        uri,
+        Some(edit(1)),
+        token("uva", &[("norte", Permission::Ver), ("norte", Permission::Timbrar)]),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("sin_permiso")));
+    let (status, body) = call(&f, Method::PUT, uri, Some(edit(1)), token("uva", &all("norte"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = call(&f, Method::PUT, uri, Some(edit(1)), token("uva", &all("norte"))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("version_desactualizada")));
+    let (_, data) = get(&f, "/v1/schools/norte/cycles/2026/students/UVA001", token("uva", &all("norte"))).await;
+    assert_eq!(data["gradesEdited"], true);
+    assert_eq!(data["audit"][0]["action"], "grades_edited");
+    assert_eq!(data["audit"][0]["detail"], "FIS1: 5.00 → 9.00");
+    assert_eq!(data["audit"][0]["by"], "clerk@uva.mx");
+    let (_, list) = get(&f, "/v1/schools/norte/cycles/2026/students?q=UVA001", token("uva", &all("norte"))).await;
+    assert_eq!(list["students"][0]["gradesEdited"], true);
+    // Grades the plan does not allow are refused with every problem named.
+    let bad = json!({"version": 2, "grades": [{"subjectClave": "QUI9", "value": "11", "ciclo": ""}]});
+    let (status, body) = call(&f, Method::PUT, uri, Some(bad), token("uva", &all("norte"))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("calificaciones_invalidas")));
+    assert_eq!(body["problems"].as_array().unwrap().len(), 3, "{body}");
+    for (body, code) in [
+        (json!({"grades": []}), "json_invalido"),
+        (json!({"version": 2, "grades": [], "extra": 1}), "json_invalido"),
+        (json!({"version": "dos", "grades": []}), "json_invalido"),
+    ] {
+        let (status, answer) = call(&f, Method::PUT, uri, Some(body), token("uva", &all("norte"))).await;
+        assert_eq!((status, answer["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn bulk_grades_need_two_students_and_answer_per_student() {
+    let f = fixture().await;
+    let uri = "/v1/schools/norte/cycles/2026/grades/bulk";
+    let body = |students: Vec<&str>| json!({"students": students, "grades": [{"subjectClave": "FIS1", "value": "7", "ciclo": "2025-2"}]});
+    let (status, answer) = call(&f, Method::POST, uri, Some(body(vec!["UVA001"])), token("uva", &all("norte"))).await;
+    assert_eq!((status, answer["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("seleccion_insuficiente")));
+    let (status, answer) =
+        call(&f, Method::POST, uri, Some(body(vec!["UVA001", "UVA002", "NOEXISTE"])), token("uva", &all("norte")))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["applied"], 2);
+    let failed: Vec<&Value> = answer["results"].as_array().unwrap().iter().filter(|r| r["ok"] == false).collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["matricula"], "NOEXISTE");
+    let (_, data) = get(&f, "/v1/schools/norte/cycles/2026/students/UVA002", token("uva", &all("norte"))).await;
+    assert_eq!(data["gradesEdited"], true);
+    let fis = data["subjects"].as_array().unwrap().iter().find(|s| s["clave"] == "FIS1").unwrap().clone();
+    assert_eq!(fis["grade"], "7.00");
+}
+
+#[tokio::test]
+async fn plans_and_students_are_loaded_with_every_problem_named() {
+    let f = fixture().await;
+    let t = || token("uva", &all("sur"));
+    let mut body = serde_json::to_value(plan("sur", "ico")).unwrap();
+    body.as_object_mut().unwrap().remove("id");
+    body.as_object_mut().unwrap().remove("schoolId");
+    let (status, answer) = call(&f, Method::PUT, "/v1/schools/sur/plans/ico", Some(body.clone()), t()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let mut other = body.clone();
+    other["id"] = json!("otro");
+    let (status, answer) = call(&f, Method::PUT, "/v1/schools/sur/plans/ico", Some(other), t()).await;
+    assert_eq!((status, answer["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("identificador_distinto")));
+    let mut typo = body.clone();
+    typo["lastGrado"] = json!(8);
+    let (status, _) = call(&f, Method::PUT, "/v1/schools/sur/plans/ico", Some(typo), t()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Students: a bad matrícula and an unknown plan refuse the whole import.
+    let good = serde_json::to_value(student("S100", "Luz", "1A")).unwrap();
+    let mut bad = serde_json::to_value(student("S 101", "Sol", "1A")).unwrap();
+    bad["planId"] = json!("nada");
+    let (status, answer) = call(
+        &f,
+        Method::POST,
+        "/v1/schools/sur/cycles/2027/students/import",
+        Some(json!({"students": [good.clone(), bad]})),
+        t(),
+    )
+    .await;
+    assert_eq!((status, answer["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("importacion_invalida")));
+    assert_eq!(answer["problems"].as_array().unwrap().len(), 2);
+    let (_, cycles) = get(&f, "/v1/schools/sur/cycles", t()).await;
+    assert_eq!(cycles["cycles"].as_array().unwrap().len(), 1, "nothing written");
+    let (status, answer) = call(
+        &f,
+        Method::POST,
+        "/v1/schools/sur/cycles/2027/students/import",
+        Some(json!({"cycleName": "2026-2027", "students": [good]})),
+        t(),
+    )
+    .await;
+    assert_eq!((status, answer["imported"].as_u64()), (StatusCode::OK, Some(1)));
+    let (_, cycles) = get(&f, "/v1/schools/sur/cycles", t()).await;
+    assert_eq!(cycles["cycles"][1]["name"], "2026-2027");
+    // Loading needs editar.
+    let (status, _) =
+        call(&f, Method::PUT, "/v1/schools/sur/plans/ico", Some(body), token("uva", &[("sur", Permission::Ver)])).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn verification_is_public_and_unknown_folios_say_so() {
+    let f = fixture().await;
+    let (status, body) =
+        get(&f, "/v1/verify/00000000-0000-4000-8000-000000000000", Err(AccessError::Unauthenticated)).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::NOT_FOUND, Some("desconocido")));
+    let (status, body) = get(&f, "/v1/verify/%3Cscript%3E", Err(AccessError::Unauthenticated)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("folio_invalido")));
+}
