@@ -4,12 +4,15 @@
 
 use crate::commands::CliError;
 use crate::demo;
+use base64::Engine;
 use bytes::Bytes;
 use certifica_api::{Api, Config, MAX_BODY_BYTES, Problem};
 use certifica_core::identity::{AccessError, Identity, Permission};
 use certifica_core::ports::{CreditStore, InstitutionStore, StudentStore};
-use certifica_core::records::{Actor, Cycle, Tenant};
-use certifica_local::LocalRecords;
+use certifica_core::records::{Actor, Cycle, SignerConfig, Tenant};
+use certifica_core::secretbox::SecretBox;
+use certifica_core::stamping::LocalAuthority;
+use certifica_local::{LocalArtifacts, LocalRecords};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -30,6 +33,9 @@ pub const DEMO_CYCLE: &str = "2026";
 struct Secrets {
     jwt: Vec<u8>,
     cursor: Vec<u8>,
+    links: Vec<u8>,
+    /// Seals signers' passwords at rest.
+    secrets: [u8; 32],
 }
 
 fn derive(master: &[u8], purpose: &str) -> Vec<u8> {
@@ -52,7 +58,14 @@ fn secrets(data: &Path) -> Result<Secrets, CliError> {
         }
         Err(e) => return Err(CliError::Write(path, e.to_string())),
     };
-    Ok(Secrets { jwt: derive(&master, "jwt"), cursor: derive(&master, "cursor") })
+    let mut secrets = [0u8; 32];
+    secrets.copy_from_slice(&derive(&master, "secretos"));
+    Ok(Secrets {
+        jwt: derive(&master, "jwt"),
+        cursor: derive(&master, "cursor"),
+        links: derive(&master, "enlaces"),
+        secrets,
+    })
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -111,8 +124,11 @@ fn identity(headers: &http::HeaderMap, key: &jsonwebtoken::DecodingKey) -> Resul
     Identity::from_claims(&claims.sub, claims.email.as_deref(), Some(&claims.institution), Some(&claims.permissions))
 }
 
-/// Loads the demo institutions once (skipped when already there).
-async fn seed_demo(records: &LocalRecords) -> Result<bool, CliError> {
+type LocalApi = Api<LocalRecords, LocalArtifacts, LocalAuthority>;
+
+/// Loads the demo institutions once (skipped when already there), with the
+/// demo e.firma registered as every school's signer.
+async fn seed_demo(records: &LocalRecords, secret_box: &SecretBox) -> Result<bool, CliError> {
     let store = |e: certifica_core::ports::StoreError| CliError::Store(e.to_string());
     let mut seeded = false;
     for d in demo::demo_institutions() {
@@ -120,10 +136,25 @@ async fn seed_demo(records: &LocalRecords) -> Result<bool, CliError> {
         if records.institution(&t).await.map_err(store)?.is_some() {
             continue;
         }
+        let efirma = demo::demo_efirma()?;
         for school in &d.schools {
             records.put_school(&t, school).await.map_err(store)?;
             let cycle = Cycle { id: DEMO_CYCLE.into(), school_id: school.id.clone(), name: "2025-2026".into() };
             records.put_cycle(&t, &cycle).await.map_err(store)?;
+            let context = format!("firmante/{}/{}", t.id(), school.id);
+            let signer = SignerConfig {
+                school_id: school.id.clone(),
+                responsable: d.responsable.clone(),
+                certificate_number: efirma.certificate().number().value.clone(),
+                cer_base64: base64::engine::general_purpose::STANDARD.encode(demo::DEMO_CER),
+                key_base64: base64::engine::general_purpose::STANDARD.encode(demo::DEMO_KEY),
+                password_sealed: secret_box
+                    .seal(demo::DEMO_PASSWORD, &context)
+                    .map_err(|e| CliError::Store(e.to_string()))?,
+                registered_by: "demo".into(),
+                registered_at: chrono::Utc::now(),
+            };
+            records.put_signer(&t, &signer).await.map_err(store)?;
         }
         for plan in &d.plans {
             records.put_plan(&t, plan).await.map_err(store)?;
@@ -152,22 +183,28 @@ pub fn serve(addr: SocketAddr, data: &Path, demo_data: bool) -> Result<ExitCode,
 
 async fn run(addr: SocketAddr, data: PathBuf, demo_data: bool) -> Result<ExitCode, CliError> {
     let secrets = secrets(&data)?;
-    let records = LocalRecords::open(&data.join("certifica.db")).map_err(|e| CliError::Store(e.to_string()))?;
-    if demo_data && seed_demo(&records).await? {
+    let store = |e: certifica_core::ports::StoreError| CliError::Store(e.to_string());
+    let secret_box = || SecretBox::new(&secrets.secrets).map_err(|e| CliError::Store(e.to_string()));
+    let records = LocalRecords::open(&data.join("certifica.db")).map_err(store)?;
+    if demo_data && seed_demo(&records, &secret_box()?).await? {
         eprintln!("Datos de demostración cargados en {}", data.display());
     }
-    let api = Arc::new(Api::new(records, Config::new(&secrets.cursor)));
-    let key =
-        Arc::new(jsonwebtoken::DecodingKey::from_secret(&secrets.jwt).map_err(|e| CliError::Token(e.to_string()))?);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| CliError::Serve(format!("{addr}: {e}")))?;
     let bound = listener.local_addr().map_err(|e| CliError::Serve(e.to_string()))?;
-    println!("Certifica escucha en http://{bound}");
+    let base = format!("http://{bound}");
+    let artifacts =
+        LocalArtifacts::new(&data.join("documentos"), format!("{base}/files/"), &secrets.links).map_err(store)?;
+    let config = Config::new(&secrets.cursor, secret_box()?, format!("{base}/v1/verify/"));
+    let api = Arc::new(Api::new(records, artifacts, LocalAuthority::simulated_sep()?, config)?);
+    let key =
+        Arc::new(jsonwebtoken::DecodingKey::from_secret(&secrets.jwt).map_err(|e| CliError::Token(e.to_string()))?);
+    println!("Certifica escucha en {base}");
     if demo_data {
         let token = mint(
             &data,
             "uva",
             &["norte".into(), "sur".into()],
-            &[Permission::Ver, Permission::Timbrar, Permission::Editar],
+            &[Permission::Ver, Permission::Timbrar, Permission::Editar, Permission::Administrar],
             chrono::Duration::hours(8),
             "control.escolar@uva.edu.mx",
         )?;
@@ -192,11 +229,16 @@ async fn run(addr: SocketAddr, data: PathBuf, demo_data: bool) -> Result<ExitCod
 }
 
 async fn answer(
-    api: &Api<LocalRecords>,
+    api: &LocalApi,
     key: &jsonwebtoken::DecodingKey,
     request: http::Request<Incoming>,
 ) -> http::Response<Full<Bytes>> {
     let request_id = uuid::Uuid::new_v4().to_string();
+    if request.method() == http::Method::GET
+        && let Some(token) = request.uri().path().strip_prefix("/files/")
+    {
+        return file(api, token);
+    }
     let (parts, body) = request.into_parts();
     let response = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => {
@@ -216,4 +258,36 @@ async fn answer(
         parts.headers.insert("x-request-id", v);
     }
     http::Response::from_parts(parts, Full::new(body))
+}
+
+/// Serves a short-lived document link (`/files/{token}`) made by the artifacts folder.
+fn file(api: &LocalApi, token: &str) -> http::Response<Full<Bytes>> {
+    let problem = |status, code, detail: &str| {
+        let (parts, body) = Problem::new(status, code, detail).into_response().into_parts();
+        http::Response::from_parts(parts, Full::new(body))
+    };
+    let target = match api.artifacts().resolve_link(token, chrono::Utc::now()) {
+        Ok(t) => t,
+        Err(e) => return problem(http::StatusCode::FORBIDDEN, "enlace_invalido", &e.to_string()),
+    };
+    match api.artifacts().open_link(token, chrono::Utc::now()) {
+        Ok(Some(bytes)) => {
+            let content_type = if target.key.ends_with(".pdf") {
+                "application/pdf"
+            } else if target.key.ends_with(".zip") {
+                "application/zip"
+            } else {
+                "application/xml"
+            };
+            let name = target.key.rsplit('/').next().unwrap_or("documento");
+            let mut response = http::Response::new(Full::new(Bytes::from(bytes)));
+            response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+            if let Ok(v) = http::HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+                response.headers_mut().insert(http::header::CONTENT_DISPOSITION, v);
+            }
+            response
+        }
+        Ok(None) => problem(http::StatusCode::NOT_FOUND, "documento_no_encontrado", "el documento ya no existe"),
+        Err(e) => problem(http::StatusCode::FORBIDDEN, "enlace_invalido", &e.to_string()),
+    }
 }

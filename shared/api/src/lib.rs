@@ -7,6 +7,7 @@
 //! failure is a [`Problem`] (`application/problem+json`). The institution
 //! always comes from the verified [`Identity`], never from the request.
 
+mod certification;
 mod problem;
 mod records;
 mod request;
@@ -16,18 +17,41 @@ pub use request::MAX_BODY_BYTES;
 
 use bytes::Bytes;
 use certifica_core::identity::{AccessError, Identity};
-use certifica_core::ports::{AuditStore, CertificateStore, CreditStore, InstitutionStore, StudentStore};
+use certifica_core::pdf::{PdfError, PdfRenderer};
+use certifica_core::ports::{
+    ArtifactStore, AuditStore, CertificateStore, CreditStore, IdempotencyStore, InstitutionStore, StudentStore,
+};
 use certifica_core::roster::CursorKey;
+use certifica_core::secretbox::SecretBox;
+use certifica_core::stamping::Stamper;
 use http::{Method, Request, Response, StatusCode};
 
-/// Everything the records routes need from storage.
+/// Everything the routes need from the records store.
 pub trait Records:
-    InstitutionStore + StudentStore + CertificateStore + CreditStore + AuditStore + Clone + Send + Sync + 'static
+    InstitutionStore
+    + StudentStore
+    + CertificateStore
+    + CreditStore
+    + AuditStore
+    + IdempotencyStore
+    + Clone
+    + Send
+    + Sync
+    + 'static
 {
 }
 
 impl<T> Records for T where
-    T: InstitutionStore + StudentStore + CertificateStore + CreditStore + AuditStore + Clone + Send + Sync + 'static
+    T: InstitutionStore
+        + StudentStore
+        + CertificateStore
+        + CreditStore
+        + AuditStore
+        + IdempotencyStore
+        + Clone
+        + Send
+        + Sync
+        + 'static
 {
 }
 
@@ -36,20 +60,36 @@ impl<T> Records for T where
 pub struct Config {
     /// Seals pagination cursors (a secret of the deployment).
     pub cursor_key: CursorKey,
+    /// Seals signers' e.firma passwords at rest (a secret of the deployment).
+    pub secrets: SecretBox,
+    /// Base of the public verification page; the folio is appended (QR codes, mail).
+    pub verify_base_url: String,
     /// Students per page when the client does not say.
     pub default_page: usize,
+    /// Students per issue request: a batch that finishes well within one invocation.
+    pub max_batch: usize,
 }
 
 impl Config {
-    pub fn new(cursor_secret: &[u8]) -> Self {
-        Config { cursor_key: CursorKey::new(cursor_secret), default_page: 50 }
+    pub fn new(cursor_secret: &[u8], secrets: SecretBox, verify_base_url: impl Into<String>) -> Self {
+        Config {
+            cursor_key: CursorKey::new(cursor_secret),
+            secrets,
+            verify_base_url: verify_base_url.into(),
+            default_page: 50,
+            max_batch: 50,
+        }
     }
 }
 
-/// The API over one set of adapters.
+/// The API over one set of adapters: records, documents and the stamping
+/// authority (IPES; autonomous universities stamp with their own node).
 #[derive(Debug)]
-pub struct Api<R> {
+pub struct Api<R, A, S> {
     records: R,
+    artifacts: A,
+    stamper: S,
+    renderer: PdfRenderer,
     config: Config,
 }
 
@@ -58,6 +98,7 @@ pub struct Api<R> {
 pub enum Function {
     ListCertificates,
     ManageRecords,
+    IssueCertificates,
     Verify,
 }
 
@@ -73,6 +114,8 @@ enum Route {
     ImportStudents { school: String, cycle: String },
     EditGrades { school: String, cycle: String, student: String },
     BulkGrades { school: String, cycle: String },
+    PutSigner { school: String },
+    Issue { school: String, cycle: String },
     Verify { folio: String },
 }
 
@@ -88,6 +131,7 @@ impl Route {
             | Route::ImportStudents { .. }
             | Route::EditGrades { .. }
             | Route::BulkGrades { .. } => Function::ManageRecords,
+            Route::PutSigner { .. } | Route::Issue { .. } => Function::IssueCertificates,
             Route::Verify { .. } => Function::Verify,
         }
     }
@@ -120,6 +164,10 @@ impl Route {
             ["v1", "schools", school, "cycles", cycle, "grades", "bulk"] => {
                 post.then(|| Route::BulkGrades { school: owned(school), cycle: owned(cycle) })
             }
+            ["v1", "schools", school, "signer"] => put.then(|| Route::PutSigner { school: owned(school) }),
+            ["v1", "schools", school, "cycles", cycle, "certificates", "issue"] => {
+                post.then(|| Route::Issue { school: owned(school), cycle: owned(cycle) })
+            }
             ["v1", "verify", folio] => get.then(|| Route::Verify { folio: owned(folio) }),
             _ => {
                 return Err(Problem::not_found(
@@ -138,9 +186,17 @@ impl Route {
     }
 }
 
-impl<R: Records> Api<R> {
-    pub fn new(records: R, config: Config) -> Self {
-        Api { records, config }
+impl<R: Records, A: ArtifactStore, S: Stamper> Api<R, A, S> {
+    pub fn new(records: R, artifacts: A, stamper: S, config: Config) -> Result<Self, PdfError> {
+        Ok(Api { records, artifacts, stamper, renderer: PdfRenderer::new()?, config })
+    }
+
+    pub fn artifacts(&self) -> &A {
+        &self.artifacts
+    }
+
+    pub fn stamper(&self) -> &S {
+        &self.stamper
     }
 
     pub fn records(&self) -> &R {
@@ -197,6 +253,10 @@ impl<R: Records> Api<R> {
             }
             Route::BulkGrades { school, cycle } => {
                 records::bulk_grades(self, &id, &school, &cycle, request, request_id).await
+            }
+            Route::PutSigner { school } => certification::put_signer(self, &id, &school, request, request_id).await,
+            Route::Issue { school, cycle } => {
+                certification::issue(self, &id, &school, &cycle, request, request_id).await
             }
             Route::Verify { .. } => Err(Problem::not_found("ruta_desconocida", "ruta no atendida")),
         }

@@ -8,9 +8,11 @@ use crate::{Api, Records};
 use bytes::Bytes;
 use certifica_core::identity::{Identity, Permission};
 use certifica_core::model::{Grade, Plan, Student};
+use certifica_core::ports::ArtifactStore;
 use certifica_core::records::{CertificateRecord, CertificateStatus, Cycle, check_control_number};
 use certifica_core::roster::{self, PlanScope, RosterFilter, StatusFilter};
 use certifica_core::rules;
+use certifica_core::stamping::Stamper;
 use chrono::NaiveDate;
 use http::{Request, Response, StatusCode};
 use serde::Deserialize;
@@ -47,7 +49,12 @@ fn certificate_json(c: &CertificateRecord) -> Value {
     })
 }
 
-async fn require_cycle<R: Records>(api: &Api<R>, id: &Identity, school: &str, cycle: &str) -> Result<(), Problem> {
+async fn require_cycle<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
+    id: &Identity,
+    school: &str,
+    cycle: &str,
+) -> Result<(), Problem> {
     let cycles = api.records.cycles(id.tenant(), school).await?;
     if cycles.iter().any(|c| c.id == cycle) {
         Ok(())
@@ -56,7 +63,7 @@ async fn require_cycle<R: Records>(api: &Api<R>, id: &Identity, school: &str, cy
     }
 }
 
-pub async fn schools<R: Records>(api: &Api<R>, id: &Identity) -> Answer {
+pub async fn schools<R: Records, A: ArtifactStore, S: Stamper>(api: &Api<R, A, S>, id: &Identity) -> Answer {
     let t = id.tenant();
     let institution = api.records.institution(t).await?;
     let credits = api.records.balance(t).await?;
@@ -80,13 +87,21 @@ pub async fn schools<R: Records>(api: &Api<R>, id: &Identity) -> Answer {
     }))
 }
 
-pub async fn cycles<R: Records>(api: &Api<R>, id: &Identity, school: &str) -> Answer {
+pub async fn cycles<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
+    id: &Identity,
+    school: &str,
+) -> Answer {
     id.require(school, Permission::Ver)?;
     let cycles = api.records.cycles(id.tenant(), school).await?;
     ok(json!({ "cycles": cycles.iter().map(|c| json!({"id": c.id, "name": c.name})).collect::<Vec<_>>() }))
 }
 
-pub async fn plans<R: Records>(api: &Api<R>, id: &Identity, school: &str) -> Answer {
+pub async fn plans<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
+    id: &Identity,
+    school: &str,
+) -> Answer {
     id.require(school, Permission::Ver)?;
     let plans = api.records.plans(id.tenant(), school).await?;
     ok(json!({ "plans": plans.iter().map(|p| json!({
@@ -114,8 +129,8 @@ fn date_param(name: &str, value: Option<&String>) -> Result<Option<NaiveDate>, P
         .transpose()
 }
 
-pub async fn students<R: Records>(
-    api: &Api<R>,
+pub async fn students<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
     id: &Identity,
     school: &str,
     cycle: &str,
@@ -198,7 +213,13 @@ pub async fn students<R: Records>(
     ok(json!({ "students": rows, "nextCursor": next }))
 }
 
-pub async fn student<R: Records>(api: &Api<R>, id: &Identity, school: &str, cycle: &str, control: &str) -> Answer {
+pub async fn student<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
+    id: &Identity,
+    school: &str,
+    cycle: &str,
+    control: &str,
+) -> Answer {
     id.require(school, Permission::Ver)?;
     let t = id.tenant();
     let record = api.records.student(t, school, cycle, control).await?.ok_or_else(|| {
@@ -262,8 +283,8 @@ pub async fn student<R: Records>(api: &Api<R>, id: &Identity, school: &str, cycl
     }))
 }
 
-pub async fn put_plan<R: Records>(
-    api: &Api<R>,
+pub async fn put_plan<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
     id: &Identity,
     school: &str,
     plan_id: &str,
@@ -330,8 +351,8 @@ struct ImportStudents {
     students: Vec<Student>,
 }
 
-pub async fn import_students<R: Records>(
-    api: &Api<R>,
+pub async fn import_students<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
     id: &Identity,
     school: &str,
     cycle: &str,
@@ -410,8 +431,8 @@ struct EditGrades {
 
 /// Whether the student's certificate still allows editing (nothing issued,
 /// or the last one cancelled).
-async fn editable<R: Records>(
-    api: &Api<R>,
+async fn editable<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
     id: &Identity,
     school: &str,
     cycle: &str,
@@ -428,8 +449,8 @@ async fn editable<R: Records>(
     }
 }
 
-pub async fn edit_grades<R: Records>(
-    api: &Api<R>,
+pub async fn edit_grades<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
     id: &Identity,
     school: &str,
     cycle: &str,
@@ -483,8 +504,8 @@ struct BulkGrades {
     grades: Vec<Grade>,
 }
 
-pub async fn bulk_grades<R: Records>(
-    api: &Api<R>,
+pub async fn bulk_grades<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
     id: &Identity,
     school: &str,
     cycle: &str,
@@ -560,7 +581,7 @@ fn mask_name(name: &str) -> String {
         .join(" ")
 }
 
-pub async fn verify<R: Records>(api: &Api<R>, folio: &str) -> Answer {
+pub async fn verify<R: Records, A: ArtifactStore, S: Stamper>(api: &Api<R, A, S>, folio: &str) -> Answer {
     let well_formed =
         !folio.is_empty() && folio.len() <= 64 && folio.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if !well_formed {

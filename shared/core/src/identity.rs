@@ -22,6 +22,8 @@ pub enum Permission {
     Timbrar,
     /// `certificacion.editar:editar`: edit grades for certification, load records.
     Editar,
+    /// `certificacion:administrar`: register the school's signer and e.firma.
+    Administrar,
 }
 
 impl Permission {
@@ -30,16 +32,20 @@ impl Permission {
             Permission::Ver => "certificacion:ver",
             Permission::Timbrar => "certificacion.timbrar:editar",
             Permission::Editar => "certificacion.editar:editar",
+            Permission::Administrar => "certificacion:administrar",
         }
     }
 
-    /// From the claim text, or the short names `ver`, `timbrar`, `editar`.
+    /// From the claim text, or the short names `ver`, `timbrar`, `editar`, `administrar`.
     pub fn parse(s: &str) -> Option<Self> {
-        [Permission::Ver, Permission::Timbrar, Permission::Editar].into_iter().find(|p| {
+        [Permission::Ver, Permission::Timbrar, Permission::Editar, Permission::Administrar].into_iter().find(|p| {
             p.claim() == s
                 || matches!(
                     (p, s),
-                    (Permission::Ver, "ver") | (Permission::Timbrar, "timbrar") | (Permission::Editar, "editar")
+                    (Permission::Ver, "ver")
+                        | (Permission::Timbrar, "timbrar")
+                        | (Permission::Editar, "editar")
+                        | (Permission::Administrar, "administrar")
                 )
         })
     }

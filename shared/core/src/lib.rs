@@ -34,6 +34,7 @@ pub mod ports;
 pub mod records;
 pub mod roster;
 pub mod rules;
+pub mod secretbox;
 pub mod sello;
 pub mod stamping;
 pub mod verify;

@@ -286,7 +286,7 @@ pub struct SignerConfig {
 /// A change of state, applied only from the state it expects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transition {
-    /// Sellado → Error: the authority refused or failed (no credit consumed).
+    /// Sellado (or Error, on a retry) → Error: the authority refused or failed (no credit consumed).
     StampFailed { message: String },
     /// Error → Sellado: sealed again for a retry.
     Resealed { sealed_xml: String },
@@ -313,7 +313,8 @@ impl Transition {
     /// The states this change may start from.
     pub fn allowed_from(&self) -> &'static [CertificateStatus] {
         match self {
-            Transition::StampFailed { .. } => &[CertificateStatus::Sellado],
+            // A retry from Error that fails again records the new message.
+            Transition::StampFailed { .. } => &[CertificateStatus::Sellado, CertificateStatus::Error],
             Transition::Resealed { .. } => &[CertificateStatus::Error],
             Transition::Cancelled { .. } => &[CertificateStatus::Timbrado],
         }

@@ -1,0 +1,640 @@
+//! Registering a school's signer, and issuing certificates: validate, seal,
+//! stamp, render, store and consume exactly one credit per certificate
+//! that reaches Timbrado — answering per student.
+
+use crate::problem::{Problem, json_response};
+use crate::request::json_body;
+use crate::{Api, Records};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use certifica_core::curp::Curp;
+use certifica_core::document::Dec;
+use certifica_core::efirma::{Efirma, EfirmaError};
+use certifica_core::identity::{Identity, Permission};
+use certifica_core::issue::{IssueError, seal_and_stamp_autonomo, seal_certificate};
+use certifica_core::model::{Institution, InstitutionType, Responsable, School};
+use certifica_core::pdf::{RenderOptions, Variant};
+use certifica_core::ports::{ArtifactKind, ArtifactStore, StoreError};
+use certifica_core::records::{
+    Actor, ArtifactRefs, CertificateRecord, CertificateStatus, IdempotencyState, SignerConfig, StampCommit,
+    StudentRecord, Tenant, Transition,
+};
+use certifica_core::roster;
+use certifica_core::rules::{IssueContext, IssueProblem};
+use certifica_core::stamping::{AuthoritySigner, LocalAuthority, StampError, Stamped, Stamper};
+use chrono::{FixedOffset, NaiveDate, Utc};
+use http::{Request, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+type Answer = Result<Response<Bytes>, Problem>;
+
+/// How long a credit is held while the authority answers; a crashed
+/// invocation's hold is released after it.
+const RESERVATION_TTL_MINUTES: i64 = 5;
+
+/// Today in Mexico (UTC−6 all year since 2022): the default issue date.
+pub fn today_in_mexico() -> NaiveDate {
+    match FixedOffset::west_opt(6 * 3600) {
+        Some(offset) => Utc::now().with_timezone(&offset).date_naive(),
+        None => Utc::now().date_naive(),
+    }
+}
+
+fn secret_context(t: &Tenant, school: &str) -> String {
+    format!("firmante/{}/{school}", t.id())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SignerRequest {
+    responsable: Responsable,
+    /// The `.cer` file, base64.
+    cer: String,
+    /// The `.key` file (encrypted PKCS#8 as the SAT issues it), base64.
+    key: String,
+    password: String,
+}
+
+fn efirma_problem(e: &EfirmaError) -> Problem {
+    Problem::unprocessable(e.code(), format!("e.firma: {e}"))
+}
+
+pub async fn put_signer<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
+    id: &Identity,
+    school: &str,
+    request: &Request<Bytes>,
+    _request_id: &str,
+) -> Answer {
+    id.require(school, Permission::Timbrar)?;
+    id.require(school, Permission::Administrar)?;
+    let body: SignerRequest = json_body(request)?;
+    let t = id.tenant();
+    if api.records.school(t, school).await?.is_none() {
+        return Err(Problem::not_found("escuela_no_encontrada", format!("no existe la escuela {school}")));
+    }
+    let decode = |name: &str, text: &str| {
+        STANDARD
+            .decode(text.trim())
+            .map_err(|_| Problem::bad_request("base64_invalido", format!("el campo «{name}» no es base64 válido")))
+    };
+    let (cer, key) = (decode("cer", &body.cer)?, decode("key", &body.key)?);
+    let efirma = Efirma::load(&cer, &key, body.password.as_bytes()).map_err(|e| efirma_problem(&e))?;
+    let curp = Curp::parse(&body.responsable.curp).map_err(|e| {
+        Problem::unprocessable("curp_responsable_invalida", format!("la CURP del responsable no es válida: {e}"))
+    })?;
+    efirma.check_usable(today_in_mexico(), &curp).map_err(|e| efirma_problem(&e))?;
+    let certificate = efirma.certificate();
+    let config = SignerConfig {
+        school_id: school.to_string(),
+        responsable: body.responsable.clone(),
+        certificate_number: certificate.number().value.clone(),
+        cer_base64: STANDARD.encode(&cer),
+        key_base64: STANDARD.encode(&key),
+        password_sealed: api
+            .config
+            .secrets
+            .seal(body.password.as_bytes(), &secret_context(t, school))
+            .map_err(|e| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "cifrado_no_disponible", e.to_string()))?,
+        registered_by: id.email.clone().unwrap_or_else(|| id.sub.clone()),
+        registered_at: Utc::now(),
+    };
+    api.records.put_signer(t, &config).await?;
+    // The password is never returned nor logged.
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "school": school,
+            "responsable": body.responsable.full_name(),
+            "certificateNumber": config.certificate_number,
+            "validFrom": certificate.not_before(),
+            "validTo": certificate.not_after(),
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct IssueRequest {
+    students: Vec<String>,
+    issue_date: Option<NaiveDate>,
+}
+
+/// One student's outcome.
+struct Outcome {
+    matricula: String,
+    status: &'static str,
+    certificate: Option<CertificateRecord>,
+    problems: Vec<(String, String)>,
+}
+
+impl Outcome {
+    fn refused(matricula: &str, status: &'static str, problems: Vec<(String, String)>) -> Self {
+        Outcome { matricula: matricula.to_string(), status, certificate: None, problems }
+    }
+
+    fn one(matricula: &str, status: &'static str, code: &str, detail: impl Into<String>) -> Self {
+        Outcome::refused(matricula, status, vec![(code.to_string(), detail.into())])
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "matricula": self.matricula,
+            "status": self.status,
+            "folioDigital": self.certificate.as_ref().and_then(|c| c.folio_digital.clone()),
+            "certificateId": self.certificate.as_ref().map(|c| c.id.clone()),
+            "problems": self.problems.iter().map(|(code, detail)| json!({"code": code, "detail": detail})).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// The signer's e.firma, opened with the deployment's secret, or why not.
+async fn load_signer<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
+    t: &Tenant,
+    school: &str,
+) -> Result<Option<(SignerConfig, Vec<u8>, Vec<u8>, Vec<u8>)>, Problem> {
+    let Some(config) = api.records.signer(t, school).await? else { return Ok(None) };
+    let unreadable = || {
+        Problem::new(
+            StatusCode::CONFLICT,
+            "firmante_ilegible",
+            "la e.firma registrada no se puede leer con la llave de esta instalación; regístrela de nuevo",
+        )
+    };
+    let cer = STANDARD.decode(&config.cer_base64).map_err(|_| unreadable())?;
+    let key = STANDARD.decode(&config.key_base64).map_err(|_| unreadable())?;
+    let password =
+        api.config.secrets.open(&config.password_sealed, &secret_context(t, school)).map_err(|_| unreadable())?;
+    Ok(Some((config, cer, key, password)))
+}
+
+/// What every student of one request shares.
+struct Batch<'a> {
+    tenant: &'a Tenant,
+    actor: Actor,
+    institution: &'a Institution,
+    school: &'a School,
+    cycle: &'a str,
+    issue_date: NaiveDate,
+    signer: Option<(&'a Responsable, &'a Efirma)>,
+    /// AUTONOMO: the institution's own authority node.
+    own_node: Option<&'a LocalAuthority>,
+}
+
+pub async fn issue<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
+    id: &Identity,
+    school: &str,
+    cycle: &str,
+    request: &Request<Bytes>,
+    request_id: &str,
+) -> Answer {
+    id.require(school, Permission::Timbrar)?;
+    let body: IssueRequest = json_body(request)?;
+    let mut students = body.students.clone();
+    students.sort();
+    students.dedup();
+    if students.is_empty() {
+        return Err(Problem::unprocessable("sin_alumnos", "seleccione al menos un alumno para emitir"));
+    }
+    if students.len() > api.config.max_batch {
+        return Err(Problem::unprocessable(
+            "lote_demasiado_grande",
+            format!(
+                "se pueden emitir hasta {} certificados por solicitud (llegaron {}); divida la selección",
+                api.config.max_batch,
+                students.len()
+            ),
+        ));
+    }
+    let today = today_in_mexico();
+    let issue_date = body.issue_date.unwrap_or(today);
+    if issue_date > today {
+        return Err(Problem::unprocessable(
+            "fecha_futura",
+            format!("la fecha de expedición {issue_date} es posterior a hoy ({today})"),
+        ));
+    }
+    let t = id.tenant();
+    if !api.records.cycles(t, school).await?.iter().any(|c| c.id == cycle) {
+        return Err(Problem::not_found(
+            "ciclo_no_encontrado",
+            format!("la escuela {school} no tiene el ciclo {cycle}"),
+        ));
+    }
+    let idempotency_key = idempotency_key(request, "issue", school, cycle)?;
+    if let Some(key) = &idempotency_key {
+        match api.records.begin(t, key, chrono::Duration::hours(24)).await? {
+            IdempotencyState::Started => {}
+            IdempotencyState::InProgress => {
+                return Err(Problem::new(
+                    StatusCode::CONFLICT,
+                    "solicitud_en_proceso",
+                    "una solicitud con la misma Idempotency-Key sigue en proceso; espere su respuesta",
+                ));
+            }
+            IdempotencyState::Completed(answer) => {
+                let value: Value = serde_json::from_str(&answer).unwrap_or(Value::Null);
+                return Ok(json_response(StatusCode::OK, &value));
+            }
+        }
+    }
+    let answer = issue_batch(api, id, school, cycle, &students, issue_date, request_id).await;
+    if let Some(key) = &idempotency_key {
+        match &answer {
+            Ok(value) => api.records.complete(t, key, &value.to_string()).await?,
+            Err(_) => api.records.abandon(t, key).await?,
+        }
+    }
+    answer.map(|value| json_response(StatusCode::OK, &value))
+}
+
+/// The request's `Idempotency-Key`, scoped to the operation and list.
+fn idempotency_key(
+    request: &Request<Bytes>,
+    operation: &str,
+    school: &str,
+    cycle: &str,
+) -> Result<Option<String>, Problem> {
+    let Some(value) = request.headers().get("idempotency-key") else { return Ok(None) };
+    let key = value.to_str().unwrap_or_default().trim();
+    if key.is_empty() || key.len() > 100 || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(Problem::bad_request(
+            "idempotency_key_invalida",
+            "Idempotency-Key debe tener de 1 a 100 caracteres visibles (p. ej., un UUID)",
+        ));
+    }
+    Ok(Some(format!("{operation}/{school}/{cycle}/{key}")))
+}
+
+async fn issue_batch<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
+    id: &Identity,
+    school_id: &str,
+    cycle: &str,
+    students: &[String],
+    issue_date: NaiveDate,
+    request_id: &str,
+) -> Result<Value, Problem> {
+    let t = id.tenant();
+    // Credits held by crashed invocations come back first.
+    api.records.release_expired(t, Utc::now()).await?;
+    let institution = api.records.institution(t).await?.ok_or_else(|| {
+        Problem::unprocessable(
+            "institucion_no_configurada",
+            "la institución no está configurada; cárguela antes de emitir",
+        )
+    })?;
+    let school = api
+        .records
+        .school(t, school_id)
+        .await?
+        .ok_or_else(|| Problem::not_found("escuela_no_encontrada", format!("no existe la escuela {school_id}")))?;
+    let signer_files = load_signer(api, t, school_id).await?;
+    // A signer whose files do not open is reported per student by the rules (SignerMissing / Signer).
+    let mut signer_problem: Option<IssueProblem> = None;
+    let mut efirma: Option<Efirma> = None;
+    let mut own_node: Option<LocalAuthority> = None;
+    if let Some((config, cer, key, password)) = &signer_files {
+        match Efirma::load(cer, key, password) {
+            Ok(e) => efirma = Some(e),
+            Err(e) => signer_problem = Some(IssueProblem::Signer(e)),
+        }
+        if institution.kind == InstitutionType::Autonomo
+            && let Ok(node_efirma) = Efirma::load(cer, key, password)
+        {
+            own_node = Some(LocalAuthority::institution_node(
+                node_efirma,
+                AuthoritySigner {
+                    curp: config.responsable.curp.clone(),
+                    nombre_completo: config.responsable.full_name(),
+                    cargo: config.responsable.cargo,
+                },
+            ));
+        }
+    }
+    let batch = Batch {
+        tenant: t,
+        actor: id.actor(request_id),
+        institution: &institution,
+        school: &school,
+        cycle,
+        issue_date,
+        signer: match (&signer_files, &efirma) {
+            (Some((config, ..)), Some(e)) => Some((&config.responsable, e)),
+            _ => None,
+        },
+        own_node: own_node.as_ref(),
+    };
+    let mut results = Vec::new();
+    for matricula in students {
+        let outcome = match &signer_problem {
+            Some(p) => Outcome::one(matricula, "rechazado", p.code(), p.to_string()),
+            None => issue_one(api, &batch, matricula).await,
+        };
+        results.push(outcome);
+    }
+    let stamped = results.iter().filter(|o| o.status == "timbrado").count();
+    let balance = api.records.balance(t).await?;
+    Ok(json!({
+        "issued": stamped,
+        "creditsAvailable": balance.available,
+        "results": results.iter().map(Outcome::json).collect::<Vec<_>>(),
+    }))
+}
+
+async fn issue_one<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
+    b: &Batch<'_>,
+    matricula: &str,
+) -> Outcome {
+    match issue_student(api, b, matricula).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::warn!(matricula, error = %e, "issue failed");
+            Outcome::one(matricula, "error", e.code(), e.to_string())
+        }
+    }
+}
+
+async fn issue_student<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
+    b: &Batch<'_>,
+    matricula: &str,
+) -> Result<Outcome, StoreError> {
+    let t = b.tenant;
+    let Some(record) = api.records.student(t, &b.school.id, b.cycle, matricula).await? else {
+        return Ok(Outcome::one(
+            matricula,
+            "rechazado",
+            "alumno_no_encontrado",
+            format!("no existe el alumno {matricula}"),
+        ));
+    };
+    let history = api.records.student_certificates(t, &b.school.id, b.cycle, matricula).await?;
+    if let Some(current) = roster::latest_certificate(&history, matricula).filter(|c| c.status.is_active()) {
+        return match current.status {
+            CertificateStatus::Timbrado => Ok(Outcome {
+                matricula: matricula.to_string(),
+                status: "omitido",
+                certificate: Some(current.clone()),
+                problems: vec![(
+                    "ya_timbrado".into(),
+                    format!("el alumno {matricula} ya tiene un certificado timbrado"),
+                )],
+            }),
+            // Sellado (an interrupted attempt) or Error: stamp the sealed document again.
+            _ => stamp_existing(api, b, current.clone()).await,
+        };
+    }
+    let Some(plan) = api.records.plan(t, &b.school.id, &record.student.plan_id).await? else {
+        return Ok(Outcome::one(
+            matricula,
+            "rechazado",
+            "plan_no_encontrado",
+            format!("el plan {} del alumno no existe", record.student.plan_id),
+        ));
+    };
+    let credits = api.records.balance(t).await?.available;
+    let ctx = IssueContext {
+        institution: b.institution,
+        plan: &plan,
+        student: &record.student,
+        signer: b.signer,
+        credits_available: credits,
+        issue_date: b.issue_date,
+    };
+    let folio_control = format!("{}-{}-{}-{}", b.school.id, b.cycle, matricula, history.len() + 1);
+    issue_new(api, b, &record, &ctx, &folio_control).await
+}
+
+fn rules_outcome(matricula: &str, e: IssueError) -> Outcome {
+    match e {
+        IssueError::Rules(problems) => Outcome::refused(
+            matricula,
+            "rechazado",
+            problems.iter().map(|p| (p.code().to_string(), p.to_string())).collect(),
+        ),
+        IssueError::Seal(e) => Outcome::one(matricula, "rechazado", e.code(), e.to_string()),
+        IssueError::Stamp(e) => Outcome::one(matricula, "error", "timbrado_fallido", e.to_string()),
+    }
+}
+
+async fn issue_new<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
+    b: &Batch<'_>,
+    record: &StudentRecord,
+    ctx: &IssueContext<'_>,
+    folio_control: &str,
+) -> Result<Outcome, StoreError> {
+    let matricula = record.student.control_number.as_str();
+    let id = uuid::Uuid::new_v4().to_string();
+    let sealed_and_stamped = match b.own_node {
+        Some(node) => seal_and_stamp_autonomo(ctx, b.school, folio_control, node).map(|(s, st)| (s, Some(st))),
+        None => seal_certificate(ctx, b.school, folio_control).map(|s| (s, None)),
+    };
+    let (sealed, stamped) = match sealed_and_stamped {
+        Ok(x) => x,
+        Err(e) => return Ok(rules_outcome(matricula, e)),
+    };
+    let stored = api
+        .artifacts
+        .put(
+            b.tenant,
+            ArtifactKind::SealedXml,
+            &format!("{id}.xml"),
+            sealed.xml.clone().into_bytes(),
+            "application/xml",
+        )
+        .await?;
+    let certificate = CertificateRecord {
+        id,
+        school_id: b.school.id.clone(),
+        cycle_id: b.cycle.to_string(),
+        plan_id: record.student.plan_id.clone(),
+        control_number: matricula.to_string(),
+        status: CertificateStatus::Sellado,
+        version: 0,
+        folio_control: folio_control.to_string(),
+        folio_digital: None,
+        issue_date: b.issue_date,
+        created_at: Utc::now(),
+        stamped_at: None,
+        artifacts: ArtifactRefs { sealed_xml: Some(stored.key), ..ArtifactRefs::default() },
+        grades_edited: record.grades_edited,
+        last_error: None,
+        cancellation: None,
+    };
+    match api.records.create(b.tenant, &certificate, &b.actor).await {
+        Ok(()) => {}
+        Err(StoreError::AlreadyIssued(state)) => {
+            return Ok(Outcome::one(
+                matricula,
+                "omitido",
+                "ya_emitido",
+                format!("otra solicitud ya emitió el certificado (estado {state})"),
+            ));
+        }
+        Err(e) => return Err(e),
+    }
+    match stamped {
+        // AUTONOMO: the institution's own node already stamped it.
+        Some(stamped) => commit(api, b, certificate, Ok(stamped)).await,
+        None => stamp_existing(api, b, certificate).await,
+    }
+}
+
+/// Sends a Sellado / Error certificate's sealed XML to the authority and records the outcome.
+async fn stamp_existing<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
+    b: &Batch<'_>,
+    certificate: CertificateRecord,
+) -> Result<Outcome, StoreError> {
+    let Some(key) = certificate.artifacts.sealed_xml.clone() else {
+        return Ok(Outcome::one(
+            &certificate.control_number,
+            "error",
+            "sin_documento",
+            "el certificado no tiene XML sellado",
+        ));
+    };
+    let Some(xml) = api.artifacts.get(b.tenant, &key).await? else {
+        return Ok(Outcome::one(
+            &certificate.control_number,
+            "error",
+            "sin_documento",
+            "no se encontró el XML sellado",
+        ));
+    };
+    let xml = String::from_utf8_lossy(&xml).into_owned();
+    // Hold a credit first, so the authority is only called when one is available.
+    let stamped = match hold(api, b, &certificate).await? {
+        Err(outcome) => return Ok(outcome),
+        Ok(reservation) => (reservation, api.stamper.stamp(&xml).await),
+    };
+    commit_held(api, b, certificate, stamped).await
+}
+
+async fn hold<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
+    b: &Batch<'_>,
+    c: &CertificateRecord,
+) -> Result<Result<certifica_core::records::Reservation, Outcome>, StoreError> {
+    let ttl = chrono::Duration::minutes(RESERVATION_TTL_MINUTES);
+    match api.records.reserve(b.tenant, &c.id, ttl, &b.actor).await {
+        Ok(r) => Ok(Ok(r)),
+        Err(StoreError::NoCredits) => Ok(Err(Outcome {
+            matricula: c.control_number.clone(),
+            status: "sellado",
+            certificate: Some(c.clone()),
+            problems: vec![(
+                "sin_creditos".into(),
+                "la institución no tiene créditos de timbrado; el certificado quedó sellado y se timbrará al reintentar con créditos".into(),
+            )],
+        })),
+        Err(StoreError::Conflict) => Ok(Err(Outcome::one(
+            &c.control_number,
+            "omitido",
+            "en_proceso",
+            "otra solicitud está timbrando este certificado",
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+/// AUTONOMO: hold a credit and commit what the own node stamped.
+async fn commit<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
+    b: &Batch<'_>,
+    certificate: CertificateRecord,
+    stamped: Result<Stamped, StampError>,
+) -> Result<Outcome, StoreError> {
+    match hold(api, b, &certificate).await? {
+        Err(outcome) => Ok(outcome),
+        Ok(reservation) => commit_held(api, b, certificate, (reservation, stamped)).await,
+    }
+}
+
+async fn commit_held<R: Records, A: ArtifactStore, S: Stamper>(
+    api: &Api<R, A, S>,
+    b: &Batch<'_>,
+    certificate: CertificateRecord,
+    (reservation, stamped): (certifica_core::records::Reservation, Result<Stamped, StampError>),
+) -> Result<Outcome, StoreError> {
+    let matricula = certificate.control_number.clone();
+    let stamped = match stamped {
+        Ok(s) => s,
+        Err(e) => {
+            // Nothing was stamped: the credit comes back and the certificate shows the authority's message.
+            api.records.release(b.tenant, &reservation, &b.actor).await?;
+            let failed = api
+                .records
+                .transition(
+                    b.tenant,
+                    &certificate.id,
+                    certificate.version,
+                    Transition::StampFailed { message: e.to_string() },
+                    &b.actor,
+                )
+                .await?;
+            return Ok(Outcome {
+                matricula,
+                status: "error",
+                certificate: Some(failed),
+                problems: vec![("timbrado_fallido".into(), e.to_string())],
+            });
+        }
+    };
+    let stored = async {
+        let dec = Dec::parse(&stamped.xml)
+            .map_err(|e| StoreError::Invalid(format!("la autoridad devolvió un XML ilegible: {e}")))?;
+        let pdf = api
+            .renderer
+            .render(
+                &dec,
+                &RenderOptions {
+                    variant: Variant::Normal,
+                    verify_base_url: api.config.verify_base_url.clone(),
+                    logo: None,
+                },
+            )
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let xml = api
+            .artifacts
+            .put(
+                b.tenant,
+                ArtifactKind::StampedXml,
+                &format!("{}.xml", certificate.id),
+                stamped.xml.clone().into_bytes(),
+                "application/xml",
+            )
+            .await?;
+        let pdf = api
+            .artifacts
+            .put(b.tenant, ArtifactKind::Pdf, &format!("{}.pdf", certificate.id), pdf, "application/pdf")
+            .await?;
+        Ok::<_, StoreError>((xml.key, pdf.key))
+    }
+    .await;
+    let (xml_key, pdf_key) = match stored {
+        Ok(keys) => keys,
+        Err(e) => {
+            // Stamped but not stored: keep the hold until it expires rather than
+            // consuming a credit for a document we do not have; log for follow-up.
+            tracing::error!(certificate = %certificate.id, folio = %stamped.folio_digital, error = %e, "stamped document not stored");
+            return Err(e);
+        }
+    };
+    let commit = StampCommit {
+        folio_digital: stamped.folio_digital.clone(),
+        stamped_at: stamped.stamped_at.and_utc(),
+        stamped_xml: xml_key,
+        pdf: pdf_key,
+        receipt: None,
+    };
+    let done = api.records.commit_stamp(b.tenant, &reservation, certificate.version, commit, &b.actor).await?;
+    Ok(Outcome { matricula, status: "timbrado", certificate: Some(done), problems: Vec::new() })
+}

@@ -1,0 +1,266 @@
+//! Registering the signer and issuing certificates in-process: Timbrado
+//! with one credit each, rules refusals (no credits among them) that
+//! consume nothing, authority failures that end in Error and can be
+//! retried, idempotent retries, limits, permissions and tenants.
+
+mod common;
+
+use bytes::Bytes;
+use certifica_core::identity::Permission;
+use certifica_core::ports::{CreditStore, InstitutionStore};
+use certifica_core::records::{LedgerKind, Tenant};
+use certifica_core::stamping::Failure;
+use common::*;
+use http::{Method, Request, StatusCode};
+use serde_json::{Value, json};
+
+const ISSUE: &str = "/v1/schools/norte/cycles/2026/certificates/issue";
+
+async fn register_signer(f: &Fixture, institution: &str) {
+    let (status, body) = call(
+        f,
+        Method::PUT,
+        "/v1/schools/norte/signer",
+        Some(signer_body(DEMO_CURP, DEMO_PASSWORD)),
+        token(institution, &admin("norte")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn issue(f: &Fixture, institution: &str, students: &[&str]) -> (StatusCode, Value) {
+    call(f, Method::POST, ISSUE, Some(json!({ "students": students })), token(institution, &all("norte"))).await
+}
+
+fn outcome<'a>(body: &'a Value, matricula: &str) -> &'a Value {
+    body["results"].as_array().unwrap().iter().find(|r| r["matricula"] == matricula).unwrap()
+}
+
+async fn credits(f: &Fixture, institution: &str) -> u64 {
+    f.api.records().balance(&Tenant::from_verified_identity(institution)).await.unwrap().available
+}
+
+#[tokio::test]
+async fn the_signer_is_checked_and_its_password_never_returned() {
+    let f = fixture().await;
+    let uri = "/v1/schools/norte/signer";
+    let body = || Some(signer_body(DEMO_CURP, DEMO_PASSWORD));
+    let (status, _) = call(&f, Method::PUT, uri, body(), token("uva", &all("norte"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "registering needs administrar");
+    let (status, answer) =
+        call(&f, Method::PUT, uri, Some(signer_body(DEMO_CURP, "otra")), token("uva", &admin("norte"))).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("contrasena_incorrecta")),
+        "{answer}"
+    );
+    let (status, answer) =
+        call(&f, Method::PUT, uri, Some(signer_body(&curp(1), DEMO_PASSWORD)), token("uva", &admin("norte"))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "the e.firma belongs to someone else: {answer}");
+    let mut bad = signer_body(DEMO_CURP, DEMO_PASSWORD);
+    bad["cer"] = json!("%%%");
+    let (status, answer) = call(&f, Method::PUT, uri, Some(bad), token("uva", &admin("norte"))).await;
+    assert_eq!((status, answer["code"].as_str()), (StatusCode::BAD_REQUEST, Some("base64_invalido")));
+    let (status, answer) = call(&f, Method::PUT, uri, body(), token("uva", &admin("norte"))).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["certificateNumber"], "00001000000700000001");
+    assert!(!answer.to_string().contains(DEMO_PASSWORD));
+    let stored = f.api.records().signer(&Tenant::from_verified_identity("uva"), "norte").await.unwrap().unwrap();
+    assert!(!stored.password_sealed.contains(DEMO_PASSWORD), "kept sealed");
+}
+
+#[tokio::test]
+async fn issuing_stamps_stores_and_consumes_one_credit_per_certificate() {
+    let f = fixture().await;
+    register_signer(&f, "uva").await;
+    let (status, body) = issue(&f, "uva", &["UVA000", "UVA001"]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["issued"], 2);
+    assert_eq!(credits(&f, "uva").await, 3);
+    let folio = outcome(&body, "UVA000")["folioDigital"].as_str().unwrap().to_string();
+    // The stored documents: the stamped XML verifies, the PDF is a PDF.
+    let t = Tenant::from_verified_identity("uva");
+    let (_, data) = get(&f, "/v1/schools/norte/cycles/2026/students/UVA000", token("uva", &all("norte"))).await;
+    assert_eq!(data["certificate"]["status"], "timbrado");
+    assert_eq!(data["certificate"]["folioDigital"], folio.as_str());
+    let history: Vec<&str> = data["audit"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(history, ["sealed", "stamped"]);
+    let certificate =
+        certifica_core::ports::CertificateStore::by_folio(f.api.records(), &folio).await.unwrap().unwrap().1;
+    let xml = certifica_core::ports::ArtifactStore::get(
+        f.api.artifacts(),
+        &t,
+        certificate.artifacts.stamped_xml.as_deref().unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let sep = certifica_core::stamping::simulated_sep_certificate().unwrap();
+    let report = certifica_core::verify::verify(&String::from_utf8(xml).unwrap(), &[sep]);
+    assert!(report.valid && report.stamped, "{report:?}");
+    let pdf =
+        certifica_core::ports::ArtifactStore::get(f.api.artifacts(), &t, certificate.artifacts.pdf.as_deref().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(pdf.starts_with(b"%PDF"));
+    let ledger = f.api.records().ledger(&t, Some(&certificate.id)).await.unwrap();
+    assert_eq!(ledger.iter().map(|e| e.kind).collect::<Vec<_>>(), [LedgerKind::Reserved, LedgerKind::Consumed]);
+    // Public verification, and issuing again changes nothing.
+    let (status, verified) =
+        get(&f, &format!("/v1/verify/{folio}"), Err(certifica_core::identity::AccessError::Unauthenticated)).await;
+    assert_eq!((status, verified["status"].as_str()), (StatusCode::OK, Some("valido")));
+    let (_, again) = issue(&f, "uva", &["UVA000"]).await;
+    assert_eq!(outcome(&again, "UVA000")["status"], "omitido");
+    assert_eq!(credits(&f, "uva").await, 3);
+}
+
+#[tokio::test]
+async fn a_student_failing_the_rules_is_refused_and_consumes_nothing() {
+    let f = fixture().await;
+    register_signer(&f, "uva").await;
+    let (status, body) = issue(&f, "uva", &["UVA003", "UVA004"]).await;
+    assert_eq!(status, StatusCode::OK);
+    let refused = outcome(&body, "UVA003");
+    assert_eq!(refused["status"], "rechazado");
+    assert_eq!(refused["problems"][0]["code"], "dato_faltante", "{refused}");
+    assert_eq!(outcome(&body, "UVA004")["status"], "timbrado");
+    assert_eq!(credits(&f, "uva").await, 4);
+    let (_, data) = get(&f, "/v1/schools/norte/cycles/2026/students/UVA003", token("uva", &all("norte"))).await;
+    assert_eq!(data["certificate"], Value::Null, "no certificate was recorded");
+}
+
+#[tokio::test]
+async fn an_authority_failure_ends_in_error_and_a_retry_stamps_it() {
+    let f = fixture().await;
+    register_signer(&f, "uva").await;
+    f.api.stamper().fail_next(Failure::Unavailable);
+    let (_, body) = issue(&f, "uva", &["UVA002"]).await;
+    let failed = outcome(&body, "UVA002");
+    assert_eq!(failed["status"], "error", "{failed}");
+    assert_eq!(failed["problems"][0]["code"], "timbrado_fallido");
+    assert_eq!(credits(&f, "uva").await, 5, "the held credit came back");
+    let (_, list) = get(&f, "/v1/schools/norte/cycles/2026/students?status=error", token("uva", &all("norte"))).await;
+    assert_eq!(list["students"][0]["matricula"], "UVA002");
+    assert!(list["students"][0]["certificate"]["lastError"].as_str().unwrap().contains("no está disponible"));
+    f.api.stamper().fail_next(Failure::Reject("SELLO inválido".into()));
+    let (_, body) = issue(&f, "uva", &["UVA002"]).await;
+    assert_eq!(outcome(&body, "UVA002")["status"], "error", "a retry that fails again stays in Error");
+    let (_, body) = issue(&f, "uva", &["UVA002"]).await;
+    assert_eq!(outcome(&body, "UVA002")["status"], "timbrado");
+    assert_eq!(credits(&f, "uva").await, 4);
+}
+
+#[tokio::test]
+async fn without_credits_a_student_is_refused_until_credits_arrive() {
+    let f = fixture().await;
+    register_signer(&f, "uva").await;
+    let (_, body) = issue(&f, "uva", &["UVA000", "UVA001", "UVA002", "UVA004", "UVA005", "UVA006"]).await;
+    assert_eq!(body["issued"], 5);
+    // Checked with the rules, before sealing: nothing is recorded for the student.
+    let waiting = outcome(&body, "UVA006");
+    assert_eq!(
+        (waiting["status"].as_str(), waiting["problems"][0]["code"].as_str()),
+        (Some("rechazado"), Some("sin_creditos"))
+    );
+    assert_eq!(credits(&f, "uva").await, 0);
+    let (_, data) = get(&f, "/v1/schools/norte/cycles/2026/students/UVA006", token("uva", &all("norte"))).await;
+    assert_eq!(data["certificate"], Value::Null);
+    let t = Tenant::from_verified_identity("uva");
+    f.api.records().add_credits(&t, 1, &certifica_core::records::Actor::new("admin", "compra")).await.unwrap();
+    let (_, body) = issue(&f, "uva", &["UVA006"]).await;
+    assert_eq!(outcome(&body, "UVA006")["status"], "timbrado");
+    let balance = f.api.records().balance(&t).await.unwrap();
+    assert_eq!((balance.available, balance.consumed), (0, 6));
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_idempotency_key_returns_the_first_answer() {
+    let f = fixture().await;
+    register_signer(&f, "uva").await;
+    let send = || async {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(ISSUE)
+            .header("content-type", "application/json")
+            .header("idempotency-key", "lote-2026-001")
+            .body(Bytes::from(json!({"students": ["UVA000", "UVA001"]}).to_string()))
+            .unwrap();
+        let response = f.api.handle(request, token("uva", &all("norte")), "req", None).await;
+        (response.status(), serde_json::from_slice::<Value>(response.body()).unwrap())
+    };
+    let (first_status, first) = send().await;
+    let (second_status, second) = send().await;
+    assert_eq!((first_status, second_status), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(first, second);
+    assert_eq!(credits(&f, "uva").await, 3, "consumed once");
+}
+
+#[tokio::test]
+async fn batches_dates_and_permissions_are_checked_before_anything_happens() {
+    let f = fixture().await;
+    register_signer(&f, "uva").await;
+    let many: Vec<String> = (0..51).map(|i| format!("UVA{i:03}")).collect();
+    let (status, body) =
+        call(&f, Method::POST, ISSUE, Some(json!({"students": many})), token("uva", &all("norte"))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("lote_demasiado_grande")));
+    let (status, body) =
+        call(&f, Method::POST, ISSUE, Some(json!({"students": []})), token("uva", &all("norte"))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("sin_alumnos")));
+    let (status, body) = call(
+        &f,
+        Method::POST,
+        ISSUE,
+        Some(json!({"students": ["UVA000"], "issueDate": "2999-01-01"})),
+        token("uva", &all("norte")),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("fecha_futura")));
+    let (status, body) = call(
+        &f,
+        Method::POST,
+        ISSUE,
+        Some(json!({"students": ["UVA000"], "issueDate": "ayer"})),
+        token("uva", &all("norte")),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("json_invalido")));
+    let (status, _) = call(
+        &f,
+        Method::POST,
+        ISSUE,
+        Some(json!({"students": ["UVA000"]})),
+        token("uva", &[("norte", Permission::Ver)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(credits(&f, "uva").await, 5);
+}
+
+#[tokio::test]
+async fn another_institutions_students_cannot_be_issued() {
+    let f = fixture().await;
+    register_signer(&f, "uva").await;
+    register_signer(&f, "otra").await;
+    // otra's token naming uva's matrículas: they do not exist for otra.
+    let (_, body) = issue(&f, "otra", &["UVA000"]).await;
+    assert_eq!(outcome(&body, "UVA000")["problems"][0]["code"], "alumno_no_encontrado");
+    assert_eq!((credits(&f, "uva").await, credits(&f, "otra").await), (5, 5));
+}
+
+#[tokio::test]
+async fn an_autonomous_university_stamps_with_its_own_node_in_one_step() {
+    let f = fixture().await;
+    register_signer(&f, "otra").await;
+    let (_, body) = issue(&f, "otra", &["OTRA000"]).await;
+    let done = outcome(&body, "OTRA000");
+    assert_eq!(done["status"], "timbrado", "{done}");
+    let (_, data) = get(&f, "/v1/schools/norte/cycles/2026/students/OTRA000", token("otra", &all("norte"))).await;
+    assert_eq!(data["certificate"]["status"], "timbrado");
+    let t = Tenant::from_verified_identity("otra");
+    assert_eq!(
+        f.api.records().institution(&t).await.unwrap().unwrap().kind,
+        certifica_core::model::InstitutionType::Autonomo
+    );
+    assert_eq!(credits(&f, "otra").await, 4);
+}
