@@ -12,7 +12,7 @@ use certifica_core::ports::{CreditStore, InstitutionStore, StudentStore};
 use certifica_core::records::{Actor, Cycle, SignerConfig, Tenant};
 use certifica_core::secretbox::SecretBox;
 use certifica_core::stamping::LocalAuthority;
-use certifica_local::{LocalArtifacts, LocalRecords};
+use certifica_local::{LocalArtifacts, LocalOutbox, LocalRecords};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -124,7 +124,17 @@ fn identity(headers: &http::HeaderMap, key: &jsonwebtoken::DecodingKey) -> Resul
     Identity::from_claims(&claims.sub, claims.email.as_deref(), Some(&claims.institution), Some(&claims.permissions))
 }
 
-type LocalApi = Api<LocalRecords, LocalArtifacts, LocalAuthority>;
+/// The embedded adapters.
+struct Local;
+
+impl certifica_api::Adapters for Local {
+    type Records = LocalRecords;
+    type Artifacts = LocalArtifacts;
+    type Stamper = LocalAuthority;
+    type Mailer = LocalOutbox;
+}
+
+type LocalApi = Api<Local>;
 
 /// Loads the demo institutions once (skipped when already there), with the
 /// demo e.firma registered as every school's signer.
@@ -195,7 +205,14 @@ async fn run(addr: SocketAddr, data: PathBuf, demo_data: bool) -> Result<ExitCod
     let artifacts =
         LocalArtifacts::new(&data.join("documentos"), format!("{base}/files/"), &secrets.links).map_err(store)?;
     let config = Config::new(&secrets.cursor, secret_box()?, format!("{base}/v1/verify/"));
-    let api = Arc::new(Api::new(records, artifacts, LocalAuthority::simulated_sep()?, config)?);
+    // Mail goes to the outbox folder, one .eml per message.
+    let sender = certifica_core::mail::Sender {
+        name: "Certificación electrónica".into(),
+        address: "certificados@certifica.local".into(),
+    };
+    let outbox = LocalOutbox::new(&data.join("bandeja-de-salida"), sender)
+        .map_err(|e| CliError::Write(data.join("bandeja-de-salida"), e.to_string()))?;
+    let api = Arc::new(LocalApi::new(records, artifacts, LocalAuthority::simulated_sep()?, outbox, config)?);
     let key =
         Arc::new(jsonwebtoken::DecodingKey::from_secret(&secrets.jwt).map_err(|e| CliError::Token(e.to_string()))?);
     println!("Certifica escucha en {base}");

@@ -4,7 +4,7 @@
 
 use crate::problem::{Problem, json_response};
 use crate::request::json_body;
-use crate::{Api, Records};
+use crate::{Adapters, Api};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
@@ -15,7 +15,10 @@ use certifica_core::identity::{Identity, Permission};
 use certifica_core::issue::{IssueError, seal_and_stamp_autonomo, seal_certificate};
 use certifica_core::model::{Institution, InstitutionType, Responsable, School};
 use certifica_core::pdf::{RenderOptions, Variant};
-use certifica_core::ports::{ArtifactKind, ArtifactStore, StoreError};
+use certifica_core::ports::{ArtifactKind, StoreError};
+use certifica_core::ports::{
+    ArtifactStore, CertificateStore, CreditStore, IdempotencyStore, InstitutionStore, StudentStore,
+};
 use certifica_core::records::{
     Actor, ArtifactRefs, CertificateRecord, CertificateStatus, IdempotencyState, SignerConfig, StampCommit,
     StudentRecord, Tenant, Transition,
@@ -61,8 +64,8 @@ fn efirma_problem(e: &EfirmaError) -> Problem {
     Problem::unprocessable(e.code(), format!("e.firma: {e}"))
 }
 
-pub async fn put_signer<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
+pub async fn put_signer<X: Adapters>(
+    api: &Api<X>,
     id: &Identity,
     school: &str,
     request: &Request<Bytes>,
@@ -151,8 +154,8 @@ impl Outcome {
 }
 
 /// The signer's e.firma, opened with the deployment's secret, or why not.
-async fn load_signer<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
+async fn load_signer<X: Adapters>(
+    api: &Api<X>,
     t: &Tenant,
     school: &str,
 ) -> Result<Option<(SignerConfig, Vec<u8>, Vec<u8>, Vec<u8>)>, Problem> {
@@ -184,8 +187,8 @@ struct Batch<'a> {
     own_node: Option<&'a LocalAuthority>,
 }
 
-pub async fn issue<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
+pub async fn issue<X: Adapters>(
+    api: &Api<X>,
     id: &Identity,
     school: &str,
     cycle: &str,
@@ -270,8 +273,8 @@ fn idempotency_key(
     Ok(Some(format!("{operation}/{school}/{cycle}/{key}")))
 }
 
-async fn issue_batch<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
+async fn issue_batch<X: Adapters>(
+    api: &Api<X>,
     id: &Identity,
     school_id: &str,
     cycle: &str,
@@ -346,11 +349,7 @@ async fn issue_batch<R: Records, A: ArtifactStore, S: Stamper>(
     }))
 }
 
-async fn issue_one<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
-    b: &Batch<'_>,
-    matricula: &str,
-) -> Outcome {
+async fn issue_one<X: Adapters>(api: &Api<X>, b: &Batch<'_>, matricula: &str) -> Outcome {
     match issue_student(api, b, matricula).await {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -360,11 +359,7 @@ async fn issue_one<R: Records, A: ArtifactStore, S: Stamper>(
     }
 }
 
-async fn issue_student<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
-    b: &Batch<'_>,
-    matricula: &str,
-) -> Result<Outcome, StoreError> {
+async fn issue_student<X: Adapters>(api: &Api<X>, b: &Batch<'_>, matricula: &str) -> Result<Outcome, StoreError> {
     let t = b.tenant;
     let Some(record) = api.records.student(t, &b.school.id, b.cycle, matricula).await? else {
         return Ok(Outcome::one(
@@ -423,8 +418,8 @@ fn rules_outcome(matricula: &str, e: IssueError) -> Outcome {
     }
 }
 
-async fn issue_new<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
+async fn issue_new<X: Adapters>(
+    api: &Api<X>,
     b: &Batch<'_>,
     record: &StudentRecord,
     ctx: &IssueContext<'_>,
@@ -488,8 +483,8 @@ async fn issue_new<R: Records, A: ArtifactStore, S: Stamper>(
 }
 
 /// Sends a Sellado / Error certificate's sealed XML to the authority and records the outcome.
-async fn stamp_existing<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
+async fn stamp_existing<X: Adapters>(
+    api: &Api<X>,
     b: &Batch<'_>,
     certificate: CertificateRecord,
 ) -> Result<Outcome, StoreError> {
@@ -518,8 +513,8 @@ async fn stamp_existing<R: Records, A: ArtifactStore, S: Stamper>(
     commit_held(api, b, certificate, stamped).await
 }
 
-async fn hold<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
+async fn hold<X: Adapters>(
+    api: &Api<X>,
     b: &Batch<'_>,
     c: &CertificateRecord,
 ) -> Result<Result<certifica_core::records::Reservation, Outcome>, StoreError> {
@@ -546,8 +541,8 @@ async fn hold<R: Records, A: ArtifactStore, S: Stamper>(
 }
 
 /// AUTONOMO: hold a credit and commit what the own node stamped.
-async fn commit<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
+async fn commit<X: Adapters>(
+    api: &Api<X>,
     b: &Batch<'_>,
     certificate: CertificateRecord,
     stamped: Result<Stamped, StampError>,
@@ -558,8 +553,8 @@ async fn commit<R: Records, A: ArtifactStore, S: Stamper>(
     }
 }
 
-async fn commit_held<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
+async fn commit_held<X: Adapters>(
+    api: &Api<X>,
     b: &Batch<'_>,
     certificate: CertificateRecord,
     (reservation, stamped): (certifica_core::records::Reservation, Result<Stamped, StampError>),

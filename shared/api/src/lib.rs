@@ -19,7 +19,7 @@ use bytes::Bytes;
 use certifica_core::identity::{AccessError, Identity};
 use certifica_core::pdf::{PdfError, PdfRenderer};
 use certifica_core::ports::{
-    ArtifactStore, AuditStore, CertificateStore, CreditStore, IdempotencyStore, InstitutionStore, StudentStore,
+    ArtifactStore, AuditStore, CertificateStore, CreditStore, IdempotencyStore, InstitutionStore, Mailer, StudentStore,
 };
 use certifica_core::roster::CursorKey;
 use certifica_core::secretbox::SecretBox;
@@ -82,13 +82,21 @@ impl Config {
     }
 }
 
-/// The API over one set of adapters: records, documents and the stamping
-/// authority (IPES; autonomous universities stamp with their own node).
-#[derive(Debug)]
-pub struct Api<R, A, S> {
-    records: R,
-    artifacts: A,
-    stamper: S,
+/// One set of adapters: records, documents, the stamping authority (IPES;
+/// autonomous universities stamp with their own node) and mail.
+pub trait Adapters: Send + Sync + 'static {
+    type Records: Records;
+    type Artifacts: ArtifactStore;
+    type Stamper: Stamper;
+    type Mailer: Mailer;
+}
+
+/// The API over one set of adapters.
+pub struct Api<X: Adapters> {
+    records: X::Records,
+    artifacts: X::Artifacts,
+    stamper: X::Stamper,
+    mailer: X::Mailer,
     renderer: PdfRenderer,
     config: Config,
 }
@@ -186,21 +194,31 @@ impl Route {
     }
 }
 
-impl<R: Records, A: ArtifactStore, S: Stamper> Api<R, A, S> {
-    pub fn new(records: R, artifacts: A, stamper: S, config: Config) -> Result<Self, PdfError> {
-        Ok(Api { records, artifacts, stamper, renderer: PdfRenderer::new()?, config })
+impl<X: Adapters> Api<X> {
+    pub fn new(
+        records: X::Records,
+        artifacts: X::Artifacts,
+        stamper: X::Stamper,
+        mailer: X::Mailer,
+        config: Config,
+    ) -> Result<Self, PdfError> {
+        Ok(Api { records, artifacts, stamper, mailer, renderer: PdfRenderer::new()?, config })
     }
 
-    pub fn artifacts(&self) -> &A {
+    pub fn artifacts(&self) -> &X::Artifacts {
         &self.artifacts
     }
 
-    pub fn stamper(&self) -> &S {
+    pub fn stamper(&self) -> &X::Stamper {
         &self.stamper
     }
 
-    pub fn records(&self) -> &R {
+    pub fn records(&self) -> &X::Records {
         &self.records
+    }
+
+    pub fn mailer(&self) -> &X::Mailer {
+        &self.mailer
     }
 
     /// Answers `request` as function `only` would (all routes when `None`).

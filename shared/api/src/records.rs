@@ -4,15 +4,14 @@
 
 use crate::problem::{Problem, json_response};
 use crate::request::{json_body, query};
-use crate::{Api, Records};
+use crate::{Adapters, Api};
 use bytes::Bytes;
 use certifica_core::identity::{Identity, Permission};
 use certifica_core::model::{Grade, Plan, Student};
-use certifica_core::ports::ArtifactStore;
+use certifica_core::ports::{AuditStore, CertificateStore, CreditStore, InstitutionStore, StudentStore};
 use certifica_core::records::{CertificateRecord, CertificateStatus, Cycle, check_control_number};
 use certifica_core::roster::{self, PlanScope, RosterFilter, StatusFilter};
 use certifica_core::rules;
-use certifica_core::stamping::Stamper;
 use chrono::NaiveDate;
 use http::{Request, Response, StatusCode};
 use serde::Deserialize;
@@ -49,12 +48,7 @@ fn certificate_json(c: &CertificateRecord) -> Value {
     })
 }
 
-async fn require_cycle<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
-    id: &Identity,
-    school: &str,
-    cycle: &str,
-) -> Result<(), Problem> {
+async fn require_cycle<X: Adapters>(api: &Api<X>, id: &Identity, school: &str, cycle: &str) -> Result<(), Problem> {
     let cycles = api.records.cycles(id.tenant(), school).await?;
     if cycles.iter().any(|c| c.id == cycle) {
         Ok(())
@@ -63,7 +57,7 @@ async fn require_cycle<R: Records, A: ArtifactStore, S: Stamper>(
     }
 }
 
-pub async fn schools<R: Records, A: ArtifactStore, S: Stamper>(api: &Api<R, A, S>, id: &Identity) -> Answer {
+pub async fn schools<X: Adapters>(api: &Api<X>, id: &Identity) -> Answer {
     let t = id.tenant();
     let institution = api.records.institution(t).await?;
     let credits = api.records.balance(t).await?;
@@ -87,21 +81,13 @@ pub async fn schools<R: Records, A: ArtifactStore, S: Stamper>(api: &Api<R, A, S
     }))
 }
 
-pub async fn cycles<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
-    id: &Identity,
-    school: &str,
-) -> Answer {
+pub async fn cycles<X: Adapters>(api: &Api<X>, id: &Identity, school: &str) -> Answer {
     id.require(school, Permission::Ver)?;
     let cycles = api.records.cycles(id.tenant(), school).await?;
     ok(json!({ "cycles": cycles.iter().map(|c| json!({"id": c.id, "name": c.name})).collect::<Vec<_>>() }))
 }
 
-pub async fn plans<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
-    id: &Identity,
-    school: &str,
-) -> Answer {
+pub async fn plans<X: Adapters>(api: &Api<X>, id: &Identity, school: &str) -> Answer {
     id.require(school, Permission::Ver)?;
     let plans = api.records.plans(id.tenant(), school).await?;
     ok(json!({ "plans": plans.iter().map(|p| json!({
@@ -129,8 +115,8 @@ fn date_param(name: &str, value: Option<&String>) -> Result<Option<NaiveDate>, P
         .transpose()
 }
 
-pub async fn students<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
+pub async fn students<X: Adapters>(
+    api: &Api<X>,
     id: &Identity,
     school: &str,
     cycle: &str,
@@ -213,13 +199,7 @@ pub async fn students<R: Records, A: ArtifactStore, S: Stamper>(
     ok(json!({ "students": rows, "nextCursor": next }))
 }
 
-pub async fn student<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
-    id: &Identity,
-    school: &str,
-    cycle: &str,
-    control: &str,
-) -> Answer {
+pub async fn student<X: Adapters>(api: &Api<X>, id: &Identity, school: &str, cycle: &str, control: &str) -> Answer {
     id.require(school, Permission::Ver)?;
     let t = id.tenant();
     let record = api.records.student(t, school, cycle, control).await?.ok_or_else(|| {
@@ -283,8 +263,8 @@ pub async fn student<R: Records, A: ArtifactStore, S: Stamper>(
     }))
 }
 
-pub async fn put_plan<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
+pub async fn put_plan<X: Adapters>(
+    api: &Api<X>,
     id: &Identity,
     school: &str,
     plan_id: &str,
@@ -351,8 +331,8 @@ struct ImportStudents {
     students: Vec<Student>,
 }
 
-pub async fn import_students<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
+pub async fn import_students<X: Adapters>(
+    api: &Api<X>,
     id: &Identity,
     school: &str,
     cycle: &str,
@@ -431,8 +411,8 @@ struct EditGrades {
 
 /// Whether the student's certificate still allows editing (nothing issued,
 /// or the last one cancelled).
-async fn editable<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
+async fn editable<X: Adapters>(
+    api: &Api<X>,
     id: &Identity,
     school: &str,
     cycle: &str,
@@ -449,8 +429,8 @@ async fn editable<R: Records, A: ArtifactStore, S: Stamper>(
     }
 }
 
-pub async fn edit_grades<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
+pub async fn edit_grades<X: Adapters>(
+    api: &Api<X>,
     id: &Identity,
     school: &str,
     cycle: &str,
@@ -504,8 +484,8 @@ struct BulkGrades {
     grades: Vec<Grade>,
 }
 
-pub async fn bulk_grades<R: Records, A: ArtifactStore, S: Stamper>(
-    api: &Api<R, A, S>,
+pub async fn bulk_grades<X: Adapters>(
+    api: &Api<X>,
     id: &Identity,
     school: &str,
     cycle: &str,
@@ -581,7 +561,7 @@ fn mask_name(name: &str) -> String {
         .join(" ")
 }
 
-pub async fn verify<R: Records, A: ArtifactStore, S: Stamper>(api: &Api<R, A, S>, folio: &str) -> Answer {
+pub async fn verify<X: Adapters>(api: &Api<X>, folio: &str) -> Answer {
     let well_formed =
         !folio.is_empty() && folio.len() <= 64 && folio.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     if !well_formed {

@@ -12,11 +12,21 @@ use certifica_core::ports::{CreditStore, InstitutionStore, StudentStore};
 use certifica_core::records::{Actor, Cycle, Tenant};
 use certifica_core::secretbox::SecretBox;
 use certifica_core::stamping::LocalAuthority;
-use certifica_local::{LocalArtifacts, LocalRecords};
+use certifica_local::{LocalArtifacts, LocalOutbox, LocalRecords};
 use http::{Method, Request, StatusCode};
 use serde_json::Value;
 
-pub type LocalApi = Api<LocalRecords, LocalArtifacts, LocalAuthority>;
+/// The embedded adapters, as `certifica serve` uses them.
+pub struct Local;
+
+impl certifica_api::Adapters for Local {
+    type Records = LocalRecords;
+    type Artifacts = LocalArtifacts;
+    type Stamper = LocalAuthority;
+    type Mailer = LocalOutbox;
+}
+
+pub type LocalApi = Api<Local>;
 
 pub struct Fixture {
     pub api: LocalApi,
@@ -147,7 +157,10 @@ pub async fn fixture() -> Fixture {
         SecretBox::new(&[5u8; 32]).unwrap(),
         "http://127.0.0.1:9/v1/verify/",
     );
-    let api = Api::new(records, artifacts, LocalAuthority::simulated_sep().unwrap(), config).unwrap();
+    let sender =
+        certifica_core::mail::Sender { name: "Control Escolar".into(), address: "certificados@uva.edu.mx".into() };
+    let outbox = LocalOutbox::new(&dir.path().join("outbox"), sender).unwrap();
+    let api = Api::new(records, artifacts, LocalAuthority::simulated_sep().unwrap(), outbox, config).unwrap();
     Fixture { api, _dir: dir }
 }
 
