@@ -8,6 +8,7 @@
 //! always comes from the verified [`Identity`], never from the request.
 
 mod certification;
+mod documents;
 mod problem;
 mod records;
 mod request;
@@ -107,6 +108,9 @@ pub enum Function {
     ListCertificates,
     ManageRecords,
     IssueCertificates,
+    CancelCertificates,
+    DownloadCertificates,
+    EmailCertificates,
     Verify,
 }
 
@@ -124,6 +128,11 @@ enum Route {
     BulkGrades { school: String, cycle: String },
     PutSigner { school: String },
     Issue { school: String, cycle: String },
+    Preview { school: String, cycle: String },
+    Cancel { school: String, cycle: String },
+    Email { school: String, cycle: String },
+    DownloadAll { school: String, cycle: String },
+    Document { school: String, cycle: String, student: String, pdf: bool },
     Verify { folio: String },
 }
 
@@ -139,7 +148,10 @@ impl Route {
             | Route::ImportStudents { .. }
             | Route::EditGrades { .. }
             | Route::BulkGrades { .. } => Function::ManageRecords,
-            Route::PutSigner { .. } | Route::Issue { .. } => Function::IssueCertificates,
+            Route::PutSigner { .. } | Route::Issue { .. } | Route::Preview { .. } => Function::IssueCertificates,
+            Route::Cancel { .. } => Function::CancelCertificates,
+            Route::Email { .. } => Function::EmailCertificates,
+            Route::DownloadAll { .. } | Route::Document { .. } => Function::DownloadCertificates,
             Route::Verify { .. } => Function::Verify,
         }
     }
@@ -150,6 +162,12 @@ impl Route {
         let s: Vec<&str> = segments.iter().map(String::as_str).collect();
         let (get, put, post) = (method == Method::GET, method == Method::PUT, method == Method::POST);
         let owned = |x: &str| x.to_string();
+        let unknown = || {
+            Problem::not_found(
+                "ruta_desconocida",
+                format!("no existe la ruta {method} {path}; consulte la documentación de la API (openapi.yaml)"),
+            )
+        };
         let route = match s.as_slice() {
             ["v1", "schools"] => get.then_some(Route::Schools),
             ["v1", "schools", school, "cycles"] => get.then(|| Route::Cycles { school: owned(school) }),
@@ -173,16 +191,34 @@ impl Route {
                 post.then(|| Route::BulkGrades { school: owned(school), cycle: owned(cycle) })
             }
             ["v1", "schools", school, "signer"] => put.then(|| Route::PutSigner { school: owned(school) }),
-            ["v1", "schools", school, "cycles", cycle, "certificates", "issue"] => {
-                post.then(|| Route::Issue { school: owned(school), cycle: owned(cycle) })
+            ["v1", "schools", school, "cycles", cycle, "certificates", action] => {
+                let (school, cycle) = (owned(school), owned(cycle));
+                match *action {
+                    "issue" => post.then_some(Route::Issue { school, cycle }),
+                    "preview" => post.then_some(Route::Preview { school, cycle }),
+                    "cancel" => post.then_some(Route::Cancel { school, cycle }),
+                    "email" => post.then_some(Route::Email { school, cycle }),
+                    "download" => post.then_some(Route::DownloadAll { school, cycle }),
+                    _ => return Err(unknown()),
+                }
             }
+            [
+                "v1",
+                "schools",
+                school,
+                "cycles",
+                cycle,
+                "students",
+                student,
+                document @ ("certificate.xml" | "certificate.pdf"),
+            ] => get.then(|| Route::Document {
+                school: owned(school),
+                cycle: owned(cycle),
+                student: owned(student),
+                pdf: *document == "certificate.pdf",
+            }),
             ["v1", "verify", folio] => get.then(|| Route::Verify { folio: owned(folio) }),
-            _ => {
-                return Err(Problem::not_found(
-                    "ruta_desconocida",
-                    format!("no existe la ruta {method} {path}; consulte la documentación de la API (openapi.yaml)"),
-                ));
-            }
+            _ => return Err(unknown()),
         };
         route.ok_or_else(|| {
             Problem::new(
@@ -275,6 +311,13 @@ impl<X: Adapters> Api<X> {
             Route::PutSigner { school } => certification::put_signer(self, &id, &school, request, request_id).await,
             Route::Issue { school, cycle } => {
                 certification::issue(self, &id, &school, &cycle, request, request_id).await
+            }
+            Route::Preview { school, cycle } => documents::preview(self, &id, &school, &cycle, request).await,
+            Route::Cancel { school, cycle } => documents::cancel(self, &id, &school, &cycle, request, request_id).await,
+            Route::Email { school, cycle } => documents::email(self, &id, &school, &cycle, request, request_id).await,
+            Route::DownloadAll { school, cycle } => documents::download_all(self, &id, &school, &cycle).await,
+            Route::Document { school, cycle, student, pdf } => {
+                documents::download_one(self, &id, &school, &cycle, &student, pdf).await
             }
             Route::Verify { .. } => Err(Problem::not_found("ruta_desconocida", "ruta no atendida")),
         }

@@ -1,0 +1,223 @@
+//! After issuing: one certificate's download link, the cycle's zip with
+//! its manifest, mail with the documents attached, cancellation (PDF
+//! re-rendered as a new version, verification says so, a new certificate
+//! can follow) and the preview of independent-recognition plans.
+
+mod common;
+
+use certifica_core::identity::{AccessError, Permission};
+use certifica_core::ports::{ArtifactStore, CertificateStore, CreditStore};
+use certifica_core::records::Tenant;
+use common::*;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::io::Read;
+
+const BASE: &str = "/v1/schools/norte/cycles/2026";
+
+async fn issued(f: &Fixture, students: &[&str]) {
+    let (status, body) = call(
+        f,
+        Method::PUT,
+        "/v1/schools/norte/signer",
+        Some(signer_body(DEMO_CURP, DEMO_PASSWORD)),
+        token("uva", &admin("norte")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = call(
+        f,
+        Method::POST,
+        &format!("{BASE}/certificates/issue"),
+        Some(json!({"students": students})),
+        token("uva", &all("norte")),
+    )
+    .await;
+    assert_eq!((status, body["issued"].as_u64()), (StatusCode::OK, Some(students.len() as u64)), "{body}");
+}
+
+/// The bytes behind a local download link.
+fn follow(f: &Fixture, url: &str) -> Vec<u8> {
+    let token = url.rsplit('/').next().unwrap();
+    f.api.artifacts().open_link(token, chrono::Utc::now()).unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn one_certificate_downloads_through_a_short_lived_link() {
+    let f = fixture().await;
+    let (status, body) = get(&f, &format!("{BASE}/students/UVA000/certificate.xml"), token("uva", &all("norte"))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("sin_certificado")));
+    issued(&f, &["UVA000"]).await;
+    let (status, body) =
+        get(&f, &format!("{BASE}/students/UVA000/certificate.xml"), token("uva", &[("norte", Permission::Ver)])).await;
+    assert_eq!(status, StatusCode::FOUND);
+    let xml = String::from_utf8(follow(&f, body["url"].as_str().unwrap())).unwrap();
+    assert!(xml.contains("<Dec") && xml.contains("SepIpes"), "the stamped document");
+    let (_, body) = get(&f, &format!("{BASE}/students/UVA000/certificate.pdf"), token("uva", &all("norte"))).await;
+    assert!(follow(&f, body["url"].as_str().unwrap()).starts_with(b"%PDF"));
+    let (status, _) = get(&f, &format!("{BASE}/students/UVA000/certificate.pdf"), token("otra", &all("norte"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another institution gets nothing");
+}
+
+#[tokio::test]
+async fn the_cycle_downloads_as_one_zip_with_a_manifest() {
+    let f = fixture().await;
+    let (status, body) =
+        call(&f, Method::POST, &format!("{BASE}/certificates/download"), None, token("uva", &all("norte"))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("sin_certificados")));
+    issued(&f, &["UVA000", "UVA001", "UVA002"]).await;
+    let (status, body) =
+        call(&f, Method::POST, &format!("{BASE}/certificates/download"), None, token("uva", &all("norte"))).await;
+    assert_eq!((status, body["certificates"].as_u64()), (StatusCode::OK, Some(3)), "{body}");
+    let bytes = follow(&f, body["url"].as_str().unwrap());
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    assert_eq!(zip.len(), 3 * 2 + 1);
+    let mut manifest = String::new();
+    zip.by_name("manifiesto.csv").unwrap().read_to_string(&mut manifest).unwrap();
+    let lines: Vec<&str> = manifest.lines().collect();
+    assert_eq!(lines.len(), 4);
+    assert!(lines[0].starts_with("matricula,nombre,plan,estado,folioControl,folioDigital"));
+    assert!(lines[1].starts_with("UVA000,José Núñez,lae,Timbrado,"), "{}", lines[1]);
+    let pdf_name = lines[1].split(',').next_back().unwrap();
+    let mut pdf = Vec::new();
+    zip.by_name(pdf_name).unwrap().read_to_end(&mut pdf).unwrap();
+    assert!(pdf.starts_with(b"%PDF"));
+}
+
+#[tokio::test]
+async fn certificates_are_emailed_with_the_xml_and_pdf_attached() {
+    let f = fixture().await;
+    issued(&f, &["UVA000", "UVA001"]).await;
+    // UVA001 has no address on record: reported, not skipped silently.
+    let t = Tenant::from_verified_identity("uva");
+    let mut no_mail = student("UVA001", "Ana", "8A");
+    no_mail.email_personal = None;
+    certifica_core::ports::StudentStore::put_students(f.api.records(), &t, "norte", "2026", &[no_mail]).await.unwrap();
+    let (status, body) = call(
+        &f,
+        Method::POST,
+        &format!("{BASE}/certificates/email"),
+        Some(json!({"students": ["UVA000", "UVA001", "UVA005"]})),
+        token("uva", &all("norte")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["sent"], 1);
+    let by = |m: &str| body["results"].as_array().unwrap().iter().find(|r| r["matricula"] == m).unwrap().clone();
+    assert_eq!(by("UVA001")["code"], "sin_correo");
+    assert_eq!(by("UVA005")["code"], "sin_certificado");
+    let outbox: Vec<_> = std::fs::read_dir(f._dir.path().join("outbox")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(outbox.len(), 1);
+    let raw = std::fs::read(&outbox[0]).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.contains("To: <uva000@correo.mx>"), "{text}");
+    assert!(
+        text.contains("filename=\"certificado-UVA000.xml\"") && text.contains("filename=\"certificado-UVA000.pdf\"")
+    );
+    let (_, data) = get(&f, &format!("{BASE}/students/UVA000"), token("uva", &all("norte"))).await;
+    let actions: Vec<&str> = data["audit"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["sealed", "stamped", "emailed"]);
+    let (status, _) = call(
+        &f,
+        Method::POST,
+        &format!("{BASE}/certificates/email"),
+        Some(json!({"students": ["UVA000"]})),
+        token("uva", &[("norte", Permission::Ver)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn cancelling_marks_the_pdf_keeps_the_xml_and_allows_a_new_certificate() {
+    let f = fixture().await;
+    issued(&f, &["UVA000"]).await;
+    let uri = format!("{BASE}/certificates/cancel");
+    let t = || token("uva", &all("norte"));
+    for (body, code) in [
+        (json!({"students": ["UVA000"], "motive": "X9"}), "motivo_invalido"),
+        (json!({"students": ["UVA000"], "motive": "R5"}), "falta_explicacion"),
+        (json!({"students": [], "motive": "R3"}), "seleccion_invalida"),
+    ] {
+        let (status, answer) = call(&f, Method::POST, &uri, Some(body), t()).await;
+        assert_eq!((status, answer["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(code)), "{answer}");
+    }
+    let (_, data) = get(&f, &format!("{BASE}/students/UVA000"), t()).await;
+    let folio = data["certificate"]["folioDigital"].as_str().unwrap().to_string();
+    let (status, body) = call(
+        &f,
+        Method::POST,
+        &uri,
+        Some(json!({"students": ["UVA000", "UVA001"], "motive": "R3", "reason": "Corrección del nombre"})),
+        t(),
+    )
+    .await;
+    assert_eq!((status, body["cancelled"].as_u64()), (StatusCode::OK, Some(1)), "{body}");
+    let (_, data) = get(&f, &format!("{BASE}/students/UVA000"), t()).await;
+    assert_eq!(data["certificate"]["status"], "cancelado");
+    assert_eq!(data["certificate"]["cancellation"]["motive"], "R3");
+    assert_eq!(data["certificate"]["cancellation"]["reason"], "Corrección del nombre");
+    // The PDF has a second version (CANCELADO); the first is kept; the XML is unchanged.
+    let tenant = Tenant::from_verified_identity("uva");
+    let (_, c) = f.api.records().by_folio(&folio).await.unwrap().unwrap();
+    assert_eq!(f.api.artifacts().versions(&tenant, c.artifacts.pdf.as_deref().unwrap()).await.unwrap().len(), 2);
+    let (status, verified) = get(&f, &format!("/v1/verify/{folio}"), Err(AccessError::Unauthenticated)).await;
+    assert_eq!((status, verified["status"].as_str()), (StatusCode::OK, Some("cancelado")));
+    // Cancelling again is refused; a new certificate can be issued and consumes one more credit.
+    let (_, again) = call(&f, Method::POST, &uri, Some(json!({"students": ["UVA000"], "motive": "R3"})), t()).await;
+    assert_eq!(again["results"][0]["code"], "no_cancelable");
+    let (_, reissue) =
+        call(&f, Method::POST, &format!("{BASE}/certificates/issue"), Some(json!({"students": ["UVA000"]})), t()).await;
+    assert_eq!(reissue["results"][0]["status"], "timbrado", "{reissue}");
+    assert_eq!(f.api.records().balance(&tenant).await.unwrap().consumed, 2);
+    let (_, data) = get(&f, &format!("{BASE}/students/UVA000"), t()).await;
+    assert_eq!(data["history"].as_array().unwrap().len(), 2);
+    assert_eq!(data["certificate"]["status"], "timbrado");
+}
+
+#[tokio::test]
+async fn previews_are_only_for_independent_plans_and_change_nothing() {
+    let f = fixture().await;
+    let (status, body) = call(
+        &f,
+        Method::POST,
+        &format!("{BASE}/certificates/preview"),
+        Some(json!({"student": "UVA000"})),
+        token("uva", &all("norte")),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("vista_previa_no_disponible")));
+    let sur = "/v1/schools/sur/cycles/2026/certificates/preview";
+    let (status, body) =
+        call(&f, Method::POST, sur, Some(json!({"student": "UVA000"})), token("uva", &all("sur"))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("sin_firmante")));
+    let (status, _) = call(
+        &f,
+        Method::PUT,
+        "/v1/schools/sur/signer",
+        Some(signer_body(DEMO_CURP, DEMO_PASSWORD)),
+        token("uva", &admin("sur")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let request = http::Request::builder()
+        .method(Method::POST)
+        .uri(sur)
+        .header("content-type", "application/json")
+        .body(bytes::Bytes::from(json!({"student": "UVA000"}).to_string()))
+        .unwrap();
+    let response = f.api.handle(request, token("uva", &all("sur")), "req", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/pdf");
+    assert!(response.body().starts_with(b"%PDF"));
+    let (_, data) = get(&f, "/v1/schools/sur/cycles/2026/students/UVA000", token("uva", &all("sur"))).await;
+    assert_eq!(data["certificate"], Value::Null);
+    assert_eq!(f.api.records().balance(&Tenant::from_verified_identity("uva")).await.unwrap().available, 5);
+    let (status, body) =
+        call(&f, Method::POST, sur, Some(json!({"student": "UVA003"})), token("uva", &all("sur"))).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("datos_incompletos")),
+        "the one without CURP"
+    );
+}
