@@ -1,0 +1,220 @@
+//! The functions' handlers in-process, driven by the sample API Gateway
+//! events in `events/` (in the order of `events/order.json`) over the
+//! embedded adapters: the whole flow answers as documented, and every route
+//! refuses a missing identity, missing permissions, another institution and
+//! the wrong function.
+
+use certifica_api::{Adapters, Api, Config, Function};
+use certifica_core::catalogs::EntidadFederativa;
+use certifica_core::model::{CertificationMode, Institution, InstitutionType, School};
+use certifica_core::ports::{CreditStore, InstitutionStore};
+use certifica_core::records::{Actor, Tenant};
+use certifica_core::secretbox::SecretBox;
+use certifica_core::stamping::LocalAuthority;
+use certifica_functions::handle;
+use certifica_local::{LocalArtifacts, LocalOutbox, LocalRecords};
+use lambda_http::{Body, http::StatusCode};
+use serde_json::Value;
+use std::path::PathBuf;
+
+struct Local;
+
+impl Adapters for Local {
+    type Records = LocalRecords;
+    type Artifacts = LocalArtifacts;
+    type Stamper = LocalAuthority;
+    type Mailer = LocalOutbox;
+}
+
+fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events")
+}
+
+fn function(name: &str) -> Function {
+    match name {
+        "list-certificates" => Function::ListCertificates,
+        "manage-records" => Function::ManageRecords,
+        "issue-certificates" => Function::IssueCertificates,
+        "cancel-certificates" => Function::CancelCertificates,
+        "download-certificates" => Function::DownloadCertificates,
+        "email-certificates" => Function::EmailCertificates,
+        "verify" => Function::Verify,
+        other => panic!("unknown function {other}"),
+    }
+}
+
+/// `(event file, function, event JSON)` in flow order.
+fn events() -> Vec<(String, Function, Value)> {
+    let order: Value =
+        serde_json::from_str(&std::fs::read_to_string(events_dir().join("order.json")).unwrap()).unwrap();
+    order
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let file = e["event"].as_str().unwrap().to_string();
+            let json = std::fs::read_to_string(events_dir().join(&file)).unwrap();
+            (file, function(e["function"].as_str().unwrap()), serde_json::from_str(&json).unwrap())
+        })
+        .collect()
+}
+
+/// The institution and school the events act on (provisioned, not an API route).
+async fn api(dir: &tempfile::TempDir) -> Api<Local> {
+    let records = LocalRecords::open(&dir.path().join("db")).unwrap();
+    for id in ["uva", "otra"] {
+        let t = Tenant::from_verified_identity(id);
+        records
+            .put_institution(
+                &t,
+                &Institution {
+                    id: id.into(),
+                    mec_id: "090456".into(),
+                    name: "Universidad del Valle de Anáhuac".into(),
+                    kind: InstitutionType::Ipes,
+                    mode: CertificationMode::Electronic,
+                },
+            )
+            .await
+            .unwrap();
+        records
+            .put_school(
+                &t,
+                &School {
+                    id: "norte".into(),
+                    institution_id: id.into(),
+                    name: "Campus Norte".into(),
+                    mec_campus_id: "150".into(),
+                    campus: "NORTE".into(),
+                    entidad: EntidadFederativa::CiudadDeMexico,
+                },
+            )
+            .await
+            .unwrap();
+        records.add_credits(&t, 10, &Actor::new("admin", "alta")).await.unwrap();
+    }
+    let artifacts = LocalArtifacts::new(&dir.path().join("docs"), "http://127.0.0.1:9/files/", &[3u8; 32]).unwrap();
+    let sender =
+        certifica_core::mail::Sender { name: "Control Escolar".into(), address: "certificados@uva.edu.mx".into() };
+    let outbox = LocalOutbox::new(&dir.path().join("outbox"), sender).unwrap();
+    let config = Config::new(&[4u8; 32], SecretBox::new(&[6u8; 32]).unwrap(), "https://certifica.example/v1/verify/");
+    Api::new(records, artifacts, LocalAuthority::simulated_sep().unwrap(), outbox, config).unwrap()
+}
+
+async fn send(api: &Api<Local>, event: &Value, only: Function) -> (StatusCode, Value) {
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let response = handle(api, request, only).await;
+    let status = response.status();
+    let body = match response.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    (status, body)
+}
+
+#[tokio::test]
+async fn the_sample_events_walk_the_whole_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = api(&dir).await;
+    let expected = |file: &str| match file {
+        "preview.json" => StatusCode::UNPROCESSABLE_ENTITY, // the plan has RVOE: no preview
+        "download-xml.json" | "download-pdf.json" => StatusCode::FOUND,
+        "verify.json" => StatusCode::NOT_FOUND, // the sample folio does not exist
+        _ => StatusCode::OK,
+    };
+    let mut folio = String::new();
+    for (file, only, event) in events() {
+        let (status, body) = send(&api, &event, only).await;
+        assert_eq!(status, expected(&file), "{file}: {body}");
+        match file.as_str() {
+            "issue.json" => {
+                assert_eq!(body["issued"], 3, "{body}");
+                folio = body["results"][0]["folioDigital"].as_str().unwrap().to_string();
+            }
+            "list-students.json" => assert_eq!(body["students"].as_array().unwrap().len(), 2),
+            "email.json" => assert_eq!(body["sent"], 2, "{body}"),
+            "cancel.json" => assert_eq!(body["cancelled"], 1, "{body}"),
+            _ => {}
+        }
+    }
+    // The verification event with a real folio.
+    let (_, _, mut verify) = events().into_iter().find(|(f, ..)| f == "verify.json").unwrap();
+    let path = format!("/v1/verify/{folio}");
+    verify["rawPath"] = Value::String(path.clone());
+    verify["requestContext"]["http"]["path"] = Value::String(path);
+    let (status, body) = send(&api, &verify, Function::Verify).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("valido")), "{body}");
+    let balance = api.records().balance(&Tenant::from_verified_identity("uva")).await.unwrap();
+    assert_eq!((balance.available, balance.consumed), (7, 3));
+}
+
+#[tokio::test]
+async fn every_route_refuses_missing_identity_permissions_other_institutions_and_wrong_functions() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = api(&dir).await;
+    for (file, only, event) in events().into_iter().filter(|(f, ..)| f != "verify.json") {
+        let mut anonymous = event.clone();
+        anonymous["requestContext"].as_object_mut().unwrap().remove("authorizer");
+        assert_eq!(send(&api, &anonymous, only).await.0, StatusCode::UNAUTHORIZED, "{file} without identity");
+
+        let mut other = event.clone();
+        other["requestContext"]["authorizer"]["jwt"]["claims"]["permissions"] = Value::String(
+            "sur=certificacion:ver sur=certificacion.timbrar:editar sur=certificacion.editar:editar".into(),
+        );
+        let (status, body) = send(&api, &other, only).await;
+        if file == "list-schools.json" {
+            assert_eq!(body["schools"].as_array().map(Vec::len), Some(0), "{file}: {body}");
+        } else {
+            assert_eq!(status, StatusCode::NOT_FOUND, "{file} for a school not granted: {body}");
+        }
+
+        let mut read_only = event.clone();
+        read_only["requestContext"]["authorizer"]["jwt"]["claims"]["permissions"] =
+            Value::String("norte=certificacion:ver".into());
+        let (status, _) = send(&api, &read_only, only).await;
+        let writes =
+            matches!(only, Function::ManageRecords | Function::CancelCertificates | Function::EmailCertificates)
+                || matches!(file.as_str(), "issue.json" | "put-signer.json");
+        if writes {
+            assert_eq!(status, StatusCode::FORBIDDEN, "{file} with ver only");
+        } else {
+            assert_ne!(status, StatusCode::FORBIDDEN, "{file} only needs ver");
+        }
+
+        let wrong = if only == Function::ListCertificates { Function::Verify } else { Function::ListCertificates };
+        let (status, body) = send(&api, &event, wrong).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("ruta_desconocida")),
+            "{file} to {wrong:?}"
+        );
+    }
+    // Another institution with the same school id sees none of uva's records.
+    let (_, _, list) = events().into_iter().find(|(f, ..)| f == "list-students.json").unwrap();
+    let mut other = list.clone();
+    other["requestContext"]["authorizer"]["jwt"]["claims"]["institution"] = Value::String("otra".into());
+    let (status, body) = send(&api, &other, Function::ListCertificates).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "otra has no cycle 2026 yet: {body}");
+}
+
+#[test]
+fn settings_name_the_missing_or_wrong_variable() {
+    use certifica_functions::{Settings, StartError};
+    let full = |name: &str| -> Option<String> {
+        Some(
+            match name {
+                "CERTIFICA_CURSOR_KEY" | "CERTIFICA_SEAL_KEY" => "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+                "CERTIFICA_STAMPER" => "simulated",
+                _ => "valor",
+            }
+            .to_string(),
+        )
+    };
+    assert!(Settings::from_lookup(full).is_ok());
+    let without = |missing: &'static str| move |name: &str| if name == missing { None } else { full(name) };
+    assert!(matches!(Settings::from_lookup(without("CERTIFICA_TABLE")), Err(StartError::Missing("CERTIFICA_TABLE"))));
+    let real_authority = |name: &str| if name == "CERTIFICA_STAMPER" { Some("sep".into()) } else { full(name) };
+    assert!(matches!(Settings::from_lookup(real_authority), Err(StartError::Invalid("CERTIFICA_STAMPER", _))));
+    let short_key = |name: &str| if name == "CERTIFICA_SEAL_KEY" { Some("AAEC".into()) } else { full(name) };
+    assert!(matches!(Settings::from_lookup(short_key), Err(StartError::Invalid("CERTIFICA_SEAL_KEY", _))));
+}
