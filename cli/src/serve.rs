@@ -11,7 +11,7 @@ use certifica_core::identity::{AccessError, Identity, Permission};
 use certifica_core::ports::{CreditStore, InstitutionStore, StudentStore};
 use certifica_core::records::{Actor, Cycle, SignerConfig, Tenant};
 use certifica_core::secretbox::SecretBox;
-use certifica_core::stamping::LocalAuthority;
+use certifica_core::stamping::{Failure, LocalAuthority};
 use certifica_local::{LocalArtifacts, LocalOutbox, LocalRecords};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -26,6 +26,9 @@ use std::sync::Arc;
 
 const ISSUER: &str = "certifica-local";
 const AUDIENCE: &str = "certifica";
+/// Header that makes the simulated authority fail the next stamp (`no-disponible` or `rechazo`).
+pub const SIMULATE_HEADER: &str = "x-simular-autoridad";
+
 /// The demo's cycle, where its students are loaded.
 pub const DEMO_CYCLE: &str = "2026";
 
@@ -255,6 +258,13 @@ async fn answer(
         && let Some(token) = request.uri().path().strip_prefix("/files/")
     {
         return file(api, token);
+    }
+    // Local mode only: the simulated authority can be told to fail the next
+    // stamp, to try the Error → retry path by hand or in end-to-end tests.
+    match request.headers().get(SIMULATE_HEADER).and_then(|v| v.to_str().ok()) {
+        Some("no-disponible") => api.stamper().fail_next(Failure::Unavailable),
+        Some("rechazo") => api.stamper().fail_next(Failure::Reject("documento rechazado (simulado)".into())),
+        _ => {}
     }
     let (parts, body) = request.into_parts();
     let response = match Limited::new(body, MAX_BODY_BYTES).collect().await {
