@@ -8,6 +8,7 @@
 //! always comes from the verified [`Identity`], never from the request.
 
 mod certification;
+mod csv_import;
 mod documents;
 mod problem;
 mod records;

@@ -339,7 +339,31 @@ pub async fn import_students<X: Adapters>(
     request: &Request<Bytes>,
 ) -> Answer {
     id.require(school, Permission::Editar)?;
-    let body: ImportStudents = json_body(request)?;
+    let is_csv = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("text/csv"));
+    let body: ImportStudents = if is_csv {
+        let students = crate::csv_import::students(request.body()).map_err(|problems| {
+            Problem::unprocessable(
+                "csv_invalido",
+                format!("el CSV tiene {} problema(s); no se importó nada", problems.len()),
+            )
+            .with("problems", json!(problems))
+        })?;
+        // A CSV carries no grades: existing students keep theirs.
+        let mut with_grades = Vec::with_capacity(students.len());
+        for mut s in students {
+            if let Some(existing) = api.records.student(id.tenant(), school, cycle, &s.control_number).await? {
+                s.grades = existing.student.grades;
+            }
+            with_grades.push(s);
+        }
+        ImportStudents { cycle_name: None, students: with_grades }
+    } else {
+        json_body(request)?
+    };
     if body.students.is_empty() || body.students.len() > MAX_IMPORT {
         return Err(Problem::unprocessable(
             "importacion_vacia_o_grande",

@@ -261,3 +261,27 @@ async fn verification_is_public_and_unknown_folios_say_so() {
     let (status, body) = get(&f, "/v1/verify/%3Cscript%3E", Err(AccessError::Unauthenticated)).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("folio_invalido")));
 }
+
+#[tokio::test]
+async fn students_load_from_csv_keeping_their_grades() {
+    let f = fixture().await;
+    let csv = "matricula,nombre,primerApellido,genero,grado,plan,grupo\nUVA001,Ana María,Núñez,F,8,lae,8C\nUVA100,Nueva,Alumna,F,8,lae,8C\n";
+    let send = |body: &'static str| {
+        let request = http::Request::builder()
+            .method(Method::POST)
+            .uri("/v1/schools/norte/cycles/2026/students/import")
+            .header("content-type", "text/csv; charset=utf-8")
+            .body(bytes::Bytes::from(body))
+            .unwrap();
+        f.api.handle(request, token("uva", &all("norte")), "req", None)
+    };
+    let response = send(csv).await;
+    assert_eq!(response.status(), StatusCode::OK, "{}", String::from_utf8_lossy(response.body()));
+    let (_, data) = get(&f, "/v1/schools/norte/cycles/2026/students/UVA001", token("uva", &all("norte"))).await;
+    assert_eq!((data["name"].as_str(), data["group"].as_str()), (Some("Ana María Núñez"), Some("8C")));
+    assert_eq!(data["subjects"][0]["grade"], "8.00", "grades kept from before");
+    let response = send("matricula,nombre\nX1,Sin\n").await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = serde_json::from_slice(response.body()).unwrap();
+    assert_eq!(problem["code"], "csv_invalido");
+}
