@@ -103,6 +103,31 @@ pub struct Api<X: Adapters> {
     config: Config,
 }
 
+/// Every route, as documented in `openapi.json` (checked by its test).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v1/schools"),
+    ("GET", "/v1/schools/{school}/cycles"),
+    ("GET", "/v1/schools/{school}/plans"),
+    ("PUT", "/v1/schools/{school}/plans/{plan}"),
+    ("PUT", "/v1/schools/{school}/signer"),
+    ("GET", "/v1/schools/{school}/cycles/{cycle}/students"),
+    ("POST", "/v1/schools/{school}/cycles/{cycle}/students/import"),
+    ("GET", "/v1/schools/{school}/cycles/{cycle}/students/{student}"),
+    ("PUT", "/v1/schools/{school}/cycles/{cycle}/students/{student}/grades"),
+    ("POST", "/v1/schools/{school}/cycles/{cycle}/grades/bulk"),
+    ("POST", "/v1/schools/{school}/cycles/{cycle}/certificates/issue"),
+    ("POST", "/v1/schools/{school}/cycles/{cycle}/certificates/preview"),
+    ("POST", "/v1/schools/{school}/cycles/{cycle}/certificates/cancel"),
+    ("POST", "/v1/schools/{school}/cycles/{cycle}/certificates/email"),
+    ("POST", "/v1/schools/{school}/cycles/{cycle}/certificates/download"),
+    ("GET", "/v1/schools/{school}/cycles/{cycle}/students/{student}/certificate.xml"),
+    ("GET", "/v1/schools/{school}/cycles/{cycle}/students/{student}/certificate.pdf"),
+    ("GET", "/v1/verify/{folio}"),
+];
+
+/// The OpenAPI 3.1 document of the API.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
 /// Which function serves a route (one Lambda each; `certifica serve` serves all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
@@ -166,7 +191,7 @@ impl Route {
         let unknown = || {
             Problem::not_found(
                 "ruta_desconocida",
-                format!("no existe la ruta {method} {path}; consulte la documentación de la API (openapi.yaml)"),
+                format!("no existe la ruta {method} {path}; consulte la documentación de la API (openapi.json)"),
             )
         };
         let route = match s.as_slice() {

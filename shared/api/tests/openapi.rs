@@ -1,0 +1,71 @@
+//! The OpenAPI document and the implementation agree: every documented
+//! operation is routed and answers only with documented statuses (with and
+//! without a token), and every route is documented.
+
+mod common;
+
+use certifica_api::{OPENAPI, ROUTES};
+use certifica_core::identity::AccessError;
+use common::*;
+use http::Method;
+use serde_json::{Value, json};
+
+fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            out.push((method.to_uppercase(), path.clone(), op.clone()));
+        }
+    }
+    out
+}
+
+fn concrete(path: &str) -> String {
+    path.replace("{school}", "norte")
+        .replace("{cycle}", "2026")
+        .replace("{plan}", "lae")
+        .replace("{student}", "UVA000")
+        .replace("{folio}", "00000000-0000-4000-8000-000000000000")
+}
+
+#[test]
+fn every_route_is_documented_and_every_operation_is_a_route() {
+    let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let documented: Vec<(String, String)> = operations(&doc).into_iter().map(|(m, p, _)| (m, p)).collect();
+    let routes: Vec<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    for r in &routes {
+        assert!(documented.contains(r), "{r:?} is not in openapi.json");
+    }
+    for d in &documented {
+        assert!(routes.contains(d), "{d:?} is documented but not in ROUTES");
+    }
+}
+
+#[tokio::test]
+async fn every_operation_answers_as_documented() {
+    let f = fixture().await;
+    let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+    for (method, path, op) in operations(&doc) {
+        let documented: Vec<u16> = op["responses"].as_object().unwrap().keys().filter_map(|k| k.parse().ok()).collect();
+        let public = op["security"] == json!([]);
+        let method: Method = method.parse().unwrap();
+        let body = op.get("requestBody").map(|_| json!({}));
+        // With a token holding every permission: an empty JSON body is a documented 400.
+        let (status, answer) =
+            call(&f, method.clone(), &concrete(&path), body.clone(), token("uva", &admin("norte"))).await;
+        assert_ne!(answer["code"], "ruta_desconocida", "{method} {path}");
+        assert!(
+            documented.contains(&status.as_u16()),
+            "{method} {path} answered {status} ({answer}); documented {documented:?}"
+        );
+        // Without a token: 401 for every secured operation.
+        let (status, _) = call(&f, method.clone(), &concrete(&path), body, Err(AccessError::Unauthenticated)).await;
+        if public {
+            assert_ne!(status.as_u16(), 401, "{method} {path} is public");
+        } else {
+            assert_eq!(status.as_u16(), 401, "{method} {path} without a token");
+            assert!(documented.contains(&401));
+        }
+    }
+}
