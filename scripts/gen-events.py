@@ -114,6 +114,7 @@ EVENTS = [
     ("download-xml", "download-certificates", "GET", f"{BASE}/students/A0001/certificate.xml", "", None),
     ("download-pdf", "download-certificates", "GET", f"{BASE}/students/A0001/certificate.pdf", "", None),
     ("download-zip", "download-certificates", "POST", f"{BASE}/certificates/download", "", None),
+    ("export-sealed", "issue-certificates", "POST", f"{BASE}/certificates/export-sealed", "", {"students": ["A0001"]}),
     ("email", "email-certificates", "POST", f"{BASE}/certificates/email", "", {"students": ["A0001", "A0002"]}),
     ("cancel", "cancel-certificates", "POST", f"{BASE}/certificates/cancel", "",
      {"students": ["A0002"], "motive": "R3", "reason": "Corrección del nombre"}),

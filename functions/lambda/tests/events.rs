@@ -120,6 +120,7 @@ async fn the_sample_events_walk_the_whole_flow() {
         "preview.json" => StatusCode::UNPROCESSABLE_ENTITY, // the plan has RVOE: no preview
         "download-xml.json" | "download-pdf.json" => StatusCode::FOUND,
         "verify.json" => StatusCode::NOT_FOUND, // the sample folio does not exist
+        "export-sealed.json" => StatusCode::NOT_FOUND, // an electronic institution: nothing left sealed
         _ => StatusCode::OK,
     };
     let mut folio = String::new();
@@ -174,7 +175,7 @@ async fn every_route_refuses_missing_identity_permissions_other_institutions_and
         let (status, _) = send(&api, &read_only, only).await;
         let writes =
             matches!(only, Function::ManageRecords | Function::CancelCertificates | Function::EmailCertificates)
-                || matches!(file.as_str(), "issue.json" | "put-signer.json");
+                || matches!(file.as_str(), "issue.json" | "put-signer.json" | "export-sealed.json");
         if writes {
             assert_eq!(status, StatusCode::FORBIDDEN, "{file} with ver only");
         } else {

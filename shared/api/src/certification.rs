@@ -13,7 +13,7 @@ use certifica_core::document::Dec;
 use certifica_core::efirma::{Efirma, EfirmaError};
 use certifica_core::identity::{Identity, Permission};
 use certifica_core::issue::{IssueError, seal_and_stamp_autonomo, seal_certificate};
-use certifica_core::model::{Institution, InstitutionType, Responsable, School};
+use certifica_core::model::{CertificationMode, Institution, InstitutionType, Responsable, School};
 use certifica_core::pdf::{RenderOptions, Variant};
 use certifica_core::ports::{ArtifactKind, StoreError};
 use certifica_core::ports::{
@@ -185,6 +185,9 @@ struct Batch<'a> {
     signer: Option<(&'a Responsable, &'a Efirma)>,
     /// AUTONOMO: the institution's own authority node.
     own_node: Option<&'a LocalAuthority>,
+    /// Semi-electronic institutions submit through the authority's portal:
+    /// issuing seals and stops at Sellado (exported with export-sealed).
+    stamp: bool,
 }
 
 pub async fn issue<X: Adapters>(
@@ -331,6 +334,7 @@ async fn issue_batch<X: Adapters>(
             _ => None,
         },
         own_node: own_node.as_ref(),
+        stamp: institution.mode != CertificationMode::SemiElectronic,
     };
     let mut results = Vec::new();
     for matricula in students {
@@ -379,6 +383,15 @@ async fn issue_student<X: Adapters>(api: &Api<X>, b: &Batch<'_>, matricula: &str
                 problems: vec![(
                     "ya_timbrado".into(),
                     format!("el alumno {matricula} ya tiene un certificado timbrado"),
+                )],
+            }),
+            CertificateStatus::Sellado if !b.stamp => Ok(Outcome {
+                matricula: matricula.to_string(),
+                status: "omitido",
+                certificate: Some(current.clone()),
+                problems: vec![(
+                    "ya_sellado".into(),
+                    "el certificado ya está sellado; expórtelo y entréguelo a la autoridad".into(),
                 )],
             }),
             // Sellado (an interrupted attempt) or Error: stamp the sealed document again.
@@ -478,6 +491,12 @@ async fn issue_new<X: Adapters>(
     match stamped {
         // AUTONOMO: the institution's own node already stamped it.
         Some(stamped) => commit(api, b, certificate, Ok(stamped)).await,
+        None if !b.stamp => Ok(Outcome {
+            matricula: matricula.to_string(),
+            status: "sellado",
+            certificate: Some(certificate),
+            problems: Vec::new(),
+        }),
         None => stamp_existing(api, b, certificate).await,
     }
 }

@@ -475,3 +475,85 @@ pub async fn preview<X: Adapters>(
     response.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/pdf"));
     Ok(response)
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ExportRequest {
+    /// The students whose sealed XML to export; all Sellado ones when absent.
+    students: Option<Vec<String>>,
+}
+
+/// `POST …/certificates/export-sealed`: a zip of sealed XMLs for manual
+/// submission to the authority, each named by its folioControl, with a manifest.
+pub async fn export_sealed<X: Adapters>(
+    api: &Api<X>,
+    id: &Identity,
+    school: &str,
+    cycle: &str,
+    request: &Request<Bytes>,
+) -> Answer {
+    id.require(school, Permission::Timbrar)?;
+    let body: ExportRequest =
+        if request.body().is_empty() { ExportRequest { students: None } } else { json_body(request)? };
+    let wanted: Option<Vec<String>> = body.students.map(|s| selection(&s, 5_000)).transpose()?;
+    let t = id.tenant();
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let zip_error = |e: &dyn std::fmt::Display| {
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "zip_fallido", format!("no se pudo armar el zip: {e}"))
+    };
+    let mut manifest = csv::Writer::from_writer(Vec::new());
+    manifest
+        .write_record(["folioControl", "matricula", "plan", "fechaExpedicion", "archivo"])
+        .map_err(|e| zip_error(&e))?;
+    let (mut after, mut count) = (None::<String>, 0usize);
+    loop {
+        let (page, next) = api.records.certificates_page(t, school, cycle, after.as_deref(), 100).await?;
+        for c in page.iter().filter(|c| c.status == CertificateStatus::Sellado) {
+            if wanted.as_ref().is_some_and(|w| !w.contains(&c.control_number)) {
+                continue;
+            }
+            let Some(key) = &c.artifacts.sealed_xml else { continue };
+            let bytes = api.artifacts.get(t, key).await?.ok_or_else(|| {
+                Problem::new(StatusCode::CONFLICT, "documento_faltante", format!("falta el documento {key}"))
+            })?;
+            // Named as the authority expects: by the school's folio.
+            let file = format!("{}.xml", c.folio_control);
+            zip.start_file(file.clone(), options).map_err(|e| zip_error(&e))?;
+            zip.write_all(&bytes).map_err(|e| zip_error(&e))?;
+            manifest
+                .write_record([
+                    c.folio_control.as_str(),
+                    &c.control_number,
+                    &c.plan_id,
+                    &c.issue_date.to_string(),
+                    &file,
+                ])
+                .map_err(|e| zip_error(&e))?;
+            count += 1;
+        }
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    if count == 0 {
+        return Err(Problem::not_found(
+            "sin_sellados",
+            format!("no hay certificados sellados pendientes de timbrar en {school}, ciclo {cycle}"),
+        ));
+    }
+    let manifest = manifest.into_inner().map_err(|e| zip_error(&e))?;
+    zip.start_file("manifiesto.csv", options).map_err(|e| zip_error(&e))?;
+    zip.write_all(&manifest).map_err(|e| zip_error(&e))?;
+    let bytes = zip.finish().map_err(|e| zip_error(&e))?.into_inner();
+    let stored = api
+        .artifacts
+        .put(t, ArtifactKind::BulkZip, &format!("{}.zip", uuid::Uuid::new_v4()), bytes, "application/zip")
+        .await?;
+    let url = api.artifacts.link(t, &stored.key, chrono::Duration::minutes(LINK_MINUTES)).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "certificates": count, "url": url, "expiresAt": Utc::now() + chrono::Duration::minutes(LINK_MINUTES) }),
+    ))
+}

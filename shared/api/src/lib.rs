@@ -10,6 +10,7 @@
 mod certification;
 mod csv_import;
 mod documents;
+pub mod inbox;
 mod problem;
 mod records;
 mod request;
@@ -120,6 +121,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/schools/{school}/cycles/{cycle}/certificates/cancel"),
     ("POST", "/v1/schools/{school}/cycles/{cycle}/certificates/email"),
     ("POST", "/v1/schools/{school}/cycles/{cycle}/certificates/download"),
+    ("POST", "/v1/schools/{school}/cycles/{cycle}/certificates/export-sealed"),
     ("GET", "/v1/schools/{school}/cycles/{cycle}/students/{student}/certificate.xml"),
     ("GET", "/v1/schools/{school}/cycles/{cycle}/students/{student}/certificate.pdf"),
     ("GET", "/v1/verify/{folio}"),
@@ -158,6 +160,7 @@ enum Route {
     Cancel { school: String, cycle: String },
     Email { school: String, cycle: String },
     DownloadAll { school: String, cycle: String },
+    ExportSealed { school: String, cycle: String },
     Document { school: String, cycle: String, student: String, pdf: bool },
     Verify { folio: String },
 }
@@ -174,7 +177,9 @@ impl Route {
             | Route::ImportStudents { .. }
             | Route::EditGrades { .. }
             | Route::BulkGrades { .. } => Function::ManageRecords,
-            Route::PutSigner { .. } | Route::Issue { .. } | Route::Preview { .. } => Function::IssueCertificates,
+            Route::PutSigner { .. } | Route::Issue { .. } | Route::Preview { .. } | Route::ExportSealed { .. } => {
+                Function::IssueCertificates
+            }
             Route::Cancel { .. } => Function::CancelCertificates,
             Route::Email { .. } => Function::EmailCertificates,
             Route::DownloadAll { .. } | Route::Document { .. } => Function::DownloadCertificates,
@@ -225,6 +230,7 @@ impl Route {
                     "cancel" => post.then_some(Route::Cancel { school, cycle }),
                     "email" => post.then_some(Route::Email { school, cycle }),
                     "download" => post.then_some(Route::DownloadAll { school, cycle }),
+                    "export-sealed" => post.then_some(Route::ExportSealed { school, cycle }),
                     _ => return Err(unknown()),
                 }
             }
@@ -342,6 +348,9 @@ impl<X: Adapters> Api<X> {
             Route::Cancel { school, cycle } => documents::cancel(self, &id, &school, &cycle, request, request_id).await,
             Route::Email { school, cycle } => documents::email(self, &id, &school, &cycle, request, request_id).await,
             Route::DownloadAll { school, cycle } => documents::download_all(self, &id, &school, &cycle).await,
+            Route::ExportSealed { school, cycle } => {
+                documents::export_sealed(self, &id, &school, &cycle, request).await
+            }
             Route::Document { school, cycle, student, pdf } => {
                 documents::download_one(self, &id, &school, &cycle, &student, pdf).await
             }

@@ -221,3 +221,63 @@ async fn previews_are_only_for_independent_plans_and_change_nothing() {
         "the one without CURP"
     );
 }
+
+#[tokio::test]
+async fn a_semi_electronic_institution_seals_and_exports_for_the_authority_portal() {
+    use certifica_core::model::{CertificationMode, Institution, InstitutionType};
+    use certifica_core::ports::InstitutionStore;
+    let f = fixture().await;
+    let t = Tenant::from_verified_identity("uva");
+    f.api
+        .records()
+        .put_institution(
+            &t,
+            &Institution {
+                id: "uva".into(),
+                mec_id: "1".into(),
+                name: "Institución uva".into(),
+                kind: InstitutionType::Ipes,
+                mode: CertificationMode::SemiElectronic,
+            },
+        )
+        .await
+        .unwrap();
+    let export = format!("{BASE}/certificates/export-sealed");
+    let (status, body) = call(&f, Method::POST, &export, None, token("uva", &all("norte"))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("sin_sellados")));
+    let (status, _) = call(
+        &f,
+        Method::PUT,
+        "/v1/schools/norte/signer",
+        Some(signer_body(DEMO_CURP, DEMO_PASSWORD)),
+        token("uva", &admin("norte")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, issued) = call(
+        &f,
+        Method::POST,
+        &format!("{BASE}/certificates/issue"),
+        Some(json!({"students": ["UVA000", "UVA001"]})),
+        token("uva", &all("norte")),
+    )
+    .await;
+    assert!(issued["results"].as_array().unwrap().iter().all(|r| r["status"] == "sellado"), "{issued}");
+    assert_eq!(f.api.records().balance(&t).await.unwrap().available, 5, "no stamp, no credit");
+    let (status, _) = call(&f, Method::POST, &export, None, token("uva", &[("norte", Permission::Ver)])).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) =
+        call(&f, Method::POST, &export, Some(json!({"students": ["UVA001"]})), token("uva", &all("norte"))).await;
+    assert_eq!((status, body["certificates"].as_u64()), (StatusCode::OK, Some(1)), "{body}");
+    let (_, body) = call(&f, Method::POST, &export, None, token("uva", &all("norte"))).await;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(follow(&f, body["url"].as_str().unwrap()))).unwrap();
+    let mut manifest = String::new();
+    zip.by_name("manifiesto.csv").unwrap().read_to_string(&mut manifest).unwrap();
+    let first = manifest.lines().nth(1).unwrap();
+    let file = first.split(',').next_back().unwrap();
+    assert!(file.starts_with("norte-2026-UVA000-") && file.ends_with(".xml"), "named by folioControl: {file}");
+    let mut xml = String::new();
+    zip.by_name(file).unwrap().read_to_string(&mut xml).unwrap();
+    let dec = certifica_core::document::Dec::parse(&xml).unwrap();
+    assert!(dec.dreoe.is_none() && !dec.sello.is_empty(), "sealed, not stamped");
+}
