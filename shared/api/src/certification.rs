@@ -16,12 +16,10 @@ use certifica_core::issue::{IssueError, seal_and_stamp_autonomo, seal_certificat
 use certifica_core::model::{CertificationMode, Institution, InstitutionType, Responsable, School};
 use certifica_core::pdf::{RenderOptions, Variant};
 use certifica_core::ports::{ArtifactKind, StoreError};
-use certifica_core::ports::{
-    ArtifactStore, CertificateStore, CreditStore, IdempotencyStore, InstitutionStore, StudentStore,
-};
+use certifica_core::ports::{ArtifactStore, CertificateStore, CreditStore, InstitutionStore, StudentStore};
 use certifica_core::records::{
-    Actor, ArtifactRefs, CertificateRecord, CertificateStatus, IdempotencyState, SignerConfig, StampCommit,
-    StudentRecord, Tenant, Transition,
+    Actor, ArtifactRefs, CertificateRecord, CertificateStatus, SignerConfig, StampCommit, StudentRecord, Tenant,
+    Transition,
 };
 use certifica_core::roster;
 use certifica_core::rules::{IssueContext, IssueProblem};
@@ -231,49 +229,8 @@ pub async fn issue<X: Adapters>(
             format!("la escuela {school} no tiene el ciclo {cycle}"),
         ));
     }
-    let idempotency_key = idempotency_key(request, "issue", school, cycle)?;
-    if let Some(key) = &idempotency_key {
-        match api.records.begin(t, key, chrono::Duration::hours(24)).await? {
-            IdempotencyState::Started => {}
-            IdempotencyState::InProgress => {
-                return Err(Problem::new(
-                    StatusCode::CONFLICT,
-                    "solicitud_en_proceso",
-                    "una solicitud con la misma Idempotency-Key sigue en proceso; espere su respuesta",
-                ));
-            }
-            IdempotencyState::Completed(answer) => {
-                let value: Value = serde_json::from_str(&answer).unwrap_or(Value::Null);
-                return Ok(json_response(StatusCode::OK, &value));
-            }
-        }
-    }
-    let answer = issue_batch(api, id, school, cycle, &students, issue_date, request_id).await;
-    if let Some(key) = &idempotency_key {
-        match &answer {
-            Ok(value) => api.records.complete(t, key, &value.to_string()).await?,
-            Err(_) => api.records.abandon(t, key).await?,
-        }
-    }
-    answer.map(|value| json_response(StatusCode::OK, &value))
-}
-
-/// The request's `Idempotency-Key`, scoped to the operation and list.
-fn idempotency_key(
-    request: &Request<Bytes>,
-    operation: &str,
-    school: &str,
-    cycle: &str,
-) -> Result<Option<String>, Problem> {
-    let Some(value) = request.headers().get("idempotency-key") else { return Ok(None) };
-    let key = value.to_str().unwrap_or_default().trim();
-    if key.is_empty() || key.len() > 100 || !key.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(Problem::bad_request(
-            "idempotency_key_invalida",
-            "Idempotency-Key debe tener de 1 a 100 caracteres visibles (p. ej., un UUID)",
-        ));
-    }
-    Ok(Some(format!("{operation}/{school}/{cycle}/{key}")))
+    let answer = issue_batch(api, id, school, cycle, &students, issue_date, request_id).await?;
+    Ok(json_response(StatusCode::OK, &answer))
 }
 
 async fn issue_batch<X: Adapters>(

@@ -10,6 +10,7 @@
 mod certification;
 mod csv_import;
 mod documents;
+mod idempotency;
 pub mod inbox;
 mod problem;
 mod records;
@@ -19,7 +20,7 @@ pub use problem::Problem;
 pub use request::MAX_BODY_BYTES;
 
 use bytes::Bytes;
-use certifica_core::identity::{AccessError, Identity};
+use certifica_core::identity::{AccessError, Identity, Permission};
 use certifica_core::pdf::{PdfError, PdfRenderer};
 use certifica_core::ports::{
     ArtifactStore, AuditStore, CertificateStore, CreditStore, IdempotencyStore, InstitutionStore, Mailer, StudentStore,
@@ -166,6 +167,21 @@ enum Route {
 }
 
 impl Route {
+    /// For routes that change state: the school and the permission they
+    /// need (an `Idempotency-Key` replay is answered only to those allowed).
+    fn writes(&self) -> Option<(&str, Permission)> {
+        match self {
+            Route::PutPlan { school, .. }
+            | Route::ImportStudents { school, .. }
+            | Route::EditGrades { school, .. }
+            | Route::BulkGrades { school, .. } => Some((school, Permission::Editar)),
+            Route::Issue { school, .. } | Route::Cancel { school, .. } | Route::Email { school, .. } => {
+                Some((school, Permission::Timbrar))
+            }
+            _ => None,
+        }
+    }
+
     fn function(&self) -> Function {
         match self {
             Route::Schools
@@ -324,6 +340,30 @@ impl<X: Adapters> Api<X> {
             return records::verify(self, folio).await;
         }
         let id = identity?;
+        match (route.writes(), request.headers().get("idempotency-key")) {
+            (Some((school, permission)), Some(key)) => {
+                id.require(school, permission)?;
+                let key = idempotency::key(request, key)?;
+                idempotency::once(
+                    &self.records,
+                    id.tenant(),
+                    &key,
+                    self.dispatch(route.clone(), request, &id, request_id),
+                )
+                .await
+            }
+            _ => self.dispatch(route, request, &id, request_id).await,
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        route: Route,
+        request: &Request<Bytes>,
+        id: &Identity,
+        request_id: &str,
+    ) -> Result<Response<Bytes>, Problem> {
+        let id = id.clone();
         match route {
             Route::Schools => records::schools(self, &id).await,
             Route::Cycles { school } => records::cycles(self, &id, &school).await,

@@ -281,3 +281,30 @@ async fn a_semi_electronic_institution_seals_and_exports_for_the_authority_porta
     let dec = certifica_core::document::Dec::parse(&xml).unwrap();
     assert!(dec.dreoe.is_none() && !dec.sello.is_empty(), "sealed, not stamped");
 }
+
+#[tokio::test]
+async fn a_retried_email_with_the_same_idempotency_key_is_sent_once() {
+    let f = fixture().await;
+    issued(&f, &["UVA000"]).await;
+    let send = |key: &'static str, grants: Vec<(&'static str, Permission)>| {
+        let request = http::Request::builder()
+            .method(Method::POST)
+            .uri(format!("{BASE}/certificates/email"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .body(bytes::Bytes::from(json!({"students": ["UVA000"]}).to_string()))
+            .unwrap();
+        f.api.handle(request, token("uva", &grants), "req", None)
+    };
+    let first = send("correo-1", all("norte")).await;
+    let second = send("correo-1", all("norte")).await;
+    assert_eq!((first.status(), second.status()), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(first.body(), second.body());
+    assert_eq!(second.headers()["idempotent-replayed"], "true");
+    assert_eq!(std::fs::read_dir(f._dir.path().join("outbox")).unwrap().count(), 1, "one message");
+    // A replay is answered only to a caller who may send.
+    assert_eq!(send("correo-1", vec![("norte", Permission::Ver)]).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(send("", all("norte")).await.status(), StatusCode::BAD_REQUEST);
+    send("correo-2", all("norte")).await;
+    assert_eq!(std::fs::read_dir(f._dir.path().join("outbox")).unwrap().count(), 2, "a new key sends again");
+}
