@@ -484,7 +484,11 @@ async fn stamp_existing<X: Adapters>(
     // Hold a credit first, so the authority is only called when one is available.
     let stamped = match hold(api, b, &certificate).await? {
         Err(outcome) => return Ok(outcome),
-        Ok(reservation) => (reservation, api.stamper.stamp(&xml).await),
+        // AUTONOMO documents are stamped by the institution's own node, also on a retry.
+        Ok(reservation) => match b.own_node {
+            Some(node) => (reservation, node.authenticate(&xml)),
+            None => (reservation, api.stamper.stamp(&xml).await),
+        },
     };
     commit_held(api, b, certificate, stamped).await
 }
