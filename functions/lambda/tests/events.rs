@@ -1,8 +1,8 @@
 //! The functions' handlers in-process, driven by the sample API Gateway
 //! events in `events/` (in the order of `events/order.json`) over the
 //! embedded adapters: the whole flow answers as documented, and every route
-//! refuses a missing identity, missing permissions, another institution and
-//! the wrong function.
+//! refuses a missing identity, missing permissions, another institution,
+//! malformed bodies and the wrong function.
 
 use certifica_api::{Adapters, Api, Config, Function};
 use certifica_core::catalogs::EntidadFederativa;
@@ -150,7 +150,7 @@ async fn the_sample_events_walk_the_whole_flow() {
 }
 
 #[tokio::test]
-async fn every_route_refuses_missing_identity_permissions_other_institutions_and_wrong_functions() {
+async fn every_route_refuses_missing_identity_permissions_other_institutions_bad_bodies_and_wrong_functions() {
     let dir = tempfile::tempdir().unwrap();
     let api = api(&dir).await;
     for (file, only, event) in events().into_iter().filter(|(f, ..)| f != "verify.json") {
@@ -180,6 +180,25 @@ async fn every_route_refuses_missing_identity_permissions_other_institutions_and
             assert_eq!(status, StatusCode::FORBIDDEN, "{file} with ver only");
         } else {
             assert_ne!(status, StatusCode::FORBIDDEN, "{file} only needs ver");
+        }
+
+        // Malformed input: a broken JSON body and an unknown field are each a specific 400.
+        if event.get("body").is_some() {
+            let mut broken = event.clone();
+            broken["body"] = Value::String("{\"students\": [".into());
+            let (status, body) = send(&api, &broken, only).await;
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("json_invalido")),
+                "{file}: {body}"
+            );
+            let mut unknown: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+            unknown["campoDesconocido"] = Value::Bool(true);
+            let mut extra = event.clone();
+            extra["body"] = Value::String(unknown.to_string());
+            let (status, body) = send(&api, &extra, only).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{file} with an unknown field: {body}");
+            assert!(body["detail"].as_str().unwrap().contains("campoDesconocido"), "{file}: {body}");
         }
 
         let wrong = if only == Function::ListCertificates { Function::Verify } else { Function::ListCertificates };
