@@ -35,6 +35,7 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType,
     Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem, Update,
@@ -338,23 +339,12 @@ impl DynamoRecords {
         self.put(item, None)
     }
 
-    /// Every item of index `index` under `pk`, in sort-key order, following the pages.
-    async fn query_index_all(&self, index: &str, pk: String) -> StoreResult<Vec<Item>> {
+    /// Every item `query` answers, following the pages.
+    async fn all_pages(&self, query: QueryFluentBuilder) -> StoreResult<Vec<Item>> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", format!("{index}pk"))
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
+            let out = query.clone().set_exclusive_start_key(start.take()).send().await.map_err(unavailable)?;
             items.extend(out.items().iter().cloned());
             match out.last_evaluated_key() {
                 Some(k) => start = Some(k.clone()),
@@ -363,29 +353,30 @@ impl DynamoRecords {
         }
     }
 
+    /// Every item of index `index` under `pk`, in sort-key order.
+    async fn query_index_all(&self, index: &str, pk: String) -> StoreResult<Vec<Item>> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", format!("{index}pk"))
+            .expression_attribute_values(":pk", s(pk));
+        self.all_pages(query).await
+    }
+
     /// Items of `pk` whose sort key begins with `prefix`, in order.
     async fn query_prefix(&self, pk: String, prefix: &str) -> StoreResult<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":prefix", s(prefix))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(unavailable)?;
-            items.extend(out.items().iter().cloned());
-            match out.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => return Ok(items),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true);
+        self.all_pages(query).await
     }
 
     /// Writes the certificate's new state over the item at `expected_version`.
@@ -442,27 +433,17 @@ impl DynamoRecords {
     /// Every item under partition `pk`, in sort-key order, following the
     /// pages; `filter` is (expression, placeholder, value).
     async fn query_all(&self, pk: String, filter: Option<(&str, &str, AttributeValue)>) -> StoreResult<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take());
-            if let Some((expression, placeholder, value)) = &filter {
-                query = query.filter_expression(*expression).expression_attribute_values(*placeholder, value.clone());
-            }
-            let out = query.send().await.map_err(unavailable)?;
-            items.extend(out.items().iter().cloned());
-            match out.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => return Ok(items),
-            }
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .consistent_read(true);
+        if let Some((expression, placeholder, value)) = filter {
+            query = query.filter_expression(expression).expression_attribute_values(placeholder, value);
         }
+        self.all_pages(query).await
     }
 
     /// Removes a live reservation (the transaction's first item, so a
@@ -610,19 +591,15 @@ impl CertificateStore for DynamoRecords {
         cycle_id: &str,
         control_number: &str,
     ) -> StoreResult<Vec<CertificateRecord>> {
-        let prefix = format!("{}#", esc(control_number));
-        let out = self
+        let query = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(GSI2)
             .key_condition_expression("gsi2pk = :pk AND begins_with(gsi2sk, :prefix)")
             .expression_attribute_values(":pk", s(roster_gsi(t, school_id, cycle_id)))
-            .expression_attribute_values(":prefix", s(prefix))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.items().iter().map(parse_certificate).collect()
+            .expression_attribute_values(":prefix", s(format!("{}#", esc(control_number))));
+        self.all_pages(query).await?.iter().map(parse_certificate).collect()
     }
 
     async fn certificates_page(
@@ -1192,30 +1169,17 @@ impl StudentStore for DynamoRecords {
                 break;
             };
             // The batch's certificates: keys `{matrícula}#…` between the first and the last student.
-            let mut certificates = Vec::new();
-            let mut start: Option<Item> = None;
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(GSI2)
-                    .key_condition_expression("gsi2pk = :pk AND gsi2sk BETWEEN :from AND :to")
-                    .expression_attribute_values(":pk", s(roster_gsi(t, school_id, cycle_id)))
-                    .expression_attribute_values(":from", s(format!("{}#", esc(&first.control_number))))
-                    .expression_attribute_values(":to", s(format!("{}#~", esc(&last.control_number))))
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for item in out.items() {
-                    certificates.push(parse_certificate(item)?);
-                }
-                match out.last_evaluated_key() {
-                    Some(k) => start = Some(k.clone()),
-                    None => break,
-                }
-            }
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI2)
+                .key_condition_expression("gsi2pk = :pk AND gsi2sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(roster_gsi(t, school_id, cycle_id)))
+                .expression_attribute_values(":from", s(format!("{}#", esc(&first.control_number))))
+                .expression_attribute_values(":to", s(format!("{}#~", esc(&last.control_number))));
+            let certificates =
+                self.all_pages(query).await?.iter().map(parse_certificate).collect::<StoreResult<Vec<_>>>()?;
             if page.feed(batch, &certificates, more) {
                 break;
             }
