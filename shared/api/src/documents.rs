@@ -17,7 +17,7 @@ use certifica_core::ports::{
     ArtifactKind, ArtifactStore, AuditStore, CertificateStore, InstitutionStore, Mailer, StoreError, StudentStore,
 };
 use certifica_core::records::{
-    AuditAction, AuditEntry, Cancellation, CertificateRecord, CertificateStatus, Transition,
+    AuditAction, AuditEntry, Cancellation, CertificateRecord, CertificateStatus, Tenant, Transition,
 };
 use certifica_core::roster;
 use certifica_core::rules::{IssueContext, IssueProblem, check_before_issue};
@@ -82,31 +82,81 @@ pub async fn download_one<X: Adapters>(
     Ok(response)
 }
 
+/// A zip of documents with a CSV manifest, built in memory, then stored
+/// as a bulk zip and answered with a short-lived link.
+struct BulkZip {
+    zip: zip::ZipWriter<std::io::Cursor<Vec<u8>>>,
+    manifest: csv::Writer<Vec<u8>>,
+    /// Manifest rows written.
+    rows: usize,
+}
+
+fn add_file(zip: &mut zip::ZipWriter<std::io::Cursor<Vec<u8>>>, name: String, bytes: &[u8]) -> Result<(), Problem> {
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file(name, options).map_err(zip_error)?;
+    zip.write_all(bytes).map_err(zip_error)
+}
+
+fn zip_error(e: impl std::fmt::Display) -> Problem {
+    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "zip_fallido", format!("no se pudo armar el zip: {e}"))
+}
+
+impl BulkZip {
+    fn new(columns: &[&str]) -> Result<Self, Problem> {
+        let mut manifest = csv::Writer::from_writer(Vec::new());
+        manifest.write_record(columns).map_err(zip_error)?;
+        Ok(BulkZip { zip: zip::ZipWriter::new(std::io::Cursor::new(Vec::new())), manifest, rows: 0 })
+    }
+
+    fn file(&mut self, name: String, bytes: &[u8]) -> Result<(), Problem> {
+        add_file(&mut self.zip, name, bytes)
+    }
+
+    fn row(&mut self, record: &[&str]) -> Result<(), Problem> {
+        self.manifest.write_record(record).map_err(zip_error)?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Adds `manifiesto.csv`, stores the zip and answers its link.
+    async fn store<X: Adapters>(self, api: &Api<X>, t: &Tenant) -> Answer {
+        let BulkZip { mut zip, manifest, rows } = self;
+        add_file(&mut zip, "manifiesto.csv".into(), &manifest.into_inner().map_err(zip_error)?)?;
+        let bytes = zip.finish().map_err(zip_error)?.into_inner();
+        let name = format!("{}.zip", uuid::Uuid::new_v4());
+        let stored = api.artifacts.put(t, ArtifactKind::BulkZip, &name, bytes, "application/zip").await?;
+        let url = api.artifacts.link(t, &stored.key, chrono::Duration::minutes(LINK_MINUTES)).await?;
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({ "certificates": rows, "url": url, "expiresAt": Utc::now() + chrono::Duration::minutes(LINK_MINUTES) }),
+        ))
+    }
+}
+
+async fn document<X: Adapters>(api: &Api<X>, t: &Tenant, key: &str) -> Result<Vec<u8>, Problem> {
+    api.artifacts
+        .get(t, key)
+        .await?
+        .ok_or_else(|| Problem::new(StatusCode::CONFLICT, "documento_faltante", format!("falta el documento {key}")))
+}
+
 /// `POST …/certificates/download`: every issued certificate of the school
 /// and cycle (all plans), XML and PDF, with a CSV manifest, as one zip.
 pub async fn download_all<X: Adapters>(api: &Api<X>, id: &Identity, school: &str, cycle: &str) -> Answer {
     id.require(school, Permission::Ver)?;
     let t = id.tenant();
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    let mut manifest = csv::Writer::from_writer(Vec::new());
-    let zip_error = |e: &dyn std::fmt::Display| {
-        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "zip_fallido", format!("no se pudo armar el zip: {e}"))
-    };
-    manifest
-        .write_record([
-            "matricula",
-            "nombre",
-            "plan",
-            "estado",
-            "folioControl",
-            "folioDigital",
-            "fechaExpedicion",
-            "xml",
-            "pdf",
-        ])
-        .map_err(|e| zip_error(&e))?;
-    let (mut after, mut count) = (None::<String>, 0usize);
+    let mut zip = BulkZip::new(&[
+        "matricula",
+        "nombre",
+        "plan",
+        "estado",
+        "folioControl",
+        "folioDigital",
+        "fechaExpedicion",
+        "xml",
+        "pdf",
+    ])?;
+    let mut after = None::<String>;
     loop {
         let (page, next) = api.records.certificates_page(t, school, cycle, after.as_deref(), 100).await?;
         for c in page.iter().filter(|c| matches!(c.status, CertificateStatus::Timbrado | CertificateStatus::Cancelado))
@@ -115,11 +165,7 @@ pub async fn download_all<X: Adapters>(api: &Api<X>, id: &Identity, school: &str
             let folio = c.folio_digital.clone().unwrap_or_default();
             let base = format!("{}/{}", c.control_number, folio);
             for (key, name) in [(xml_key, format!("{base}.xml")), (pdf_key, format!("{base}.pdf"))] {
-                let bytes = api.artifacts.get(t, key).await?.ok_or_else(|| {
-                    Problem::new(StatusCode::CONFLICT, "documento_faltante", format!("falta el documento {key}"))
-                })?;
-                zip.start_file(name, options).map_err(|e| zip_error(&e))?;
-                zip.write_all(&bytes).map_err(|e| zip_error(&e))?;
+                zip.file(name, &document(api, t, key).await?)?;
             }
             let name = api
                 .records
@@ -127,43 +173,30 @@ pub async fn download_all<X: Adapters>(api: &Api<X>, id: &Identity, school: &str
                 .await?
                 .map(|s| s.student.full_name())
                 .unwrap_or_default();
-            manifest
-                .write_record([
-                    c.control_number.as_str(),
-                    &name,
-                    &c.plan_id,
-                    c.status.label(),
-                    &c.folio_control,
-                    &folio,
-                    &c.issue_date.to_string(),
-                    &format!("{base}.xml"),
-                    &format!("{base}.pdf"),
-                ])
-                .map_err(|e| zip_error(&e))?;
-            count += 1;
+            zip.row(&[
+                c.control_number.as_str(),
+                &name,
+                &c.plan_id,
+                c.status.label(),
+                &c.folio_control,
+                &folio,
+                &c.issue_date.to_string(),
+                &format!("{base}.xml"),
+                &format!("{base}.pdf"),
+            ])?;
         }
         match next {
             Some(n) => after = Some(n),
             None => break,
         }
     }
-    if count == 0 {
+    if zip.rows == 0 {
         return Err(Problem::not_found(
             "sin_certificados",
             format!("no hay certificados emitidos en {school}, ciclo {cycle}"),
         ));
     }
-    let manifest = manifest.into_inner().map_err(|e| zip_error(&e))?;
-    zip.start_file("manifiesto.csv", options).map_err(|e| zip_error(&e))?;
-    zip.write_all(&manifest).map_err(|e| zip_error(&e))?;
-    let bytes = zip.finish().map_err(|e| zip_error(&e))?.into_inner();
-    let name = format!("{}.zip", uuid::Uuid::new_v4());
-    let stored = api.artifacts.put(t, ArtifactKind::BulkZip, &name, bytes, "application/zip").await?;
-    let url = api.artifacts.link(t, &stored.key, chrono::Duration::minutes(LINK_MINUTES)).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "certificates": count, "url": url, "expiresAt": Utc::now() + chrono::Duration::minutes(LINK_MINUTES) }),
-    ))
+    zip.store(api, t).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -236,11 +269,7 @@ pub async fn email<X: Adapters>(
                 let key = key.clone();
                 async move {
                     let key = key.ok_or(("documento_faltante", "falta un documento del certificado".to_string()))?;
-                    api.artifacts
-                        .get(t, &key)
-                        .await
-                        .map_err(|e| (e.code(), e.to_string()))?
-                        .ok_or(("documento_faltante", format!("falta el documento {key}")))
+                    document(api, t, &key).await.map_err(|p| (p.code, p.detail))
                 }
             };
             let folio = c.folio_digital.clone().unwrap_or_default();
@@ -331,12 +360,7 @@ pub async fn cancel<X: Adapters>(
                 return Err(("documento_faltante", "faltan los documentos del certificado".into()));
             };
             let store = |e: StoreError| (e.code(), e.to_string());
-            let xml = api
-                .artifacts
-                .get(t, xml_key)
-                .await
-                .map_err(store)?
-                .ok_or(("documento_faltante", "falta el XML timbrado".into()))?;
+            let xml = document(api, t, xml_key).await.map_err(|p| (p.code, p.detail))?;
             let dec = Dec::parse(&String::from_utf8_lossy(&xml)).map_err(|e| ("documento_ilegible", e.to_string()))?;
             let pdf = api
                 .renderer
@@ -497,16 +521,8 @@ pub async fn export_sealed<X: Adapters>(
         if request.body().is_empty() { ExportRequest { students: None } } else { json_body(request)? };
     let wanted: Option<Vec<String>> = body.students.map(|s| selection(&s, 5_000)).transpose()?;
     let t = id.tenant();
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    let zip_error = |e: &dyn std::fmt::Display| {
-        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "zip_fallido", format!("no se pudo armar el zip: {e}"))
-    };
-    let mut manifest = csv::Writer::from_writer(Vec::new());
-    manifest
-        .write_record(["folioControl", "matricula", "plan", "fechaExpedicion", "archivo"])
-        .map_err(|e| zip_error(&e))?;
-    let (mut after, mut count) = (None::<String>, 0usize);
+    let mut zip = BulkZip::new(&["folioControl", "matricula", "plan", "fechaExpedicion", "archivo"])?;
+    let mut after = None::<String>;
     loop {
         let (page, next) = api.records.certificates_page(t, school, cycle, after.as_deref(), 100).await?;
         for c in page.iter().filter(|c| c.status == CertificateStatus::Sellado) {
@@ -514,46 +530,21 @@ pub async fn export_sealed<X: Adapters>(
                 continue;
             }
             let Some(key) = &c.artifacts.sealed_xml else { continue };
-            let bytes = api.artifacts.get(t, key).await?.ok_or_else(|| {
-                Problem::new(StatusCode::CONFLICT, "documento_faltante", format!("falta el documento {key}"))
-            })?;
             // Named as the authority expects: by the school's folio.
             let file = format!("{}.xml", c.folio_control);
-            zip.start_file(file.clone(), options).map_err(|e| zip_error(&e))?;
-            zip.write_all(&bytes).map_err(|e| zip_error(&e))?;
-            manifest
-                .write_record([
-                    c.folio_control.as_str(),
-                    &c.control_number,
-                    &c.plan_id,
-                    &c.issue_date.to_string(),
-                    &file,
-                ])
-                .map_err(|e| zip_error(&e))?;
-            count += 1;
+            zip.file(file.clone(), &document(api, t, key).await?)?;
+            zip.row(&[c.folio_control.as_str(), &c.control_number, &c.plan_id, &c.issue_date.to_string(), &file])?;
         }
         match next {
             Some(n) => after = Some(n),
             None => break,
         }
     }
-    if count == 0 {
+    if zip.rows == 0 {
         return Err(Problem::not_found(
             "sin_sellados",
             format!("no hay certificados sellados pendientes de timbrar en {school}, ciclo {cycle}"),
         ));
     }
-    let manifest = manifest.into_inner().map_err(|e| zip_error(&e))?;
-    zip.start_file("manifiesto.csv", options).map_err(|e| zip_error(&e))?;
-    zip.write_all(&manifest).map_err(|e| zip_error(&e))?;
-    let bytes = zip.finish().map_err(|e| zip_error(&e))?.into_inner();
-    let stored = api
-        .artifacts
-        .put(t, ArtifactKind::BulkZip, &format!("{}.zip", uuid::Uuid::new_v4()), bytes, "application/zip")
-        .await?;
-    let url = api.artifacts.link(t, &stored.key, chrono::Duration::minutes(LINK_MINUTES)).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "certificates": count, "url": url, "expiresAt": Utc::now() + chrono::Duration::minutes(LINK_MINUTES) }),
-    ))
+    zip.store(api, t).await
 }

@@ -317,7 +317,9 @@ impl<X: Adapters> Api<X> {
     ) -> Response<Bytes> {
         let method = request.method().clone();
         let path = request.uri().path().to_string();
-        let response = match self.route(&request, identity, request_id, only).await {
+        // Boxed: the routes' futures are large, and callers (a test's or a
+        // worker's stack) should only hold a pointer to them.
+        let response = match Box::pin(self.route(&request, identity, request_id, only)).await {
             Ok(response) => response,
             Err(problem) => problem.into_response(),
         };
