@@ -222,13 +222,7 @@ pub async fn issue<X: Adapters>(
             format!("la fecha de expedición {issue_date} es posterior a hoy ({today})"),
         ));
     }
-    let t = id.tenant();
-    if !api.records.cycles(t, school).await?.iter().any(|c| c.id == cycle) {
-        return Err(Problem::not_found(
-            "ciclo_no_encontrado",
-            format!("la escuela {school} no tiene el ciclo {cycle}"),
-        ));
-    }
+    crate::records::require_cycle(api, id, school, cycle).await?;
     let answer = issue_batch(api, id, school, cycle, &students, issue_date, request_id).await?;
     Ok(json_response(StatusCode::OK, &answer))
 }

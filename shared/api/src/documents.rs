@@ -412,15 +412,8 @@ pub async fn preview<X: Adapters>(
     let body: PreviewRequest = json_body(request)?;
     let t = id.tenant();
     let control = body.student.as_str();
-    let record = api.records.student(t, school, cycle, control).await?.ok_or_else(|| {
-        Problem::not_found(
-            "alumno_no_encontrado",
-            format!("no existe el alumno {control} en la escuela {school}, ciclo {cycle}"),
-        )
-    })?;
-    let plan = api.records.plan(t, school, &record.student.plan_id).await?.ok_or_else(|| {
-        Problem::unprocessable("plan_no_encontrado", format!("el plan {} del alumno no existe", record.student.plan_id))
-    })?;
+    let record = crate::records::require_student(api, id, school, cycle, control).await?;
+    let plan = crate::records::require_plan_of(api, id, school, &record).await?;
     if plan.recognition != Recognition::Independent {
         return Err(Problem::unprocessable(
             "vista_previa_no_disponible",

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use certifica_core::identity::{Identity, Permission};
 use certifica_core::model::{Grade, Plan, Student};
 use certifica_core::ports::{AuditStore, CertificateStore, CreditStore, InstitutionStore, StudentStore};
-use certifica_core::records::{CertificateRecord, CertificateStatus, Cycle, check_control_number};
+use certifica_core::records::{CertificateRecord, CertificateStatus, Cycle, StudentRecord, check_control_number};
 use certifica_core::roster::{self, PlanScope, RosterFilter, StatusFilter};
 use certifica_core::rules;
 use chrono::NaiveDate;
@@ -48,13 +48,46 @@ fn certificate_json(c: &CertificateRecord) -> Value {
     })
 }
 
-async fn require_cycle<X: Adapters>(api: &Api<X>, id: &Identity, school: &str, cycle: &str) -> Result<(), Problem> {
+pub(crate) async fn require_cycle<X: Adapters>(
+    api: &Api<X>,
+    id: &Identity,
+    school: &str,
+    cycle: &str,
+) -> Result<(), Problem> {
     let cycles = api.records.cycles(id.tenant(), school).await?;
     if cycles.iter().any(|c| c.id == cycle) {
         Ok(())
     } else {
         Err(Problem::not_found("ciclo_no_encontrado", format!("la escuela {school} no tiene el ciclo {cycle}")))
     }
+}
+
+/// The student, or a 404 naming where it was looked for.
+pub(crate) async fn require_student<X: Adapters>(
+    api: &Api<X>,
+    id: &Identity,
+    school: &str,
+    cycle: &str,
+    control: &str,
+) -> Result<StudentRecord, Problem> {
+    api.records.student(id.tenant(), school, cycle, control).await?.ok_or_else(|| {
+        Problem::not_found(
+            "alumno_no_encontrado",
+            format!("no existe el alumno {control} en la escuela {school}, ciclo {cycle}"),
+        )
+    })
+}
+
+/// The student's plan, which must exist to work with their grades.
+pub(crate) async fn require_plan_of<X: Adapters>(
+    api: &Api<X>,
+    id: &Identity,
+    school: &str,
+    record: &StudentRecord,
+) -> Result<Plan, Problem> {
+    api.records.plan(id.tenant(), school, &record.student.plan_id).await?.ok_or_else(|| {
+        Problem::unprocessable("plan_no_encontrado", format!("el plan {} del alumno no existe", record.student.plan_id))
+    })
 }
 
 pub async fn schools<X: Adapters>(api: &Api<X>, id: &Identity) -> Answer {
@@ -202,12 +235,7 @@ pub async fn students<X: Adapters>(
 pub async fn student<X: Adapters>(api: &Api<X>, id: &Identity, school: &str, cycle: &str, control: &str) -> Answer {
     id.require(school, Permission::Ver)?;
     let t = id.tenant();
-    let record = api.records.student(t, school, cycle, control).await?.ok_or_else(|| {
-        Problem::not_found(
-            "alumno_no_encontrado",
-            format!("no existe el alumno {control} en la escuela {school}, ciclo {cycle}"),
-        )
-    })?;
+    let record = require_student(api, id, school, cycle, control).await?;
     let s = &record.student;
     let plan = api.records.plan(t, school, &s.plan_id).await?;
     let history = api.records.student_certificates(t, school, cycle, control).await?;
@@ -465,15 +493,8 @@ pub async fn edit_grades<X: Adapters>(
     id.require(school, Permission::Editar)?;
     let body: EditGrades = json_body(request)?;
     let t = id.tenant();
-    let record = api.records.student(t, school, cycle, control).await?.ok_or_else(|| {
-        Problem::not_found(
-            "alumno_no_encontrado",
-            format!("no existe el alumno {control} en la escuela {school}, ciclo {cycle}"),
-        )
-    })?;
-    let plan = api.records.plan(t, school, &record.student.plan_id).await?.ok_or_else(|| {
-        Problem::unprocessable("plan_no_encontrado", format!("el plan {} del alumno no existe", record.student.plan_id))
-    })?;
+    let record = require_student(api, id, school, cycle, control).await?;
+    let plan = require_plan_of(api, id, school, &record).await?;
     let problems = grade_problems(&plan, &body.grades);
     if !problems.is_empty() {
         return Err(Problem::unprocessable(
