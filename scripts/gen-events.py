@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Writes events/*.json: one API Gateway HTTP API (v2) event per route, with
-JWT authorizer claims, as API Gateway delivers them to the functions. Used
-by the functions' in-process tests (in this order) and for manual
+JWT authorizer claims, as API Gateway delivers them to the functions, and
+the S3 ObjectCreated events of the inbox (`s3-*.json`: one record, several
+records, a redelivered record) as S3 delivers them to `stamp-on-upload`.
+Used by the functions' in-process tests (in this order) and for manual
 invocation (`cargo lambda invoke NAME --data-file events/x.json`).
 
 Usage: python3 scripts/gen-events.py   (from the repository root)
@@ -110,6 +112,7 @@ EVENTS = [
     ("bulk-grades", "manage-records", "POST", f"{BASE}/grades/bulk", "",
      {"students": ["A0001", "A0002"], "grades": [{"subjectClave": "CON1", "value": "9.5", "ciclo": "2022-2"}]}),
     ("preview", "issue-certificates", "POST", f"{BASE}/certificates/preview", "", {"student": "A0001"}),
+    ("export-unsealed", "issue-certificates", "POST", f"{BASE}/certificates/export-unsealed", "", {"students": ["A0001"]}),
     ("issue", "issue-certificates", "POST", f"{BASE}/certificates/issue", "", {"students": ["A0001", "A0002", "A0003"]}),
     ("download-xml", "download-certificates", "GET", f"{BASE}/students/A0001/certificate.xml", "", None),
     ("download-pdf", "download-certificates", "GET", f"{BASE}/students/A0001/certificate.pdf", "", None),
@@ -159,9 +162,45 @@ def event(name, function, method, path, query, body):
     return e
 
 
+BUCKET = "certifica-documentos-dev"
+
+
+def s3_record(key, version, etag, size, sequencer, time):
+    """One ObjectCreated record; S3 URL-encodes the key (spaces as «+»)."""
+    return {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": "us-east-1",
+        "eventTime": time,
+        "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "AWS:AIDAEJEMPLOCONTROLESCOLAR"},
+        "requestParameters": {"sourceIPAddress": "203.0.113.10"},
+        "responseElements": {"x-amz-request-id": f"{sequencer}REQ", "x-amz-id-2": "ejemplo/id2="},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "stamp-on-upload",
+            "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "AEJEMPLO"}, "arn": f"arn:aws:s3:::{BUCKET}"},
+            "object": {"key": key, "size": size, "eTag": etag, "versionId": version, "sequencer": sequencer},
+        },
+    }
+
+
+SEALED = s3_record("inbox/uva/norte/2026/A0001.xml", "3HL4kqtJlcpXroDTDmJ-rmSpXd3dIbrHY", "9b2cf535f27731c974343645a3985328", 5120, "0065A1B2C3D4E5F601", "2026-11-28T18:05:00.000Z")
+S3_EVENTS = {
+    "s3-single": [SEALED],
+    "s3-several": [
+        s3_record("inbox/uva/norte/2026/A0002.xml", "Zq1.Vh2b3Jt4Kk5Ll6Mm7Nn8Oo9Pp0Qq", "1f0e9d8c7b6a59483726150f1e2d3c4b", 5120, "0065A1B2C3D4E5F602", "2026-11-28T18:06:00.000Z"),
+        s3_record("inbox/uva/norte/2026/devuelto+por+la+autoridad.zip", "Aa1.Bb2Cc3Dd4Ee5Ff6Gg7Hh8Ii9Jj0Kk", "5d41402abc4b2a76b9719d911017c592", 20480, "0065A1B2C3D4E5F603", "2026-11-28T18:06:01.000Z"),
+    ],
+    # S3 delivers at least once: the same record (same version and sequencer) again.
+    "s3-redelivered": [SEALED],
+}
+
 order = []
+for name, records in S3_EVENTS.items():
+    (out / f"{name}.json").write_text(json.dumps({"Records": records}, ensure_ascii=False, indent=2) + "\n")
 for name, function, method, path, query, body in EVENTS:
     (out / f"{name}.json").write_text(json.dumps(event(name, function, method, path, query, body), ensure_ascii=False, indent=2) + "\n")
     order.append({"event": f"{name}.json", "function": function})
 (out / "order.json").write_text(json.dumps(order, indent=2) + "\n")
-print(f"{len(EVENTS)} events written to {out}")
+print(f"{len(EVENTS)} API events and {len(S3_EVENTS)} S3 events written to {out}")

@@ -332,9 +332,33 @@ pub fn demo_institutions() -> Vec<DemoInstitution> {
         ],
         students: [students(&auto_plans[0], 0, 18, 80), students(&auto_plans[1], 1, 12, 120)].concat(),
         plans: auto_plans,
-        responsable: Responsable { cargo: Cargo::Rector, ..responsable },
+        responsable: Responsable { cargo: Cargo::Rector, ..responsable.clone() },
     };
-    vec![ipes, autonomo]
+    // Submits through the authority's portal (semi-electronic): issuing
+    // stops at Sellado; export-sealed, then the returned zip goes to the inbox.
+    let portal_plans =
+        vec![plan("lde-2021", "centro", (305_010, "LDE", "Licenciatura en Diseño Editorial"), Recognition::Rvoe, 16)];
+    let portal = DemoInstitution {
+        institution: Institution {
+            id: "itp".into(),
+            mec_id: "210077".into(),
+            name: "Instituto Tlaxcalteca del Pacífico".into(),
+            kind: InstitutionType::Ipes,
+            mode: CertificationMode::SemiElectronic,
+        },
+        schools: vec![School {
+            id: "centro".into(),
+            institution_id: "itp".into(),
+            name: "Plantel Centro".into(),
+            mec_campus_id: "300".into(),
+            campus: "CENTRO".into(),
+            entidad: EntidadFederativa::Tlaxcala,
+        }],
+        students: students(&portal_plans[0], 0, 12, 160),
+        plans: portal_plans,
+        responsable: responsable.clone(),
+    };
+    vec![ipes, autonomo, portal]
 }
 
 #[cfg(test)]
@@ -345,15 +369,17 @@ mod tests {
     #[test]
     fn the_demo_has_what_the_walkthrough_needs() {
         let all = demo_institutions();
-        assert_eq!(all.len(), 2);
+        assert_eq!(all.len(), 3);
+        assert!(all.iter().any(|i| i.institution.mode == CertificationMode::SemiElectronic));
         let students: usize = all.iter().map(|i| i.students.len()).sum();
         assert!(students >= 60, "{students}");
         let invalid = all.iter().flat_map(|i| &i.students).filter(|s| Curp::parse(&s.curp).is_err()).count();
-        assert_eq!(invalid, all.len() * 2, "one malformed CURP per plan group");
+        let plans: usize = all.iter().map(|i| i.plans.len()).sum();
+        assert_eq!(invalid, plans, "one malformed CURP per plan group");
         assert!(
             all.iter().flat_map(|i| &i.students).any(|s| s.full_name().contains('ñ') || s.full_name().contains('á'))
         );
-        assert!(all.iter().all(|i| i.plans.iter().any(|p| p.recognition == Recognition::Independent)));
+        assert!(all.iter().any(|i| i.plans.iter().any(|p| p.recognition == Recognition::Independent)));
         assert!(demo_efirma().is_ok());
     }
 }

@@ -6,13 +6,14 @@ use crate::commands::CliError;
 use crate::demo;
 use base64::Engine;
 use bytes::Bytes;
+use certifica_api::upload::{UploadEvent, UploadOutcome, process_upload};
 use certifica_api::{Api, Config, MAX_BODY_BYTES, Problem};
 use certifica_core::identity::{AccessError, Identity, Permission};
 use certifica_core::ports::{CreditStore, InstitutionStore, StudentStore};
 use certifica_core::records::{Actor, Cycle, SignerConfig, Tenant};
 use certifica_core::secretbox::SecretBox;
 use certifica_core::stamping::{Failure, LocalAuthority};
-use certifica_local::{LocalArtifacts, LocalOutbox, LocalRecords};
+use certifica_local::{LocalArtifacts, LocalInbox, LocalOutbox, LocalRecords};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -207,7 +208,9 @@ async fn run(addr: SocketAddr, data: PathBuf, demo_data: bool) -> Result<ExitCod
     let base = format!("http://{bound}");
     let artifacts =
         LocalArtifacts::new(&data.join("documentos"), format!("{base}/files/"), &secrets.links).map_err(store)?;
-    let config = Config::new(&secrets.cursor, secret_box()?, format!("{base}/v1/verify/"));
+    let stamper = LocalAuthority::simulated_sep()?;
+    let config = Config::new(&secrets.cursor, secret_box()?, format!("{base}/v1/verify/"))
+        .trusting(stamper.certificate().clone());
     // Mail goes to the outbox folder, one .eml per message.
     let sender = certifica_core::mail::Sender {
         name: "Certificación electrónica".into(),
@@ -215,7 +218,13 @@ async fn run(addr: SocketAddr, data: PathBuf, demo_data: bool) -> Result<ExitCod
     };
     let outbox = LocalOutbox::new(&data.join("bandeja-de-salida"), sender)
         .map_err(|e| CliError::Write(data.join("bandeja-de-salida"), e.to_string()))?;
-    let api = Arc::new(LocalApi::new(records, artifacts, LocalAuthority::simulated_sep()?, outbox, config)?);
+    let api = Arc::new(LocalApi::new(records, artifacts, stamper, outbox, config)?);
+    let inbox = LocalInbox::new(&data).map_err(store)?;
+    println!(
+        "Bandeja de entrada: {} (suba los archivos a {{institución}}/{{escuela}}/{{ciclo}}/)",
+        inbox.folder().display()
+    );
+    tokio::spawn(watch_inbox(api.clone(), inbox));
     let key =
         Arc::new(jsonwebtoken::DecodingKey::from_secret(&secrets.jwt).map_err(|e| CliError::Token(e.to_string()))?);
     println!("Certifica escucha en {base}");
@@ -245,6 +254,68 @@ async fn run(addr: SocketAddr, data: PathBuf, demo_data: bool) -> Result<ExitCod
                 eprintln!("conexión cerrada con error: {e}");
             }
         });
+    }
+}
+
+/// How often the inbox folder is looked at.
+const INBOX_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+/// A file must be this still before it is taken (it may still be being copied).
+const INBOX_QUIET: std::time::Duration = std::time::Duration::from_millis(500);
+/// After a transient failure, wait this long before trying the file again.
+const INBOX_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Watches `DATA/inbox/` and handles every new file exactly as the
+/// `stamp-on-upload` Lambda handles an S3 upload (same code, same reports).
+async fn watch_inbox(api: Arc<LocalApi>, inbox: LocalInbox) {
+    let mut retry_at: std::collections::HashMap<String, std::time::Instant> = std::collections::HashMap::new();
+    let mut tick = tokio::time::interval(INBOX_POLL);
+    loop {
+        tick.tick().await;
+        let waiting = match inbox.waiting(INBOX_QUIET) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("bandeja de entrada: {e}");
+                continue;
+            }
+        };
+        let now = std::time::Instant::now();
+        retry_at.retain(|_, at| *at > now);
+        for file in waiting {
+            if retry_at.contains_key(&file.key) {
+                continue;
+            }
+            let event = UploadEvent { key: file.key.clone(), version: Some(file.version), etag: None };
+            match Box::pin(process_upload(&api, &inbox, &event)).await {
+                Ok(report) => {
+                    let outcome = match report.outcome {
+                        UploadOutcome::Procesado => "procesado",
+                        UploadOutcome::Rechazado => "rechazado",
+                        UploadOutcome::Repetido => "repetido",
+                        UploadOutcome::Inexistente => continue,
+                    };
+                    println!(
+                        "bandeja de entrada: {} {outcome} → {}",
+                        file.key,
+                        report.moved_to.as_deref().unwrap_or("-")
+                    );
+                    if let Some(message) = &report.message {
+                        println!("  {message}");
+                    }
+                    for d in &report.documents {
+                        println!(
+                            "  {} {} {}",
+                            d.file,
+                            d.status,
+                            d.folio_digital.as_deref().or(d.message.as_deref()).unwrap_or_default()
+                        );
+                    }
+                }
+                Err(retry) => {
+                    eprintln!("bandeja de entrada: {retry}");
+                    retry_at.insert(file.key, now + INBOX_RETRY);
+                }
+            }
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Certifica's Lambda functions behind API Gateway (HTTP API v2): each
 //! binary answers its own route group ([`Function`]) with the shared
-//! [`certifica_api::Api`] over the AWS adapters.
+//! [`certifica_api::Api`] over the AWS adapters; `stamp-on-upload`
+//! ([`upload`]) handles the S3 inbox's ObjectCreated events.
 //!
 //! Identity comes from the API Gateway JWT authorizer's claims in the
 //! request context (already verified by API Gateway): `sub`, `email`,
@@ -21,6 +22,8 @@
 //! | `CERTIFICA_AWS_ENDPOINT` | optional emulator endpoint |
 
 pub use certifica_api::Function;
+
+pub mod upload;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -116,7 +119,9 @@ pub async fn wire_aws(settings: &Settings) -> Result<Api<Aws>, StartError> {
     let mailer = SesMailer::new(certifica_aws::ses_client().await, settings.sender.clone(), None);
     let stamper = LocalAuthority::simulated_sep().map_err(|e| setup(&e))?;
     let secrets = SecretBox::new(&settings.seal_key).map_err(|e| setup(&e))?;
-    let config = Config::new(&settings.cursor_key, secrets, settings.verify_base_url.clone());
+    // Uploaded authority-returned documents are trusted when stamped by the configured authority.
+    let config = Config::new(&settings.cursor_key, secrets, settings.verify_base_url.clone())
+        .trusting(stamper.certificate().clone());
     Api::new(records, artifacts, stamper, mailer, config).map_err(|e| setup(&e))
 }
 

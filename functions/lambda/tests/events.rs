@@ -175,7 +175,10 @@ async fn every_route_refuses_missing_identity_permissions_other_institutions_bad
         let (status, _) = send(&api, &read_only, only).await;
         let writes =
             matches!(only, Function::ManageRecords | Function::CancelCertificates | Function::EmailCertificates)
-                || matches!(file.as_str(), "issue.json" | "put-signer.json" | "export-sealed.json");
+                || matches!(
+                    file.as_str(),
+                    "issue.json" | "put-signer.json" | "export-sealed.json" | "export-unsealed.json"
+                );
         if writes {
             assert_eq!(status, StatusCode::FORBIDDEN, "{file} with ver only");
         } else {

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use certifica_core::curp::Curp;
 use certifica_core::document::Dec;
-use certifica_core::efirma::{Efirma, EfirmaError};
+use certifica_core::efirma::{Efirma, EfirmaError, SignerCertificate};
 use certifica_core::identity::{Identity, Permission};
 use certifica_core::issue::{IssueError, seal_and_stamp_autonomo, seal_certificate};
 use certifica_core::model::{CertificationMode, Institution, InstitutionType, Responsable, School};
@@ -54,8 +54,10 @@ struct SignerRequest {
     /// The `.cer` file, base64.
     cer: String,
     /// The `.key` file (encrypted PKCS#8 as the SAT issues it), base64.
-    key: String,
-    password: String,
+    /// Omitted (with the password) when the signer keeps the key offline and
+    /// seals with `certifica sign`.
+    key: Option<String>,
+    password: Option<String>,
 }
 
 fn efirma_problem(e: &EfirmaError) -> Problem {
@@ -81,24 +83,39 @@ pub async fn put_signer<X: Adapters>(
             .decode(text.trim())
             .map_err(|_| Problem::bad_request("base64_invalido", format!("el campo «{name}» no es base64 válido")))
     };
-    let (cer, key) = (decode("cer", &body.cer)?, decode("key", &body.key)?);
-    let efirma = Efirma::load(&cer, &key, body.password.as_bytes()).map_err(|e| efirma_problem(&e))?;
+    let cer = decode("cer", &body.cer)?;
     let curp = Curp::parse(&body.responsable.curp).map_err(|e| {
         Problem::unprocessable("curp_responsable_invalida", format!("la CURP del responsable no es válida: {e}"))
     })?;
-    efirma.check_usable(today_in_mexico(), &curp).map_err(|e| efirma_problem(&e))?;
-    let certificate = efirma.certificate();
+    let (certificate, key_base64, password_sealed) = match (&body.key, &body.password) {
+        (Some(key), Some(password)) => {
+            let key = decode("key", key)?;
+            let efirma = Efirma::load(&cer, &key, password.as_bytes()).map_err(|e| efirma_problem(&e))?;
+            let sealed =
+                api.config.secrets.seal(password.as_bytes(), &secret_context(t, school)).map_err(|e| {
+                    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "cifrado_no_disponible", e.to_string())
+                })?;
+            (efirma.certificate().clone(), STANDARD.encode(&key), sealed)
+        }
+        // Offline sealing: only the certificate, to check uploaded documents against.
+        (None, None) => {
+            (SignerCertificate::from_der(&cer).map_err(|e| efirma_problem(&e))?, String::new(), String::new())
+        }
+        _ => {
+            return Err(Problem::unprocessable(
+                "efirma_incompleta",
+                "envíe la llave (.key) junto con su contraseña, o ninguna de las dos si el responsable sella sin conexión",
+            ));
+        }
+    };
+    certificate.check_usable(today_in_mexico(), &curp).map_err(|e| efirma_problem(&e))?;
     let config = SignerConfig {
         school_id: school.to_string(),
         responsable: body.responsable.clone(),
         certificate_number: certificate.number().value.clone(),
         cer_base64: STANDARD.encode(&cer),
-        key_base64: STANDARD.encode(&key),
-        password_sealed: api
-            .config
-            .secrets
-            .seal(body.password.as_bytes(), &secret_context(t, school))
-            .map_err(|e| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "cifrado_no_disponible", e.to_string()))?,
+        key_base64,
+        password_sealed,
         registered_by: id.email.clone().unwrap_or_else(|| id.sub.clone()),
         registered_at: Utc::now(),
     };
@@ -110,6 +127,7 @@ pub async fn put_signer<X: Adapters>(
             "school": school,
             "responsable": body.responsable.full_name(),
             "certificateNumber": config.certificate_number,
+            "sealsOffline": config.is_offline(),
             "validFrom": certificate.not_before(),
             "validTo": certificate.not_after(),
         }),
@@ -124,16 +142,18 @@ struct IssueRequest {
 }
 
 /// One student's outcome.
-struct Outcome {
-    matricula: String,
-    status: &'static str,
-    certificate: Option<CertificateRecord>,
-    problems: Vec<(String, String)>,
+pub(crate) struct Outcome {
+    pub matricula: String,
+    pub status: &'static str,
+    pub certificate: Option<CertificateRecord>,
+    pub problems: Vec<(String, String)>,
+    /// The authority was unavailable (worth retrying as is).
+    pub transient: bool,
 }
 
 impl Outcome {
     fn refused(matricula: &str, status: &'static str, problems: Vec<(String, String)>) -> Self {
-        Outcome { matricula: matricula.to_string(), status, certificate: None, problems }
+        Outcome { matricula: matricula.to_string(), status, certificate: None, problems, transient: false }
     }
 
     fn one(matricula: &str, status: &'static str, code: &str, detail: impl Into<String>) -> Self {
@@ -151,8 +171,9 @@ impl Outcome {
     }
 }
 
-/// The signer's e.firma, opened with the deployment's secret, or why not.
-async fn load_signer<X: Adapters>(
+/// The signer's e.firma, opened with the deployment's secret, or why not
+/// (an offline signer's key and password come back empty).
+pub(crate) async fn load_signer<X: Adapters>(
     api: &Api<X>,
     t: &Tenant,
     school: &str,
@@ -166,26 +187,31 @@ async fn load_signer<X: Adapters>(
         )
     };
     let cer = STANDARD.decode(&config.cer_base64).map_err(|_| unreadable())?;
+    if config.is_offline() {
+        return Ok(Some((config, cer, Vec::new(), Vec::new())));
+    }
     let key = STANDARD.decode(&config.key_base64).map_err(|_| unreadable())?;
     let password =
         api.config.secrets.open(&config.password_sealed, &secret_context(t, school)).map_err(|_| unreadable())?;
     Ok(Some((config, cer, key, password)))
 }
 
-/// What every student of one request shares.
-struct Batch<'a> {
-    tenant: &'a Tenant,
-    actor: Actor,
-    institution: &'a Institution,
-    school: &'a School,
-    cycle: &'a str,
-    issue_date: NaiveDate,
-    signer: Option<(&'a Responsable, &'a Efirma)>,
+/// What every student of one request (or one upload) shares.
+pub(crate) struct Batch<'a> {
+    pub tenant: &'a Tenant,
+    pub actor: Actor,
+    pub institution: &'a Institution,
+    pub school: &'a School,
+    pub cycle: &'a str,
+    pub issue_date: NaiveDate,
+    pub signer: Option<(&'a Responsable, &'a Efirma)>,
     /// AUTONOMO: the institution's own authority node.
-    own_node: Option<&'a LocalAuthority>,
+    pub own_node: Option<&'a LocalAuthority>,
     /// Semi-electronic institutions submit through the authority's portal:
     /// issuing seals and stops at Sellado (exported with export-sealed).
-    stamp: bool,
+    pub stamp: bool,
+    /// The school's signer seals offline: new certificates arrive as uploads.
+    pub offline: bool,
 }
 
 pub async fn issue<X: Adapters>(
@@ -255,7 +281,8 @@ async fn issue_batch<X: Adapters>(
     let mut signer_problem: Option<IssueProblem> = None;
     let mut efirma: Option<Efirma> = None;
     let mut own_node: Option<LocalAuthority> = None;
-    if let Some((config, cer, key, password)) = &signer_files {
+    let offline = signer_files.as_ref().is_some_and(|(config, ..)| config.is_offline());
+    if let Some((config, cer, key, password)) = signer_files.as_ref().filter(|_| !offline) {
         match Efirma::load(cer, key, password) {
             Ok(e) => efirma = Some(e),
             Err(e) => signer_problem = Some(IssueProblem::Signer(e)),
@@ -286,6 +313,7 @@ async fn issue_batch<X: Adapters>(
         },
         own_node: own_node.as_ref(),
         stamp: institution.mode != CertificationMode::SemiElectronic,
+        offline,
     };
     let mut results = Vec::new();
     for matricula in students {
@@ -335,6 +363,7 @@ async fn issue_student<X: Adapters>(api: &Api<X>, b: &Batch<'_>, matricula: &str
                     "ya_timbrado".into(),
                     format!("el alumno {matricula} ya tiene un certificado timbrado"),
                 )],
+                transient: false,
             }),
             CertificateStatus::Sellado if !b.stamp => Ok(Outcome {
                 matricula: matricula.to_string(),
@@ -344,10 +373,20 @@ async fn issue_student<X: Adapters>(api: &Api<X>, b: &Batch<'_>, matricula: &str
                     "ya_sellado".into(),
                     "el certificado ya está sellado; expórtelo y entréguelo a la autoridad".into(),
                 )],
+                transient: false,
             }),
             // Sellado (an interrupted attempt) or Error: stamp the sealed document again.
             _ => stamp_existing(api, b, current.clone()).await,
         };
+    }
+    if b.offline {
+        return Ok(Outcome::one(
+            matricula,
+            "rechazado",
+            "firmante_sin_conexion",
+            "el responsable de esta escuela sella sin conexión: exporte los datos para sellar (export-unsealed), \
+             séllelos con «certifica sign» y suba los XML sellados a la bandeja de entrada",
+        ));
     }
     let Some(plan) = api.records.plan(t, &b.school.id, &record.student.plan_id).await? else {
         return Ok(Outcome::one(
@@ -399,18 +438,42 @@ async fn issue_new<X: Adapters>(
         Ok(x) => x,
         Err(e) => return Ok(rules_outcome(matricula, e)),
     };
+    let certificate = match record_sealed(api, b, record, folio_control, &id, sealed.xml.clone()).await? {
+        Ok(c) => c,
+        Err(outcome) => return Ok(outcome),
+    };
+    match stamped {
+        // AUTONOMO: the institution's own node already stamped it.
+        Some(stamped) => commit(api, b, certificate, Ok(stamped)).await,
+        None if !b.stamp => Ok(Outcome {
+            matricula: matricula.to_string(),
+            status: "sellado",
+            certificate: Some(certificate),
+            problems: Vec::new(),
+            transient: false,
+        }),
+        None => stamp_existing(api, b, certificate).await,
+    }
+}
+
+/// Stores a sealed document and records its certificate as Sellado
+/// (audited as sealed by the batch's actor). A concurrent issue for the same
+/// student answers an "omitido" outcome instead.
+pub(crate) async fn record_sealed<X: Adapters>(
+    api: &Api<X>,
+    b: &Batch<'_>,
+    record: &StudentRecord,
+    folio_control: &str,
+    id: &str,
+    sealed_xml: String,
+) -> Result<Result<CertificateRecord, Outcome>, StoreError> {
+    let matricula = record.student.control_number.as_str();
     let stored = api
         .artifacts
-        .put(
-            b.tenant,
-            ArtifactKind::SealedXml,
-            &format!("{id}.xml"),
-            sealed.xml.clone().into_bytes(),
-            "application/xml",
-        )
+        .put(b.tenant, ArtifactKind::SealedXml, &format!("{id}.xml"), sealed_xml.into_bytes(), "application/xml")
         .await?;
     let certificate = CertificateRecord {
-        id,
+        id: id.to_string(),
         school_id: b.school.id.clone(),
         cycle_id: b.cycle.to_string(),
         plan_id: record.student.plan_id.clone(),
@@ -428,32 +491,19 @@ async fn issue_new<X: Adapters>(
         cancellation: None,
     };
     match api.records.create(b.tenant, &certificate, &b.actor).await {
-        Ok(()) => {}
-        Err(StoreError::AlreadyIssued(state)) => {
-            return Ok(Outcome::one(
-                matricula,
-                "omitido",
-                "ya_emitido",
-                format!("otra solicitud ya emitió el certificado (estado {state})"),
-            ));
-        }
-        Err(e) => return Err(e),
-    }
-    match stamped {
-        // AUTONOMO: the institution's own node already stamped it.
-        Some(stamped) => commit(api, b, certificate, Ok(stamped)).await,
-        None if !b.stamp => Ok(Outcome {
-            matricula: matricula.to_string(),
-            status: "sellado",
-            certificate: Some(certificate),
-            problems: Vec::new(),
-        }),
-        None => stamp_existing(api, b, certificate).await,
+        Ok(()) => Ok(Ok(certificate)),
+        Err(StoreError::AlreadyIssued(state)) => Ok(Err(Outcome::one(
+            matricula,
+            "omitido",
+            "ya_emitido",
+            format!("otra solicitud ya emitió el certificado (estado {state})"),
+        ))),
+        Err(e) => Err(e),
     }
 }
 
 /// Sends a Sellado / Error certificate's sealed XML to the authority and records the outcome.
-async fn stamp_existing<X: Adapters>(
+pub(crate) async fn stamp_existing<X: Adapters>(
     api: &Api<X>,
     b: &Batch<'_>,
     certificate: CertificateRecord,
@@ -503,6 +553,7 @@ async fn hold<X: Adapters>(
                 "sin_creditos".into(),
                 "la institución no tiene créditos de timbrado; el certificado quedó sellado y se timbrará al reintentar con créditos".into(),
             )],
+            transient: false,
         })),
         Err(StoreError::Conflict) => Ok(Err(Outcome::one(
             &c.control_number,
@@ -514,8 +565,10 @@ async fn hold<X: Adapters>(
     }
 }
 
-/// AUTONOMO: hold a credit and commit what the own node stamped.
-async fn commit<X: Adapters>(
+/// Holds a credit and commits what was stamped elsewhere: by an AUTONOMO
+/// institution's own node, or by the authority through its portal (an
+/// uploaded authority-returned document).
+pub(crate) async fn commit<X: Adapters>(
     api: &Api<X>,
     b: &Batch<'_>,
     certificate: CertificateRecord,
@@ -554,6 +607,7 @@ async fn commit_held<X: Adapters>(
                 status: "error",
                 certificate: Some(failed),
                 problems: vec![("timbrado_fallido".into(), e.to_string())],
+                transient: e.is_transient(),
             });
         }
     };
@@ -605,5 +659,122 @@ async fn commit_held<X: Adapters>(
         receipt: None,
     };
     let done = api.records.commit_stamp(b.tenant, &reservation, certificate.version, commit, &b.actor).await?;
-    Ok(Outcome { matricula, status: "timbrado", certificate: Some(done), problems: Vec::new() })
+    Ok(Outcome { matricula, status: "timbrado", certificate: Some(done), problems: Vec::new(), transient: false })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UnsealedRequest {
+    students: Vec<String>,
+    issue_date: Option<NaiveDate>,
+}
+
+/// Students per unsealed export.
+const MAX_UNSEALED: usize = 200;
+
+/// `POST …/certificates/export-unsealed`: for a signer who seals offline,
+/// the unsealed Dec documents of the selected students (`{matrícula}.xml`,
+/// every rule checked but the key) in a zip with a manifest. Sealed with
+/// `certifica sign` and uploaded to `inbox/{institution}/{school}/{cycle}/`,
+/// each is checked against the records again and stamped.
+pub async fn export_unsealed<X: Adapters>(
+    api: &Api<X>,
+    id: &Identity,
+    school_id: &str,
+    cycle: &str,
+    request: &Request<Bytes>,
+) -> Answer {
+    id.require(school_id, Permission::Timbrar)?;
+    let body: UnsealedRequest = json_body(request)?;
+    let students = crate::documents::selection(&body.students, MAX_UNSEALED)?;
+    let today = today_in_mexico();
+    let issue_date = body.issue_date.unwrap_or(today);
+    if issue_date > today {
+        return Err(Problem::unprocessable(
+            "fecha_futura",
+            format!("la fecha de expedición {issue_date} es posterior a hoy ({today})"),
+        ));
+    }
+    crate::records::require_cycle(api, id, school_id, cycle).await?;
+    let t = id.tenant();
+    let institution = api.records.institution(t).await?.ok_or_else(|| {
+        Problem::unprocessable(
+            "institucion_no_configurada",
+            "la institución no está configurada; cárguela antes de emitir",
+        )
+    })?;
+    let school = api
+        .records
+        .school(t, school_id)
+        .await?
+        .ok_or_else(|| Problem::not_found("escuela_no_encontrada", format!("no existe la escuela {school_id}")))?;
+    let signer = api.records.signer(t, school_id).await?.ok_or_else(|| {
+        Problem::unprocessable(
+            IssueProblem::SignerMissing.code(),
+            "registre al responsable (su certificado .cer) antes de exportar: su nombre y cargo van en el documento",
+        )
+    })?;
+    let mut zip = crate::documents::BulkZip::new(&["matricula", "folioControl", "fechaExpedicion", "archivo"])?;
+    let mut refused = Vec::new();
+    for matricula in &students {
+        match unsealed_one(api, t, &institution, &school, cycle, matricula, &signer, issue_date).await? {
+            Ok((folio_control, xml)) => {
+                let file = format!("{matricula}.xml");
+                zip.file(file.clone(), xml.as_bytes())?;
+                zip.row(&[matricula, &folio_control, &issue_date.to_string(), &file])?;
+            }
+            Err(problems) => refused.push(json!({
+                "matricula": matricula,
+                "problems": problems.iter().map(|(code, detail)| json!({"code": code, "detail": detail})).collect::<Vec<_>>(),
+            })),
+        }
+    }
+    if zip.rows() == 0 {
+        return Err(Problem::unprocessable(
+            "sin_documentos",
+            format!("ningún alumno seleccionado se puede certificar: {}", Value::Array(refused)),
+        ));
+    }
+    zip.store_with(api, t, json!({ "refused": refused })).await
+}
+
+/// One student's unsealed document and folio, or why not.
+#[allow(clippy::too_many_arguments, reason = "the shared context of one export, spelled out")]
+async fn unsealed_one<X: Adapters>(
+    api: &Api<X>,
+    t: &Tenant,
+    institution: &Institution,
+    school: &School,
+    cycle: &str,
+    matricula: &str,
+    signer: &SignerConfig,
+    issue_date: NaiveDate,
+) -> Result<Result<(String, String), Vec<(String, String)>>, Problem> {
+    let one = |code: &str, detail: String| Ok(Err(vec![(code.to_string(), detail)]));
+    let Some(record) = api.records.student(t, &school.id, cycle, matricula).await? else {
+        return one("alumno_no_encontrado", format!("no existe el alumno {matricula}"));
+    };
+    let history = api.records.student_certificates(t, &school.id, cycle, matricula).await?;
+    if let Some(current) = roster::latest_certificate(&history, matricula).filter(|c| c.status.is_active()) {
+        return one(
+            "certificado_vigente",
+            format!("el alumno ya tiene el certificado {} en estado {}", current.folio_control, current.status.label()),
+        );
+    }
+    let Some(plan) = api.records.plan(t, &school.id, &record.student.plan_id).await? else {
+        return one("plan_no_encontrado", format!("el plan {} del alumno no existe", record.student.plan_id));
+    };
+    let ctx = IssueContext {
+        institution,
+        plan: &plan,
+        student: &record.student,
+        signer: None,
+        credits_available: 1,
+        issue_date,
+    };
+    let folio_control = format!("{}-{cycle}-{matricula}-{}", school.id, history.len() + 1);
+    match certifica_core::issue::unsealed_document(&ctx, school, &signer.responsable, &folio_control) {
+        Ok(dec) => Ok(Ok((folio_control, dec.to_xml()))),
+        Err(problems) => Ok(Err(problems.iter().map(|p| (p.code().to_string(), p.to_string())).collect())),
+    }
 }

@@ -84,7 +84,7 @@ pub async fn download_one<X: Adapters>(
 
 /// A zip of documents with a CSV manifest, built in memory, then stored
 /// as a bulk zip and answered with a short-lived link.
-struct BulkZip {
+pub(crate) struct BulkZip {
     zip: zip::ZipWriter<std::io::Cursor<Vec<u8>>>,
     manifest: csv::Writer<Vec<u8>>,
     /// Manifest rows written.
@@ -102,34 +102,44 @@ fn zip_error(e: impl std::fmt::Display) -> Problem {
 }
 
 impl BulkZip {
-    fn new(columns: &[&str]) -> Result<Self, Problem> {
+    pub(crate) fn new(columns: &[&str]) -> Result<Self, Problem> {
         let mut manifest = csv::Writer::from_writer(Vec::new());
         manifest.write_record(columns).map_err(zip_error)?;
         Ok(BulkZip { zip: zip::ZipWriter::new(std::io::Cursor::new(Vec::new())), manifest, rows: 0 })
     }
 
-    fn file(&mut self, name: String, bytes: &[u8]) -> Result<(), Problem> {
+    pub(crate) fn file(&mut self, name: String, bytes: &[u8]) -> Result<(), Problem> {
         add_file(&mut self.zip, name, bytes)
     }
 
-    fn row(&mut self, record: &[&str]) -> Result<(), Problem> {
+    pub(crate) fn row(&mut self, record: &[&str]) -> Result<(), Problem> {
         self.manifest.write_record(record).map_err(zip_error)?;
         self.rows += 1;
         Ok(())
     }
 
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
     /// Adds `manifiesto.csv`, stores the zip and answers its link.
     async fn store<X: Adapters>(self, api: &Api<X>, t: &Tenant) -> Answer {
+        self.store_with(api, t, json!({})).await
+    }
+
+    /// As [`BulkZip::store`], with `extra` fields in the answer.
+    pub(crate) async fn store_with<X: Adapters>(self, api: &Api<X>, t: &Tenant, extra: Value) -> Answer {
         let BulkZip { mut zip, manifest, rows } = self;
         add_file(&mut zip, "manifiesto.csv".into(), &manifest.into_inner().map_err(zip_error)?)?;
         let bytes = zip.finish().map_err(zip_error)?.into_inner();
         let name = format!("{}.zip", uuid::Uuid::new_v4());
         let stored = api.artifacts.put(t, ArtifactKind::BulkZip, &name, bytes, "application/zip").await?;
         let url = api.artifacts.link(t, &stored.key, chrono::Duration::minutes(LINK_MINUTES)).await?;
-        Ok(json_response(
-            StatusCode::OK,
-            &json!({ "certificates": rows, "url": url, "expiresAt": Utc::now() + chrono::Duration::minutes(LINK_MINUTES) }),
-        ))
+        let mut answer = json!({ "certificates": rows, "url": url, "expiresAt": Utc::now() + chrono::Duration::minutes(LINK_MINUTES) });
+        if let (Some(answer), Value::Object(extra)) = (answer.as_object_mut(), extra) {
+            answer.extend(extra);
+        }
+        Ok(json_response(StatusCode::OK, &answer))
     }
 }
 
@@ -205,7 +215,7 @@ struct Selection {
     students: Vec<String>,
 }
 
-fn selection(students: &[String], max: usize) -> Result<Vec<String>, Problem> {
+pub(crate) fn selection(students: &[String], max: usize) -> Result<Vec<String>, Problem> {
     let mut s = students.to_vec();
     s.sort();
     s.dedup();
@@ -518,7 +528,8 @@ pub async fn export_sealed<X: Adapters>(
     let mut after = None::<String>;
     loop {
         let (page, next) = api.records.certificates_page(t, school, cycle, after.as_deref(), 100).await?;
-        for c in page.iter().filter(|c| c.status == CertificateStatus::Sellado) {
+        // Error ones too: the authority refused them once and they go back after a fix.
+        for c in page.iter().filter(|c| matches!(c.status, CertificateStatus::Sellado | CertificateStatus::Error)) {
             if wanted.as_ref().is_some_and(|w| !w.contains(&c.control_number)) {
                 continue;
             }

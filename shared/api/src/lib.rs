@@ -15,11 +15,13 @@ pub mod inbox;
 mod problem;
 mod records;
 mod request;
+pub mod upload;
 
 pub use problem::Problem;
 pub use request::MAX_BODY_BYTES;
 
 use bytes::Bytes;
+use certifica_core::efirma::SignerCertificate;
 use certifica_core::identity::{AccessError, Identity, Permission};
 use certifica_core::pdf::{PdfError, PdfRenderer};
 use certifica_core::ports::{
@@ -72,6 +74,9 @@ pub struct Config {
     pub default_page: usize,
     /// Students per issue request: a batch that finishes well within one invocation.
     pub max_batch: usize,
+    /// Stamping authorities whose certificates are trusted in uploaded
+    /// authority-returned documents (the configured stamper's).
+    pub authorities: Vec<SignerCertificate>,
 }
 
 impl Config {
@@ -82,7 +87,14 @@ impl Config {
             verify_base_url: verify_base_url.into(),
             default_page: 50,
             max_batch: 50,
+            authorities: Vec::new(),
         }
+    }
+
+    /// Trusts `authority`'s stamps in uploaded documents.
+    pub fn trusting(mut self, authority: SignerCertificate) -> Self {
+        self.authorities.push(authority);
+        self
     }
 }
 
@@ -123,6 +135,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/schools/{school}/cycles/{cycle}/certificates/email"),
     ("POST", "/v1/schools/{school}/cycles/{cycle}/certificates/download"),
     ("POST", "/v1/schools/{school}/cycles/{cycle}/certificates/export-sealed"),
+    ("POST", "/v1/schools/{school}/cycles/{cycle}/certificates/export-unsealed"),
     ("GET", "/v1/schools/{school}/cycles/{cycle}/students/{student}/certificate.xml"),
     ("GET", "/v1/schools/{school}/cycles/{cycle}/students/{student}/certificate.pdf"),
     ("GET", "/v1/verify/{folio}"),
@@ -162,6 +175,7 @@ enum Route {
     Email { school: String, cycle: String },
     DownloadAll { school: String, cycle: String },
     ExportSealed { school: String, cycle: String },
+    ExportUnsealed { school: String, cycle: String },
     Document { school: String, cycle: String, student: String, pdf: bool },
     Verify { folio: String },
 }
@@ -193,9 +207,11 @@ impl Route {
             | Route::ImportStudents { .. }
             | Route::EditGrades { .. }
             | Route::BulkGrades { .. } => Function::ManageRecords,
-            Route::PutSigner { .. } | Route::Issue { .. } | Route::Preview { .. } | Route::ExportSealed { .. } => {
-                Function::IssueCertificates
-            }
+            Route::PutSigner { .. }
+            | Route::Issue { .. }
+            | Route::Preview { .. }
+            | Route::ExportSealed { .. }
+            | Route::ExportUnsealed { .. } => Function::IssueCertificates,
             Route::Cancel { .. } => Function::CancelCertificates,
             Route::Email { .. } => Function::EmailCertificates,
             Route::DownloadAll { .. } | Route::Document { .. } => Function::DownloadCertificates,
@@ -247,6 +263,7 @@ impl Route {
                     "email" => post.then_some(Route::Email { school, cycle }),
                     "download" => post.then_some(Route::DownloadAll { school, cycle }),
                     "export-sealed" => post.then_some(Route::ExportSealed { school, cycle }),
+                    "export-unsealed" => post.then_some(Route::ExportUnsealed { school, cycle }),
                     _ => return Err(unknown()),
                 }
             }
@@ -392,6 +409,9 @@ impl<X: Adapters> Api<X> {
             Route::DownloadAll { school, cycle } => documents::download_all(self, &id, &school, &cycle).await,
             Route::ExportSealed { school, cycle } => {
                 documents::export_sealed(self, &id, &school, &cycle, request).await
+            }
+            Route::ExportUnsealed { school, cycle } => {
+                certification::export_unsealed(self, &id, &school, &cycle, request).await
             }
             Route::Document { school, cycle, student, pdf } => {
                 documents::download_one(self, &id, &school, &cycle, &student, pdf).await

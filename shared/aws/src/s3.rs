@@ -8,7 +8,8 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, ServerSideEncryption, VersioningConfiguration};
 use certifica_core::ports::{
-    ArtifactKind, ArtifactStore, StoreError, StoreResult, StoredArtifact, check_artifact_name,
+    ArtifactKind, ArtifactStore, Inbox, Settlement, StoreError, StoreResult, StoredArtifact, check_artifact_name,
+    settled_key,
 };
 use certifica_core::records::Tenant;
 
@@ -26,6 +27,10 @@ fn unavailable<E: std::error::Error + 'static>(e: SdkError<E>) -> StoreError {
 /// `{tenant}/{key}`, with the tenant escaped so it is exactly one path segment.
 fn object_key(t: &Tenant, key: &str) -> StoreResult<String> {
     check_artifact_name(key)?;
+    // These prefixes hold the upload inbox, not a tenant.
+    if ["inbox", "processed", "rejected"].contains(&t.id()) {
+        return Err(StoreError::Invalid(format!("«{}» no puede ser el identificador de una institución", t.id())));
+    }
     Ok(format!("{}/{key}", t.id().replace('%', "%25").replace('/', "%2F")))
 }
 
@@ -159,5 +164,69 @@ impl ArtifactStore for S3Artifacts {
         let request =
             self.client.get_object().bucket(&self.bucket).key(object).presigned(config).await.map_err(unavailable)?;
         Ok(request.uri().to_string())
+    }
+}
+
+/// Only unreserved characters and `/` stay as they are in a copy source.
+const COPY_SOURCE: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
+
+/// The upload inbox lives in the same bucket, beside the tenants' documents:
+/// `inbox/…` (where the ObjectCreated notification points), `processed/…`
+/// and `rejected/…` (where uploads end, with their JSON reports).
+impl Inbox for S3Artifacts {
+    async fn fetch(&self, key: &str, version: Option<&str>) -> StoreResult<Option<Vec<u8>>> {
+        self.fetch(key.to_string(), version).await
+    }
+
+    async fn settle(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        settlement: Settlement,
+        report: &[u8],
+    ) -> StoreResult<String> {
+        let target = settled_key(key, settlement);
+        let mut source = format!("{}/{}", self.bucket, percent_encoding::utf8_percent_encode(key, COPY_SOURCE));
+        if let Some(v) = version {
+            source.push_str(&format!("?versionId={}", percent_encoding::utf8_percent_encode(v, COPY_SOURCE)));
+        }
+        let copied = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(&target)
+            .copy_source(source)
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .send()
+            .await;
+        let gone = match copied {
+            Ok(_) => false,
+            // Already moved by an earlier delivery: only the report is (re)written.
+            Err(SdkError::ServiceError(s)) if matches!(s.raw().status().as_u16(), 400 | 404) => true,
+            Err(e) => return Err(unavailable(e)),
+        };
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(format!("{target}.json"))
+            .body(ByteStream::from(report.to_vec()))
+            .content_type("application/json")
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        if !gone {
+            // Only the version that was handled: a newer upload under the same name stays.
+            self.client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .set_version_id(version.map(str::to_string))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(target)
     }
 }

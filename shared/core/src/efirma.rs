@@ -194,6 +194,19 @@ impl SignerCertificate {
         Ok(())
     }
 
+    /// Checks this certificate may seal a document issued on `date` for
+    /// `responsable`: valid that day, and issued to the responsable's CURP.
+    pub fn check_usable(&self, date: NaiveDate, responsable: &Curp) -> Result<(), EfirmaError> {
+        self.check_valid_on(date)?;
+        match self.subject_curp() {
+            None => Err(EfirmaError::NoCurpInCertificate),
+            Some(c) if c != responsable.as_str() => {
+                Err(EfirmaError::CurpMismatch { certificate: c.to_string(), responsable: responsable.to_string() })
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
     /// Checks an RSA PKCS#1 v1.5 SHA-256 signature over `message`.
     pub fn verify(&self, message: &[u8], signature_bytes: &[u8]) -> bool {
         UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &self.public_key)
@@ -250,14 +263,7 @@ impl Efirma {
 
     /// Checks the e.firma can seal a document issued on `date` for `responsable`.
     pub fn check_usable(&self, date: NaiveDate, responsable: &Curp) -> Result<(), EfirmaError> {
-        self.certificate.check_valid_on(date)?;
-        match self.certificate.subject_curp() {
-            None => Err(EfirmaError::NoCurpInCertificate),
-            Some(c) if c != responsable.as_str() => {
-                Err(EfirmaError::CurpMismatch { certificate: c.to_string(), responsable: responsable.to_string() })
-            }
-            Some(_) => Ok(()),
-        }
+        self.certificate.check_usable(date, responsable)
     }
 
     /// RSA PKCS#1 v1.5 with SHA-256 over `message`.

@@ -2,8 +2,10 @@
 //! document and seal it. Stamping (through a [`crate::stamping::Stamper`]),
 //! storage and credits are orchestrated by the callers that own them.
 
+use crate::cadena::cadena_original;
+use crate::curp::Curp;
 use crate::document::{self, CertificateInput, Dec};
-use crate::efirma::Efirma;
+use crate::efirma::{Efirma, SignerCertificate};
 use crate::model::{Responsable, School};
 use crate::rules::{AcademicSummary, IssueContext, IssueProblem, check_before_issue};
 use crate::sello::{SealError, seal};
@@ -72,4 +74,120 @@ pub fn seal_and_stamp_autonomo(
     let sealed = seal_certificate(ctx, school, folio_control)?;
     let stamped = own_node.authenticate(&sealed.xml)?;
     Ok((sealed, stamped))
+}
+
+/// Why a document sealed offline does not match the records.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OfflineSealError {
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Rules(Vec<IssueProblem>),
+    #[error("el documento no tiene fecha de expedición válida")]
+    NoIssueDate,
+    #[error(
+        "el documento no coincide con los datos registrados del alumno: dice «{found}» donde los registros dicen «{expected}»; \
+         exporte de nuevo los datos para sellar y vuelva a sellar"
+    )]
+    Differs { expected: String, found: String },
+}
+
+impl OfflineSealError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            OfflineSealError::Rules(problems) => problems.first().map_or("reglas", IssueProblem::code),
+            OfflineSealError::NoIssueDate => "fecha_expedicion_invalida",
+            OfflineSealError::Differs { .. } => "documento_distinto",
+        }
+    }
+}
+
+/// The unsealed document of a certificate to be sealed offline (`certifica
+/// sign`): every rule checked except the signer's key, which the server
+/// does not hold.
+pub fn unsealed_document(
+    ctx: &IssueContext<'_>,
+    school: &School,
+    responsable: &Responsable,
+    folio_control: &str,
+) -> Result<Dec, Vec<IssueProblem>> {
+    let summary = check_without_key(ctx)?;
+    Ok(document::build(&CertificateInput {
+        institution: ctx.institution,
+        school,
+        plan: ctx.plan,
+        student: ctx.student,
+        responsable,
+        summary: &summary,
+        issue_date: ctx.issue_date,
+        folio_control: folio_control.to_string(),
+    }))
+}
+
+fn check_without_key(ctx: &IssueContext<'_>) -> Result<AcademicSummary, Vec<IssueProblem>> {
+    // The context carries no e.firma; its absence is not a problem here.
+    let without_signer = IssueContext { signer: None, ..*ctx };
+    match check_before_issue(&without_signer) {
+        Ok(summary) => Ok(summary),
+        Err(problems) => {
+            let rest: Vec<IssueProblem> =
+                problems.into_iter().filter(|p| !matches!(p, IssueProblem::SignerMissing)).collect();
+            if rest.is_empty() { Ok(crate::rules::summarize(ctx.plan, ctx.student)) } else { Err(rest) }
+        }
+    }
+}
+
+/// Checks a document sealed offline against the records: the rules hold on
+/// its issue date (the signer's certificate, valid that day and issued to
+/// the responsable, in place of the key), and every signed value is what the
+/// records say — the document rebuilt with the uploaded folio and date has
+/// the same cadena original — so nothing (a grade, a name) was changed
+/// between export and upload. The seal itself is checked by [`crate::verify`].
+pub fn check_offline_sealed(
+    ctx: &IssueContext<'_>,
+    school: &School,
+    responsable: &Responsable,
+    certificate: &SignerCertificate,
+    uploaded: &Dec,
+) -> Result<AcademicSummary, OfflineSealError> {
+    let issue_date = uploaded.issue_date().ok_or(OfflineSealError::NoIssueDate)?;
+    let ctx = IssueContext { issue_date, ..*ctx };
+    let mut problems = Vec::new();
+    match Curp::parse(&responsable.curp) {
+        Err(e) => problems.push(IssueProblem::InvalidSignerCurp(e)),
+        Ok(curp) => {
+            if let Err(e) = certificate.check_usable(issue_date, &curp) {
+                problems.push(IssueProblem::Signer(e));
+            }
+        }
+    }
+    let expected = match unsealed_document(&ctx, school, responsable, &uploaded.folio_control) {
+        Ok(dec) => Some(dec),
+        Err(rules) => {
+            problems.extend(rules);
+            None
+        }
+    };
+    if !problems.is_empty() {
+        return Err(OfflineSealError::Rules(problems));
+    }
+    let Some(mut expected) = expected else { return Err(OfflineSealError::Rules(problems)) };
+    expected.no_certificado_responsable = uploaded.no_certificado_responsable.clone();
+    expected.certificado_responsable = uploaded.certificado_responsable.clone();
+    let (want, got) = (cadena_original(&expected), cadena_original(uploaded));
+    match (want, got) {
+        (Ok(want), Ok(got)) if want == got => Ok(crate::rules::summarize(ctx.plan, ctx.student)),
+        (Ok(want), Ok(got)) => {
+            let (expected, found) = want
+                .split('|')
+                .zip(got.split('|'))
+                .find(|(a, b)| a != b)
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .unwrap_or_else(|| {
+                    (format!("{} valores", want.split('|').count()), format!("{} valores", got.split('|').count()))
+                });
+            Err(OfflineSealError::Differs { expected, found })
+        }
+        _ => {
+            Err(OfflineSealError::Differs { expected: "valores sin «|»".into(), found: "un valor con «|»".into() })
+        }
+    }
 }

@@ -387,3 +387,48 @@ pub trait Mailer: Send + Sync {
         mail: &crate::mail::Mail,
     ) -> impl Future<Output = Result<crate::mail::SentMail, crate::mail::MailError>> + Send;
 }
+
+/// Where an upload ends once handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// At least one document was used: `processed/…`.
+    Processed,
+    /// Nothing in it could be used: `rejected/…`.
+    Rejected,
+}
+
+impl Settlement {
+    /// The prefix the upload moves to (the `inbox/` prefix replaced).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Settlement::Processed => "processed",
+            Settlement::Rejected => "rejected",
+        }
+    }
+}
+
+/// The upload inbox (`inbox/{institution}/{school}/{cycle}/…`): files
+/// dropped by signers and by staff returning the authority's documents.
+/// Keys are whole object keys, outside any tenant's documents.
+pub trait Inbox: Send + Sync {
+    /// The bytes of an upload (the given version when known); `None` when it
+    /// no longer exists (already moved on an earlier delivery).
+    fn fetch(&self, key: &str, version: Option<&str>) -> impl Future<Output = StoreResult<Option<Vec<u8>>>> + Send;
+
+    /// Moves the upload out of the inbox to `settlement`'s prefix and writes
+    /// `report` (JSON) beside it as `….json`; answers the new key. Settling
+    /// an upload that is already gone only writes the report.
+    fn settle(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        settlement: Settlement,
+        report: &[u8],
+    ) -> impl Future<Output = StoreResult<String>> + Send;
+}
+
+/// The key an inbox upload moves to (`inbox/a/b` → `rejected/a/b`).
+pub fn settled_key(key: &str, settlement: Settlement) -> String {
+    let rest = key.strip_prefix("inbox/").unwrap_or(key);
+    format!("{}/{rest}", settlement.prefix())
+}

@@ -135,6 +135,8 @@ pub enum AuditAction {
     /// Grades edited for certification (detail: old → new).
     GradesEdited,
     Emailed,
+    /// An uploaded document for this certificate was refused (detail: why).
+    UploadRejected,
 }
 
 impl AuditAction {
@@ -147,12 +149,15 @@ impl AuditAction {
             AuditAction::Cancelled => "cancelled",
             AuditAction::GradesEdited => "grades_edited",
             AuditAction::Emailed => "emailed",
+            AuditAction::UploadRejected => "upload_rejected",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         use AuditAction::*;
-        [Sealed, Stamped, StampFailed, Resealed, Cancelled, GradesEdited, Emailed].into_iter().find(|a| a.as_str() == s)
+        [Sealed, Stamped, StampFailed, Resealed, Cancelled, GradesEdited, Emailed, UploadRejected]
+            .into_iter()
+            .find(|a| a.as_str() == s)
     }
 }
 
@@ -277,10 +282,20 @@ pub struct SignerConfig {
     /// The 20-digit certificate number (`noCertificadoResponsable`).
     pub certificate_number: String,
     pub cer_base64: String,
+    /// Empty when the signer seals offline ([`SignerConfig::is_offline`]).
     pub key_base64: String,
+    /// Empty when the signer seals offline.
     pub password_sealed: String,
     pub registered_by: String,
     pub registered_at: DateTime<Utc>,
+}
+
+impl SignerConfig {
+    /// The signer keeps the e.firma's key offline: only the certificate is
+    /// registered, documents are sealed with `certifica sign` and uploaded.
+    pub fn is_offline(&self) -> bool {
+        self.key_base64.is_empty()
+    }
 }
 
 /// A change of state, applied only from the state it expects.

@@ -12,9 +12,11 @@
 //! against this adapter and the DynamoDB one.
 
 mod artifacts;
+mod inbox;
 mod outbox;
 mod records;
 
 pub use artifacts::{LinkError, LinkTarget, LocalArtifacts};
+pub use inbox::{LocalInbox, Waiting};
 pub use outbox::LocalOutbox;
 pub use records::LocalRecords;

@@ -1,0 +1,148 @@
+//! The upload inbox on disk, for `certifica serve`: files dropped into
+//! `DATA/inbox/{institution}/{school}/{cycle}/` are handled like S3 uploads
+//! and end in `DATA/processed/…` or `DATA/rejected/…` with a `.json`
+//! report beside them.
+
+use certifica_core::ports::{Inbox, Settlement, StoreError, StoreResult, settled_key};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// The data folder holding `inbox/`, `processed/` and `rejected/`.
+#[derive(Debug, Clone)]
+pub struct LocalInbox {
+    root: PathBuf,
+}
+
+/// A file waiting in the inbox: its key and its version (modification time and size).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub key: String,
+    pub version: String,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn version_of(meta: &std::fs::Metadata) -> String {
+    let modified = meta.modified().ok().and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok());
+    format!("{}-{}", modified.map_or(0, |d| d.as_nanos()), meta.len())
+}
+
+impl LocalInbox {
+    /// Uses (and creates) `root/inbox`.
+    pub fn new(root: &Path) -> StoreResult<Self> {
+        std::fs::create_dir_all(root.join("inbox")).map_err(unavailable)?;
+        Ok(LocalInbox { root: root.to_path_buf() })
+    }
+
+    /// Where files are dropped.
+    pub fn folder(&self) -> PathBuf {
+        self.root.join("inbox")
+    }
+
+    fn path(&self, key: &str) -> StoreResult<PathBuf> {
+        // Keys come from our own listing or the upload handler; still, nothing outside the data folder.
+        let safe = !key.is_empty()
+            && !key.starts_with('/')
+            && key.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
+        if safe { Ok(self.root.join(key)) } else { Err(StoreError::Invalid(format!("ruta no permitida: {key}"))) }
+    }
+
+    /// Files in the inbox that have not changed for `quiet` (one still being
+    /// copied waits for a later look); hidden and `.part`/`.tmp` files are skipped.
+    pub fn waiting(&self, quiet: Duration) -> StoreResult<Vec<Waiting>> {
+        let mut found = Vec::new();
+        let mut stack = vec![self.folder()];
+        let now = SystemTime::now();
+        while let Some(dir) = stack.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(unavailable(e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(unavailable)?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') || name.ends_with(".part") || name.ends_with(".tmp") {
+                    continue;
+                }
+                let meta = entry.metadata().map_err(unavailable)?;
+                if meta.is_dir() {
+                    stack.push(entry.path());
+                    continue;
+                }
+                let settled =
+                    meta.modified().ok().and_then(|m| now.duration_since(m).ok()).is_some_and(|age| age >= quiet);
+                if !meta.is_file() || !settled {
+                    continue;
+                }
+                let Ok(relative) = entry.path().strip_prefix(&self.root).map(Path::to_path_buf) else { continue };
+                let key = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+                found.push(Waiting { key, version: version_of(&meta) });
+            }
+        }
+        found.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(found)
+    }
+
+    fn write_atomically(path: &Path, bytes: &[u8]) -> StoreResult<()> {
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, bytes).map_err(unavailable)?;
+        std::fs::rename(&tmp, path).map_err(unavailable)
+    }
+}
+
+impl Inbox for LocalInbox {
+    async fn fetch(&self, key: &str, version: Option<&str>) -> StoreResult<Option<Vec<u8>>> {
+        let path = self.path(key)?;
+        let version = version.map(str::to_string);
+        tokio::task::spawn_blocking(move || {
+            let meta = match std::fs::metadata(&path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(unavailable(e)),
+            };
+            // Replaced since it was seen: the new file is another upload.
+            if version.is_some_and(|v| v != version_of(&meta)) {
+                return Ok(None);
+            }
+            match std::fs::read(&path) {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(unavailable(e)),
+            }
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn settle(
+        &self,
+        key: &str,
+        _version: Option<&str>,
+        settlement: Settlement,
+        report: &[u8],
+    ) -> StoreResult<String> {
+        let target_key = settled_key(key, settlement);
+        let (from, to) = (self.path(key)?, self.path(&target_key)?);
+        let report = report.to_vec();
+        tokio::task::spawn_blocking(move || {
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent).map_err(unavailable)?;
+            }
+            match std::fs::rename(&from, &to) {
+                Ok(()) => {}
+                // Moved by an earlier delivery: only the report is (re)written.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+            let mut report_path = to.into_os_string();
+            report_path.push(".json");
+            Self::write_atomically(Path::new(&report_path), &report)
+        })
+        .await
+        .map_err(unavailable)??;
+        Ok(target_key)
+    }
+}
