@@ -91,28 +91,12 @@ pub fn sign(
     out: Option<&Path>,
     input: &Path,
 ) -> Result<ExitCode, CliError> {
-    let xml = read_document(input)?;
-    let mut dec = Dec::parse(&xml).map_err(|e| CliError::Document(input.into(), e))?;
-    if dec.is_stamped() {
-        return Err(CliError::Seal(SealError::AlreadyStamped));
-    }
-    if dec.is_sealed() || !dec.certificado_responsable.is_empty() || !dec.no_certificado_responsable.is_empty() {
-        return Err(CliError::AlreadySealed);
-    }
-    let problems = value_problems(&dec);
-    if !problems.is_empty() {
-        return Err(CliError::Invalid(problems.iter().map(|p| format!("  - {p}")).collect()));
-    }
     let efirma = Efirma::load(&read_bytes(cer, 64 * 1024)?, &read_bytes(key, 64 * 1024)?, &password(password_file)?)?;
-    let curp = Curp::parse(&dec.responsable.curp)
-        .map_err(|e| CliError::Invalid(vec![format!("  - Responsable/curp: {e}")]))?;
-    let issue_date = dec.issue_date().ok_or_else(|| CliError::Invalid(vec!["  - Expedicion/fecha ilegible".into()]))?;
-    efirma.check_usable(issue_date, &curp)?;
-    for warning in totals_warnings(&dec) {
-        eprintln!("aviso: {warning}");
+    if input.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) {
+        let out = out.ok_or_else(|| CliError::Usage("para sellar un ZIP indique --out sellados.zip".into()))?;
+        return sign_zip(&efirma, out, input);
     }
-    seal(&mut dec, &efirma)?;
-    let sealed = dec.to_xml();
+    let sealed = seal_document(&efirma, input, &read_document(input)?)?;
     match out {
         Some(path) => {
             write_file(path, sealed.as_bytes())?;
@@ -123,6 +107,104 @@ pub fn sign(
             stdout.write_all(sealed.as_bytes()).map_err(|e| CliError::Write("stdout".into(), e.to_string()))?;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Seals one unsealed document (`name` says where it came from in errors).
+fn seal_document(efirma: &Efirma, name: &Path, xml: &str) -> Result<String, CliError> {
+    let mut dec = Dec::parse(xml).map_err(|e| CliError::Document(name.into(), e))?;
+    if dec.is_stamped() {
+        return Err(CliError::Seal(SealError::AlreadyStamped));
+    }
+    if dec.is_sealed() || !dec.certificado_responsable.is_empty() || !dec.no_certificado_responsable.is_empty() {
+        return Err(CliError::AlreadySealed);
+    }
+    let problems = value_problems(&dec);
+    if !problems.is_empty() {
+        return Err(CliError::Invalid(problems.iter().map(|p| format!("  - {}: {p}", name.display())).collect()));
+    }
+    let curp = Curp::parse(&dec.responsable.curp)
+        .map_err(|e| CliError::Invalid(vec![format!("  - Responsable/curp: {e}")]))?;
+    let issue_date = dec.issue_date().ok_or_else(|| CliError::Invalid(vec!["  - Expedicion/fecha ilegible".into()]))?;
+    efirma.check_usable(issue_date, &curp)?;
+    for warning in totals_warnings(&dec) {
+        eprintln!("aviso: {warning} ({})", name.display());
+    }
+    seal(&mut dec, efirma)?;
+    Ok(dec.to_xml())
+}
+
+/// Seals every document of a zip (as exported with export-unsealed) into
+/// another zip, ready for the inbox. Read with the inbox's own limits.
+fn sign_zip(efirma: &Efirma, out: &Path, input: &Path) -> Result<ExitCode, CliError> {
+    let bytes = read_bytes(input, certifica_api::inbox::MAX_UPLOAD_BYTES)?;
+    let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let upload =
+        certifica_api::inbox::read(&name, &bytes).map_err(|e| CliError::Usage(format!("{}: {e}", input.display())))?;
+    if let Some((entry, why)) = upload.refused.first() {
+        return Err(CliError::Usage(format!("{entry}: {why}")));
+    }
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let zip_error = |e: &dyn std::fmt::Display| CliError::Write(out.into(), e.to_string());
+    for found in &upload.documents {
+        let entry = found.name.rsplit('/').next().unwrap_or(&found.name).to_string();
+        let sealed = seal_document(efirma, Path::new(&found.name), &found.xml)?;
+        zip.start_file(entry, options).map_err(|e| zip_error(&e))?;
+        zip.write_all(sealed.as_bytes()).map_err(|e| zip_error(&e))?;
+    }
+    let bytes = zip.finish().map_err(|e| zip_error(&e))?.into_inner();
+    write_file(out, &bytes)?;
+    eprintln!(
+        "{} documento(s) sellado(s) con el certificado {} → {}",
+        upload.documents.len(),
+        efirma.certificate().number(),
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the authority's portal does with a zip of sealed documents, with
+/// the simulated authority: authenticates each and answers a zip of the
+/// stamped documents with a results sheet (`resultados.csv`). Folios in
+/// `refuse` are answered as refused, to try the Error path by hand.
+pub fn simulated_portal(input: &Path, out: &Path, refuse: &[String]) -> Result<ExitCode, CliError> {
+    let bytes = read_bytes(input, certifica_api::inbox::MAX_UPLOAD_BYTES)?;
+    let name = input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let upload =
+        certifica_api::inbox::read(&name, &bytes).map_err(|e| CliError::Usage(format!("{}: {e}", input.display())))?;
+    let authority = LocalAuthority::simulated_sep()?;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let zip_error = |e: &dyn std::fmt::Display| CliError::Write(out.into(), e.to_string());
+    let mut sheet = csv::Writer::from_writer(Vec::new());
+    sheet.write_record(["folioControl", "estatus", "folioDigital", "mensaje"]).map_err(|e| zip_error(&e))?;
+    let (mut stamped, mut refused) = (0, 0);
+    for found in &upload.documents {
+        let folio = found.dec.folio_control.clone();
+        let outcome = if refuse.contains(&folio) {
+            Err("rechazado por la autoridad (simulado)".to_string())
+        } else {
+            authority.authenticate(&found.xml).map_err(|e| e.to_string())
+        };
+        match outcome {
+            Ok(s) => {
+                let entry = found.name.rsplit('/').next().unwrap_or(&found.name).to_string();
+                zip.start_file(entry, options).map_err(|e| zip_error(&e))?;
+                zip.write_all(s.xml.as_bytes()).map_err(|e| zip_error(&e))?;
+                sheet.write_record([folio.as_str(), "Autenticado", &s.folio_digital, ""]).map_err(|e| zip_error(&e))?;
+                stamped += 1;
+            }
+            Err(message) => {
+                sheet.write_record([folio.as_str(), "Rechazado", "", &message]).map_err(|e| zip_error(&e))?;
+                refused += 1;
+            }
+        }
+    }
+    zip.start_file("resultados.csv", options).map_err(|e| zip_error(&e))?;
+    zip.write_all(&sheet.into_inner().map_err(|e| zip_error(&e))?).map_err(|e| zip_error(&e))?;
+    write_file(out, &zip.finish().map_err(|e| zip_error(&e))?.into_inner())?;
+    eprintln!("autoridad simulada: {stamped} autenticado(s), {refused} rechazado(s) → {}", out.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -26,7 +26,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Sella un documento Dec 3.0 con la e.firma del responsable (sin conexión).
+    /// Sella un documento Dec 3.0 (o un ZIP de ellos, como los exporta export-unsealed) con la e.firma del responsable, sin conexión.
     Sign {
         /// Certificado .cer (DER) del responsable.
         #[arg(long)]
@@ -40,8 +40,19 @@ enum Command {
         /// Dónde escribir el XML sellado (por omisión, la salida estándar).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Documento Dec 3.0 sin sello.
+        /// Documento Dec 3.0 sin sello, o un ZIP de ellos (entonces --out es obligatorio).
         input: PathBuf,
+    },
+    /// Hace lo que el portal de la autoridad con un ZIP de XML sellados, con la autoridad simulada:
+    /// devuelve un ZIP de XML autenticados y la hoja resultados.csv (para probar el flujo semielectrónico).
+    AutoridadSimulada {
+        /// ZIP de XML sellados (el de export-sealed).
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Folio de control que la autoridad rechaza (repetible).
+        #[arg(long = "rechazar")]
+        refuse: Vec<String>,
     },
     /// Verifica un certificado (sello, certificado, timbre); sale con 0 si es válido y 1 si no.
     Verify {
@@ -125,6 +136,7 @@ fn main() -> ExitCode {
             commands::render(&file, &out, cancelled, preview, &verify_base_url, logo.as_deref())
         }
         Command::Demo { out, issue_date } => commands::demo(&out, issue_date.as_deref()),
+        Command::AutoridadSimulada { input, out, refuse } => commands::simulated_portal(&input, &out, &refuse),
         Command::Serve { addr, data, demo } => serve::serve(addr, &data, demo),
         Command::Token { institution, schools, perms, ttl, email, data } => {
             token(&institution, &schools, &perms, &ttl, &email, &data)
