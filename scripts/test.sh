@@ -22,6 +22,14 @@ if [[ ! -x $venv/bin/moto_server ]]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "moto[server,dynamodb,s3]==5.2.5"
 fi
+# Infrastructure checks (offline): cfn-lint and checkov in their own
+# virtualenv (their pinned dependencies differ from moto's).
+infra_venv=.venv-infra
+if [[ ! -x $infra_venv/bin/checkov || ! -x $infra_venv/bin/cfn-lint ]]; then
+  echo "== installing cfn-lint and checkov into $infra_venv"
+  python3 -m venv "$infra_venv"
+  "$infra_venv/bin/pip" install -q --disable-pip-version-check "cfn-lint==1.58.0" "checkov==3.3.30"
+fi
 moto_pids=()
 trap 'kill "${moto_pids[@]}" 2>/dev/null || true' EXIT
 # Starts one emulator on a free port of 127.0.0.1 and prints its URL.
@@ -50,6 +58,15 @@ export CERTIFICA_TEST_AWS_ENDPOINT=$moto_url
 start_moto mail
 export CERTIFICA_TEST_SES_ENDPOINT=$moto_url
 echo "== AWS emulators (moto): storage $CERTIFICA_TEST_AWS_ENDPOINT, mail $CERTIFICA_TEST_SES_ENDPOINT"
+
+echo "== cfn-lint infra/template.yaml"
+"$infra_venv/bin/cfn-lint" infra/template.yaml
+echo "== checkov infra/ (offline)"
+# Never contacts the outside: no guidelines download, no update check.
+BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=TRUE \
+  "$infra_venv/bin/checkov" --skip-download --quiet --compact -d infra --framework cloudformation
+echo "== template ⇔ code"
+"$infra_venv/bin/python" scripts/check-infra.py
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -7,6 +7,7 @@
 
 mod commands;
 mod demo;
+mod provision;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +43,22 @@ enum Command {
         out: Option<PathBuf>,
         /// Documento Dec 3.0 sin sello, o un ZIP de ellos (entonces --out es obligatorio).
         input: PathBuf,
+    },
+    /// Da de alta (o actualiza) una institución, sus escuelas y ciclos y una compra de créditos
+    /// desde un archivo JSON, en la tabla de DynamoDB del despliegue o en una carpeta local.
+    Provision {
+        /// El archivo (ver infra/institucion-ejemplo.json).
+        #[arg(long)]
+        file: PathBuf,
+        /// Tabla de DynamoDB (credenciales y región de AWS del entorno).
+        #[arg(long, conflicts_with = "data", required_unless_present = "data")]
+        table: Option<String>,
+        /// Carpeta de datos de `certifica serve`.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Quién hace el alta (queda en la bitácora de créditos).
+        #[arg(long, default_value = "operador")]
+        operator: String,
     },
     /// Hace lo que el portal de la autoridad con un ZIP de XML sellados, con la autoridad simulada:
     /// devuelve un ZIP de XML autenticados y la hoja resultados.csv (para probar el flujo semielectrónico).
@@ -136,6 +153,14 @@ fn main() -> ExitCode {
             commands::render(&file, &out, cancelled, preview, &verify_base_url, logo.as_deref())
         }
         Command::Demo { out, issue_date } => commands::demo(&out, issue_date.as_deref()),
+        Command::Provision { file, table, data, operator } => {
+            let target = match (&table, &data) {
+                (Some(t), _) => provision::Target::Table(t),
+                (None, Some(d)) => provision::Target::Data(d),
+                (None, None) => provision::Target::Data(std::path::Path::new("certifica-data")),
+            };
+            provision::run(&file, target, &operator)
+        }
         Command::AutoridadSimulada { input, out, refuse } => commands::simulated_portal(&input, &out, &refuse),
         Command::Serve { addr, data, demo } => serve::serve(addr, &data, demo),
         Command::Token { institution, schools, perms, ttl, email, data } => {

@@ -8,18 +8,25 @@
 //! `institution` and `permissions` (also accepted with Cognito's `custom:`
 //! prefix). The public verification route needs none.
 //!
-//! Configuration, read once per process by [`Settings::from_env`]:
+//! Configuration, read once per process by [`Settings::from_env`]; each
+//! function reads only what it uses ([`Lambda::environment`], listed in
+//! `functions/lambda/environment.json` and checked against the template):
 //!
-//! | variable | meaning |
-//! |---|---|
-//! | `CERTIFICA_TABLE` | DynamoDB table |
-//! | `CERTIFICA_BUCKET` | S3 bucket for documents |
-//! | `CERTIFICA_SENDER` / `CERTIFICA_SENDER_NAME` | SES identity mail comes from |
-//! | `CERTIFICA_VERIFY_BASE_URL` | public verification page (the folio is appended) |
-//! | `CERTIFICA_CURSOR_KEY` | base64, ≥ 32 bytes: seals pagination cursors |
-//! | `CERTIFICA_SEAL_KEY` | base64, 32 bytes: seals signers' e.firma passwords |
-//! | `CERTIFICA_STAMPER` | `simulated` (the only authority reachable from here; dev stages) |
-//! | `CERTIFICA_AWS_ENDPOINT` | optional emulator endpoint |
+//! | variable | who | meaning |
+//! |---|---|---|
+//! | `CERTIFICA_TABLE` | all | DynamoDB table |
+//! | `CERTIFICA_BUCKET` | all | S3 bucket for documents and the upload inbox |
+//! | `CERTIFICA_VERIFY_BASE_URL` | all | public verification page (the folio is appended) |
+//! | `CERTIFICA_SENDER` / `CERTIFICA_SENDER_NAME` | email | SES identity mail comes from |
+//! | `CERTIFICA_CURSOR_SECRET` | list | Secrets Manager secret sealing pagination cursors |
+//! | `CERTIFICA_SEAL_SECRET` | issue, stamp-on-upload | Secrets Manager secret sealing signers' e.firma passwords |
+//! | `CERTIFICA_STAMPER` | issue, stamp-on-upload | `simulated` (the only authority reachable from here; dev stages) |
+//! | `CERTIFICA_AWS_ENDPOINT` | optional | an emulator endpoint (tests only) |
+//!
+//! Outside AWS (tests, an emulator) `CERTIFICA_CURSOR_KEY` / `CERTIFICA_SEAL_KEY`
+//! may carry the keys themselves (base64) instead of the secrets' ARNs. A
+//! function that does not use a key gets a random one for its lifetime: it
+//! can neither read a signer's password nor forge a cursor.
 
 pub use certifica_api::Function;
 
@@ -59,55 +66,170 @@ pub enum StartError {
     Setup(String),
 }
 
+/// One of the deployed functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lambda {
+    /// A route group of the HTTP API.
+    Api(Function),
+    /// S3 ObjectCreated events of the inbox.
+    StampOnUpload,
+}
+
+/// Every function, as deployed (one binary each).
+pub const LAMBDAS: [Lambda; 8] = [
+    Lambda::Api(Function::ListCertificates),
+    Lambda::Api(Function::ManageRecords),
+    Lambda::Api(Function::IssueCertificates),
+    Lambda::Api(Function::CancelCertificates),
+    Lambda::Api(Function::DownloadCertificates),
+    Lambda::Api(Function::EmailCertificates),
+    Lambda::Api(Function::Verify),
+    Lambda::StampOnUpload,
+];
+
+impl Lambda {
+    /// The binary's (and the template resource's) name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lambda::Api(f) => f.name(),
+            Lambda::StampOnUpload => "stamp-on-upload",
+        }
+    }
+
+    fn seals(self) -> bool {
+        matches!(self, Lambda::Api(Function::IssueCertificates) | Lambda::StampOnUpload)
+    }
+
+    fn pages(self) -> bool {
+        self == Lambda::Api(Function::ListCertificates)
+    }
+
+    fn mails(self) -> bool {
+        self == Lambda::Api(Function::EmailCertificates)
+    }
+
+    /// The variables this function needs, as the template must set them.
+    pub fn environment(self) -> Vec<&'static str> {
+        let mut vars = vec!["CERTIFICA_TABLE", "CERTIFICA_BUCKET", "CERTIFICA_VERIFY_BASE_URL"];
+        if self.mails() {
+            vars.extend(["CERTIFICA_SENDER", "CERTIFICA_SENDER_NAME"]);
+        }
+        if self.pages() {
+            vars.push("CERTIFICA_CURSOR_SECRET");
+        }
+        if self.seals() {
+            vars.extend(["CERTIFICA_SEAL_SECRET", "CERTIFICA_STAMPER"]);
+        }
+        vars
+    }
+}
+
+/// Where a key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A Secrets Manager secret (its ARN): the key is derived from its value.
+    Secret(String),
+    /// The key itself (tests, emulators).
+    Inline(Vec<u8>),
+    /// This function does not use the key: a random one.
+    Unused,
+}
+
 /// What a function reads from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub table: String,
     pub bucket: String,
-    pub sender: Sender,
+    /// Only the email function sends mail.
+    pub sender: Option<Sender>,
     pub verify_base_url: String,
-    pub cursor_key: Vec<u8>,
-    pub seal_key: [u8; 32],
+    pub cursor_key: KeySource,
+    pub seal_key: KeySource,
 }
 
 impl Settings {
     /// From the environment; every problem names the variable.
-    pub fn from_env() -> Result<Self, StartError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    pub fn from_env(lambda: Lambda) -> Result<Self, StartError> {
+        Self::from_lookup(lambda, |name| std::env::var(name).ok())
     }
 
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, StartError> {
+    pub fn from_lookup(lambda: Lambda, get: impl Fn(&str) -> Option<String>) -> Result<Self, StartError> {
         let need = |name: &'static str| get(name).filter(|v| !v.trim().is_empty()).ok_or(StartError::Missing(name));
-        let key = |name: &'static str| {
-            STANDARD.decode(need(name)?.trim()).map_err(|_| StartError::Invalid(name, "no es base64".into()))
+        let key = |secret: &'static str, inline: &'static str, min: usize, max: usize| {
+            if let Some(text) = get(inline).filter(|v| !v.trim().is_empty()) {
+                let bytes =
+                    STANDARD.decode(text.trim()).map_err(|_| StartError::Invalid(inline, "no es base64".into()))?;
+                if bytes.len() < min || bytes.len() > max {
+                    return Err(StartError::Invalid(inline, format!("debe tener de {min} a {max} bytes")));
+                }
+                return Ok(KeySource::Inline(bytes));
+            }
+            let arn = need(secret)?;
+            if !arn.starts_with("arn:") {
+                return Err(StartError::Invalid(secret, "debe ser el ARN de un secreto de Secrets Manager".into()));
+            }
+            Ok(KeySource::Secret(arn))
         };
-        let cursor_key = key("CERTIFICA_CURSOR_KEY")?;
-        if cursor_key.len() < 32 {
-            return Err(StartError::Invalid("CERTIFICA_CURSOR_KEY", "debe tener al menos 32 bytes".into()));
-        }
-        let seal_key: [u8; 32] = key("CERTIFICA_SEAL_KEY")?
-            .try_into()
-            .map_err(|_| StartError::Invalid("CERTIFICA_SEAL_KEY", "debe tener exactamente 32 bytes".into()))?;
-        match need("CERTIFICA_STAMPER")?.as_str() {
-            "simulated" => {}
-            other => {
-                return Err(StartError::Invalid(
-                    "CERTIFICA_STAMPER",
-                    format!("«{other}»: solo existe la autoridad simulada («simulated»)"),
-                ));
+        let cursor_key = if lambda.pages() {
+            key("CERTIFICA_CURSOR_SECRET", "CERTIFICA_CURSOR_KEY", 32, 64)?
+        } else {
+            KeySource::Unused
+        };
+        let seal_key = if lambda.seals() {
+            key("CERTIFICA_SEAL_SECRET", "CERTIFICA_SEAL_KEY", 32, 32)?
+        } else {
+            KeySource::Unused
+        };
+        if lambda.seals() {
+            match need("CERTIFICA_STAMPER")?.as_str() {
+                "simulated" => {}
+                other => {
+                    return Err(StartError::Invalid(
+                        "CERTIFICA_STAMPER",
+                        format!("«{other}»: solo existe la autoridad simulada («simulated»)"),
+                    ));
+                }
             }
         }
+        let sender = if lambda.mails() {
+            Some(Sender {
+                name: get("CERTIFICA_SENDER_NAME")
+                    .filter(|n| !n.trim().is_empty())
+                    .unwrap_or_else(|| "Certificación electrónica".into()),
+                address: need("CERTIFICA_SENDER")?,
+            })
+        } else {
+            None
+        };
         Ok(Settings {
             table: need("CERTIFICA_TABLE")?,
             bucket: need("CERTIFICA_BUCKET")?,
-            sender: Sender {
-                name: get("CERTIFICA_SENDER_NAME").unwrap_or_else(|| "Certificación electrónica".into()),
-                address: need("CERTIFICA_SENDER")?,
-            },
+            sender,
             verify_base_url: need("CERTIFICA_VERIFY_BASE_URL")?,
             cursor_key,
             seal_key,
         })
+    }
+}
+
+/// The key of `source`: a secret's value is stretched with HMAC-SHA256 for
+/// `purpose` (any random secret string of ≥ 32 characters makes a full key).
+async fn resolve(source: &KeySource, purpose: &str) -> Result<Vec<u8>, StartError> {
+    match source {
+        KeySource::Inline(bytes) => Ok(bytes.clone()),
+        KeySource::Unused => {
+            let mut bytes = vec![0u8; 32];
+            aws_lc_rs::rand::fill(&mut bytes).map_err(|_| StartError::Setup("sin aleatoriedad".into()))?;
+            Ok(bytes)
+        }
+        KeySource::Secret(arn) => {
+            let value = certifica_aws::secret_string(arn).await.map_err(|e| StartError::Setup(e.to_string()))?;
+            if value.len() < 32 {
+                return Err(StartError::Invalid("CERTIFICA_SEAL_SECRET", format!("el secreto {arn} es muy corto")));
+            }
+            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, value.as_bytes());
+            Ok(aws_lc_rs::hmac::sign(&key, purpose.as_bytes()).as_ref().to_vec())
+        }
     }
 }
 
@@ -116,12 +238,19 @@ pub async fn wire_aws(settings: &Settings) -> Result<Api<Aws>, StartError> {
     let setup = |e: &dyn std::fmt::Display| StartError::Setup(e.to_string());
     let records = DynamoRecords::new(certifica_aws::dynamodb_client().await, &settings.table);
     let artifacts = S3Artifacts::new(certifica_aws::s3_client().await, &settings.bucket);
-    let mailer = SesMailer::new(certifica_aws::ses_client().await, settings.sender.clone(), None);
+    // Functions other than email send nothing; their mailer has no identity.
+    let sender = settings.sender.clone().unwrap_or(Sender { name: String::new(), address: String::new() });
+    let mailer = SesMailer::new(certifica_aws::ses_client().await, sender, None);
     let stamper = LocalAuthority::simulated_sep().map_err(|e| setup(&e))?;
-    let secrets = SecretBox::new(&settings.seal_key).map_err(|e| setup(&e))?;
+    let seal_key: [u8; 32] = resolve(&settings.seal_key, "certifica/sellos")
+        .await?
+        .try_into()
+        .map_err(|_| StartError::Invalid("CERTIFICA_SEAL_KEY", "debe tener exactamente 32 bytes".into()))?;
+    let cursor_key = resolve(&settings.cursor_key, "certifica/cursores").await?;
+    let secrets = SecretBox::new(&seal_key).map_err(|e| setup(&e))?;
     // Uploaded authority-returned documents are trusted when stamped by the configured authority.
-    let config = Config::new(&settings.cursor_key, secrets, settings.verify_base_url.clone())
-        .trusting(stamper.certificate().clone());
+    let config =
+        Config::new(&cursor_key, secrets, settings.verify_base_url.clone()).trusting(stamper.certificate().clone());
     Api::new(records, artifacts, stamper, mailer, config).map_err(|e| setup(&e))
 }
 
@@ -175,7 +304,7 @@ pub async fn handle<X: Adapters>(api: &Api<X>, request: Request, only: Function)
 /// A function's whole life: configuration and clients once, then events.
 pub async fn run(only: Function) -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let settings = Settings::from_env()?;
+    let settings = Settings::from_env(Lambda::Api(only))?;
     let api = Arc::new(wire_aws(&settings).await?);
     lambda_http::run(lambda_http::service_fn(move |request: Request| {
         let api = api.clone();

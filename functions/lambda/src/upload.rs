@@ -9,7 +9,7 @@
 //! retry redelivers the event — the records already settled answer
 //! "repetido" and change nothing.
 
-use crate::{Aws, Settings, StartError, wire_aws};
+use crate::{Aws, Lambda, Settings, StartError, wire_aws};
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use certifica_api::Api;
 use certifica_api::upload::{INBOX_PREFIX, RetryLater, UploadEvent, UploadReport, process_upload};
@@ -97,7 +97,7 @@ fn summary(report: &UploadReport) -> Value {
 /// The function's whole life: configuration and clients once, then events.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let settings = Settings::from_env()?;
+    let settings = Settings::from_env(Lambda::StampOnUpload)?;
     let (api, inbox) = wire_upload(&settings).await?;
     let (api, inbox) = (Arc::new(api), Arc::new(inbox));
     lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<S3Event>| {

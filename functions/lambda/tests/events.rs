@@ -222,22 +222,82 @@ async fn every_route_refuses_missing_identity_permissions_other_institutions_bad
 
 #[test]
 fn settings_name_the_missing_or_wrong_variable() {
-    use certifica_functions::{Settings, StartError};
+    use certifica_functions::{KeySource, Lambda, Settings, StartError};
+    let issue = Lambda::Api(Function::IssueCertificates);
     let full = |name: &str| -> Option<String> {
         Some(
             match name {
-                "CERTIFICA_CURSOR_KEY" | "CERTIFICA_SEAL_KEY" => "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+                "CERTIFICA_CURSOR_SECRET" | "CERTIFICA_SEAL_SECRET" => {
+                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:certifica-abc"
+                }
                 "CERTIFICA_STAMPER" => "simulated",
+                "CERTIFICA_CURSOR_KEY" | "CERTIFICA_SEAL_KEY" => return None,
                 _ => "valor",
             }
             .to_string(),
         )
     };
-    assert!(Settings::from_lookup(full).is_ok());
+    let settings = Settings::from_lookup(issue, full).unwrap();
+    assert!(matches!(settings.seal_key, KeySource::Secret(_)));
+    assert_eq!((settings.cursor_key, settings.sender), (KeySource::Unused, None), "issue neither pages nor mails");
     let without = |missing: &'static str| move |name: &str| if name == missing { None } else { full(name) };
-    assert!(matches!(Settings::from_lookup(without("CERTIFICA_TABLE")), Err(StartError::Missing("CERTIFICA_TABLE"))));
+    assert!(matches!(
+        Settings::from_lookup(issue, without("CERTIFICA_TABLE")),
+        Err(StartError::Missing("CERTIFICA_TABLE"))
+    ));
+    assert!(matches!(
+        Settings::from_lookup(issue, without("CERTIFICA_SEAL_SECRET")),
+        Err(StartError::Missing("CERTIFICA_SEAL_SECRET"))
+    ));
+    // Functions that do not seal do not need the secret at all.
+    assert!(Settings::from_lookup(Lambda::Api(Function::Verify), without("CERTIFICA_SEAL_SECRET")).is_ok());
     let real_authority = |name: &str| if name == "CERTIFICA_STAMPER" { Some("sep".into()) } else { full(name) };
-    assert!(matches!(Settings::from_lookup(real_authority), Err(StartError::Invalid("CERTIFICA_STAMPER", _))));
+    assert!(matches!(Settings::from_lookup(issue, real_authority), Err(StartError::Invalid("CERTIFICA_STAMPER", _))));
+    let not_arn = |name: &str| if name == "CERTIFICA_SEAL_SECRET" { Some("clave".into()) } else { full(name) };
+    assert!(matches!(Settings::from_lookup(issue, not_arn), Err(StartError::Invalid("CERTIFICA_SEAL_SECRET", _))));
     let short_key = |name: &str| if name == "CERTIFICA_SEAL_KEY" { Some("AAEC".into()) } else { full(name) };
-    assert!(matches!(Settings::from_lookup(short_key), Err(StartError::Invalid("CERTIFICA_SEAL_KEY", _))));
+    assert!(matches!(Settings::from_lookup(issue, short_key), Err(StartError::Invalid("CERTIFICA_SEAL_KEY", _))));
+    let email = Lambda::Api(Function::EmailCertificates);
+    assert!(matches!(
+        Settings::from_lookup(email, without("CERTIFICA_SENDER")),
+        Err(StartError::Missing("CERTIFICA_SENDER"))
+    ));
+}
+
+/// `environment.json` (what the template is checked against) is exactly
+/// what each function's code looks up, besides the test-only alternatives.
+#[test]
+fn the_environment_list_is_what_each_function_reads() {
+    use certifica_functions::{LAMBDAS, Settings};
+    use std::cell::RefCell;
+    let listed: Value = serde_json::from_str(
+        &std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("environment.json")).unwrap(),
+    )
+    .unwrap();
+    let test_only: Vec<&str> = listed["testOnly"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(listed["functions"].as_object().unwrap().len(), LAMBDAS.len());
+    for lambda in LAMBDAS {
+        let asked = RefCell::new(Vec::<String>::new());
+        let lookup = |name: &str| {
+            asked.borrow_mut().push(name.to_string());
+            match name {
+                n if n.ends_with("_SECRET") => Some("arn:aws:secretsmanager:us-east-1:1:secret:x".to_string()),
+                "CERTIFICA_STAMPER" => Some("simulated".to_string()),
+                n if test_only.contains(&n) => None,
+                _ => Some("valor".to_string()),
+            }
+        };
+        Settings::from_lookup(lambda, lookup).unwrap();
+        let mut asked: Vec<String> =
+            asked.into_inner().into_iter().filter(|n| !test_only.contains(&n.as_str())).collect();
+        asked.sort();
+        asked.dedup();
+        let mut code = lambda.environment();
+        code.sort();
+        assert_eq!(asked, code, "{}: looked up vs Lambda::environment", lambda.name());
+        let mut file: Vec<&str> =
+            listed["functions"][lambda.name()].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        file.sort();
+        assert_eq!(file, code, "{}: environment.json vs the code", lambda.name());
+    }
 }

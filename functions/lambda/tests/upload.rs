@@ -18,7 +18,7 @@ use certifica_core::ports::{ArtifactStore, AuditStore, CertificateStore, CreditS
 use certifica_core::records::{Actor, AuditAction, CertificateRecord, CertificateStatus, LedgerKind, Tenant};
 use certifica_core::stamping::{Failure, LocalAuthority};
 use certifica_functions::upload::{handle_s3_event, wire_upload};
-use certifica_functions::{Aws, Settings};
+use certifica_functions::{Aws, KeySource, Lambda, Settings};
 use http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -59,17 +59,33 @@ struct World {
     bucket: String,
 }
 
-fn settings(table: &str, bucket: &str) -> Settings {
+/// The function's settings, with its sealing key in a Secrets Manager secret (on the emulator).
+async fn settings(table: &str, bucket: &str) -> Settings {
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws_config_for_tests().await);
+    let secret = secrets
+        .create_secret()
+        .name(format!("{table}-sellos"))
+        .secret_string(uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string())
+        .send()
+        .await
+        .unwrap();
     let vars = [
         ("CERTIFICA_TABLE", table.to_string()),
         ("CERTIFICA_BUCKET", bucket.to_string()),
-        ("CERTIFICA_SENDER", "certificados@uva.edu.mx".into()),
         ("CERTIFICA_VERIFY_BASE_URL", "https://certifica.example/v1/verify/".into()),
-        ("CERTIFICA_CURSOR_KEY", STANDARD.encode([7u8; 32])),
-        ("CERTIFICA_SEAL_KEY", STANDARD.encode([8u8; 32])),
+        ("CERTIFICA_SEAL_SECRET", secret.arn().unwrap().to_string()),
         ("CERTIFICA_STAMPER", "simulated".into()),
     ];
-    Settings::from_lookup(|name| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())).unwrap()
+    let settings = Settings::from_lookup(Lambda::StampOnUpload, |name| {
+        vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    assert!(matches!(settings.seal_key, KeySource::Secret(_)));
+    settings
+}
+
+async fn aws_config_for_tests() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(emulator().await).load().await
 }
 
 fn identity(institution: &str, school: &str) -> Identity {
@@ -138,7 +154,7 @@ async fn world() -> World {
     emulator().await;
     let suffix = uuid::Uuid::new_v4().simple().to_string();
     let (table, bucket) = (format!("certifica-{suffix}"), format!("certifica-{suffix}"));
-    let (api, _) = wire_upload(&settings(&table, &bucket)).await.unwrap();
+    let (api, _) = wire_upload(&settings(&table, &bucket).await).await.unwrap();
     api.records().create_table().await.unwrap();
     api.artifacts().create_bucket().await.unwrap();
     let setup = Actor::new("alta", "alta");

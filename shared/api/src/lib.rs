@@ -13,6 +13,7 @@ mod documents;
 mod idempotency;
 pub mod inbox;
 mod problem;
+pub mod provision;
 mod records;
 mod request;
 pub mod upload;
@@ -154,6 +155,27 @@ pub enum Function {
     DownloadCertificates,
     EmailCertificates,
     Verify,
+}
+
+impl Function {
+    /// The function's name (its binary and its template resource).
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::ListCertificates => "list-certificates",
+            Function::ManageRecords => "manage-records",
+            Function::IssueCertificates => "issue-certificates",
+            Function::CancelCertificates => "cancel-certificates",
+            Function::DownloadCertificates => "download-certificates",
+            Function::EmailCertificates => "email-certificates",
+            Function::Verify => "verify",
+        }
+    }
+}
+
+/// The function that answers `method` `path` (a concrete path), if any:
+/// what the deployment must wire each route to.
+pub fn function_of(method: &Method, path: &str) -> Option<Function> {
+    Route::of(method, path).ok().map(|r| r.function())
 }
 
 /// A request matched to its route.

@@ -534,6 +534,12 @@ async fn sealed<X: Adapters>(
         return match existing.status {
             CertificateStatus::Timbrado if stamped_by(api, t, existing, scope.id).await? => Ok(done(result, existing)),
             CertificateStatus::Timbrado | CertificateStatus::Cancelado => already(api, &b, result, existing).await,
+            CertificateStatus::Sellado | CertificateStatus::Error if !b.stamp => Ok(DocumentResult {
+                status: "sellado".into(),
+                code: Some("ya_sellado".into()),
+                message: Some("ya estaba sellado; expórtelo (export-sealed) y entréguelo a la autoridad".into()),
+                ..result.certificate(existing)
+            }),
             // An earlier attempt recorded it (this upload retried, or the same document again): stamp it.
             CertificateStatus::Sellado | CertificateStatus::Error => {
                 let outcome = certification::stamp_existing(api, &b, existing.clone()).await?;

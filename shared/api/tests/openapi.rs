@@ -42,6 +42,20 @@ fn every_route_is_documented_and_every_operation_is_a_route() {
     }
 }
 
+/// `x-certifica-function` (what the template wires each route to, checked
+/// by scripts/check-infra.py) names the function the router gives the route;
+/// only the public verification has no security requirement.
+#[test]
+fn every_operation_names_its_function_and_its_auth() {
+    let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+    for (method, path, op) in operations(&doc) {
+        let function = certifica_api::function_of(&method.parse().unwrap(), &concrete(&path)).unwrap();
+        assert_eq!(op["x-certifica-function"], function.name(), "{method} {path}");
+        let public = op.get("security") == Some(&json!([]));
+        assert_eq!(public, function == certifica_api::Function::Verify, "{method} {path}: security");
+    }
+}
+
 #[tokio::test]
 async fn every_operation_answers_as_documented() {
     let f = fixture().await;

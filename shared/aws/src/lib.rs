@@ -9,7 +9,7 @@ mod s3;
 mod ses;
 
 pub use dynamo::{DynamoRecords, TABLE_KEY_SCHEMA};
-pub use s3::S3Artifacts;
+pub use s3::{BULK_ZIP_TAG, S3Artifacts};
 pub use ses::{MAIL_ATTEMPTS, SesMailer, mail_retry_config};
 
 /// Builds the DynamoDB client from the environment (region, credentials),
@@ -47,4 +47,23 @@ pub async fn ses_client() -> aws_sdk_sesv2::Client {
         .retry_config(mail_retry_config(std::time::Duration::from_secs(1)))
         .build();
     aws_sdk_sesv2::Client::from_conf(config)
+}
+
+/// The value of a Secrets Manager secret (deployment keys, read once at
+/// start), honouring `CERTIFICA_AWS_ENDPOINT`.
+pub async fn secret_string(arn: &str) -> Result<String, certifica_core::ports::StoreError> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Ok(endpoint) = std::env::var("CERTIFICA_AWS_ENDPOINT") {
+        loader = loader.endpoint_url(endpoint);
+    }
+    let client = aws_sdk_secretsmanager::Client::new(&loader.load().await);
+    let out = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
+        certifica_core::ports::StoreError::Unavailable(format!(
+            "no se pudo leer el secreto {arn}: {}",
+            aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+        ))
+    })?;
+    out.secret_string()
+        .map(str::to_string)
+        .ok_or_else(|| certifica_core::ports::StoreError::Invalid(format!("el secreto {arn} no es texto")))
 }

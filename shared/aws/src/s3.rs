@@ -13,6 +13,9 @@ use certifica_core::ports::{
 };
 use certifica_core::records::Tenant;
 
+/// The tag of bulk zips (`infra/template.yaml` expires them by it).
+pub const BULK_ZIP_TAG: &str = "certifica-tipo=zip";
+
 /// The S3 artifact store.
 #[derive(Debug, Clone)]
 pub struct S3Artifacts {
@@ -37,6 +40,15 @@ fn object_key(t: &Tenant, key: &str) -> StoreResult<String> {
 impl S3Artifacts {
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
         S3Artifacts { client, bucket: bucket.into() }
+    }
+
+    /// The client (tests read object metadata through it).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
     }
 
     /// Creates the bucket with versioning on, if missing (deployments create
@@ -93,17 +105,19 @@ impl ArtifactStore for S3Artifacts {
         content_type: &str,
     ) -> StoreResult<StoredArtifact> {
         let key = kind.key(name);
-        let out = self
+        let mut put = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(object_key(t, &key)?)
             .body(ByteStream::from(bytes))
             .content_type(content_type)
-            .server_side_encryption(ServerSideEncryption::Aes256)
-            .send()
-            .await
-            .map_err(unavailable)?;
+            .server_side_encryption(ServerSideEncryption::Aes256);
+        if kind == ArtifactKind::BulkZip {
+            // The bucket's lifecycle rule expires tagged bulk zips after two days.
+            put = put.tagging(BULK_ZIP_TAG);
+        }
+        let out = put.send().await.map_err(unavailable)?;
         let version = out.version_id().unwrap_or("null").to_string();
         Ok(StoredArtifact { key, version })
     }
@@ -191,21 +205,14 @@ impl Inbox for S3Artifacts {
         if let Some(v) = version {
             source.push_str(&format!("?versionId={}", percent_encoding::utf8_percent_encode(v, COPY_SOURCE)));
         }
-        let copied = self
-            .client
-            .copy_object()
-            .bucket(&self.bucket)
-            .key(&target)
-            .copy_source(source)
-            .server_side_encryption(ServerSideEncryption::Aes256)
-            .send()
-            .await;
-        let gone = match copied {
-            Ok(_) => false,
-            // Already moved by an earlier delivery: only the report is (re)written.
-            Err(SdkError::ServiceError(s)) if matches!(s.raw().status().as_u16(), 400 | 404) => true,
+        // Report first, then the move: an upload gone from the inbox always has its report.
+        let head = self.client.head_object().bucket(&self.bucket).key(key).set_version_id(version.map(str::to_string));
+        match head.send().await {
+            Ok(_) => {}
+            // Already settled by an earlier delivery.
+            Err(SdkError::ServiceError(s)) if matches!(s.raw().status().as_u16(), 400 | 404) => return Ok(target),
             Err(e) => return Err(unavailable(e)),
-        };
+        }
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -216,17 +223,24 @@ impl Inbox for S3Artifacts {
             .send()
             .await
             .map_err(unavailable)?;
-        if !gone {
-            // Only the version that was handled: a newer upload under the same name stays.
-            self.client
-                .delete_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .set_version_id(version.map(str::to_string))
-                .send()
-                .await
-                .map_err(unavailable)?;
-        }
+        self.client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(&target)
+            .copy_source(source)
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        // Only the version that was handled: a newer upload under the same name stays.
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_version_id(version.map(str::to_string))
+            .send()
+            .await
+            .map_err(unavailable)?;
         Ok(target)
     }
 }

@@ -54,3 +54,21 @@ async fn links_are_presigned_for_five_minutes_and_fetch_the_document() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.stdout, b"%PDF firmado");
 }
+
+#[tokio::test]
+async fn bulk_zips_carry_the_tag_their_lifecycle_rule_expires_them_by() {
+    let s = store().await;
+    let t = Tenant::from_verified_identity("zips-s3");
+    let zip = s.put(&t, ArtifactKind::BulkZip, "ciclo.zip", b"PK\x05\x06".to_vec(), "application/zip").await.unwrap();
+    let pdf = s.put(&t, ArtifactKind::Pdf, "A1.pdf", b"%PDF".to_vec(), "application/pdf").await.unwrap();
+    let tags = |key: String| {
+        let s = s.clone();
+        async move {
+            let out =
+                s.client().get_object_tagging().bucket(s.bucket()).key(format!("zips-s3/{key}")).send().await.unwrap();
+            out.tag_set().iter().map(|t| format!("{}={}", t.key(), t.value())).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(tags(zip.key).await, [certifica_aws::BULK_ZIP_TAG]);
+    assert!(tags(pdf.key).await.is_empty(), "documents themselves never expire");
+}

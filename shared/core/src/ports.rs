@@ -415,9 +415,10 @@ pub trait Inbox: Send + Sync {
     /// no longer exists (already moved on an earlier delivery).
     fn fetch(&self, key: &str, version: Option<&str>) -> impl Future<Output = StoreResult<Option<Vec<u8>>>> + Send;
 
-    /// Moves the upload out of the inbox to `settlement`'s prefix and writes
-    /// `report` (JSON) beside it as `….json`; answers the new key. Settling
-    /// an upload that is already gone only writes the report.
+    /// Writes `report` (JSON) as `….json` beside where the upload goes, then
+    /// moves the upload out of the inbox to `settlement`'s prefix; answers
+    /// the new key. An upload already gone was settled before (its report
+    /// is there): nothing is written again.
     fn settle(
         &self,
         key: &str,

@@ -128,18 +128,22 @@ impl Inbox for LocalInbox {
         let (from, to) = (self.path(key)?, self.path(&target_key)?);
         let report = report.to_vec();
         tokio::task::spawn_blocking(move || {
+            // Already settled by an earlier delivery: its report is there.
+            if !from.exists() {
+                return Ok(());
+            }
             if let Some(parent) = to.parent() {
                 std::fs::create_dir_all(parent).map_err(unavailable)?;
             }
-            match std::fs::rename(&from, &to) {
-                Ok(()) => {}
-                // Moved by an earlier delivery: only the report is (re)written.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(unavailable(e)),
-            }
-            let mut report_path = to.into_os_string();
+            // Report first, then the move: an upload gone from the inbox always has its report.
+            let mut report_path = to.clone().into_os_string();
             report_path.push(".json");
-            Self::write_atomically(Path::new(&report_path), &report)
+            Self::write_atomically(Path::new(&report_path), &report)?;
+            match std::fs::rename(&from, &to) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(unavailable(e)),
+            }
         })
         .await
         .map_err(unavailable)??;

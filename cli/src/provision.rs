@@ -1,0 +1,45 @@
+//! `certifica provision`: an institution, its schools and cycles and a
+//! purchase of credits, from one JSON file, into the deployment's DynamoDB
+//! table (AWS credentials and region from the environment) or a local data
+//! folder.
+
+use crate::commands::CliError;
+use certifica_api::provision::{Provisioning, provision};
+use certifica_core::records::Actor;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Where the records live.
+pub enum Target<'a> {
+    Table(&'a str),
+    Data(&'a Path),
+}
+
+pub fn run(file: &Path, target: Target<'_>, operator: &str) -> Result<ExitCode, CliError> {
+    let text = std::fs::read_to_string(file).map_err(|e| CliError::Read(file.into(), e.to_string()))?;
+    let spec: Provisioning = serde_json::from_str(&text).map_err(|e| {
+        CliError::Usage(format!("{}: {e} (línea {}, columna {})", file.display(), e.line(), e.column()))
+    })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Serve(e.to_string()))?;
+    let by = Actor::new(operator, format!("provision-{}", uuid::Uuid::new_v4()));
+    let done = runtime.block_on(async {
+        match target {
+            Target::Table(table) => {
+                let records = certifica_aws::DynamoRecords::new(certifica_aws::dynamodb_client().await, table);
+                provision(&records, &spec, &by).await
+            }
+            Target::Data(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| CliError::Write(dir.into(), e.to_string()))?;
+                let records = certifica_local::LocalRecords::open(&dir.join("certifica.db"))
+                    .map_err(|e| CliError::Store(e.to_string()))?;
+                provision(&records, &spec, &by).await
+            }
+        }
+        .map_err(|e| CliError::Store(e.to_string()))
+    })?;
+    println!("{}", serde_json::to_string_pretty(&done).map_err(|e| CliError::Usage(e.to_string()))?);
+    Ok(ExitCode::SUCCESS)
+}

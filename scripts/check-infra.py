@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Proves infra/template.yaml and the code agree (run by scripts/test.sh
+with the infra virtualenv, which has cfn-lint's template decoder):
+
+- every function binary (functions/lambda/Cargo.toml) has exactly one
+  AWS::Serverless::Function built from it with cargo-lambda, and no other;
+- every operation of shared/api/openapi.json is wired, once, to the function
+  its `x-certifica-function` names (checked against the router by a Rust
+  test), with the same method and path, and with the JWT authorizer unless
+  the operation is public; no route exists that the document lacks;
+- every function's environment is exactly what its code reads
+  (functions/lambda/environment.json, checked against the code by a Rust
+  test), with no test-only variable;
+- function policies name actions and resources (no "*");
+- the table's keys and indexes are the ones the DynamoDB adapter uses;
+- the bucket expires bulk zips by the tag the S3 adapter puts on them.
+
+Usage: python scripts/check-infra.py   (exit 1 with one line per problem)
+"""
+
+import json
+import pathlib
+import re
+import sys
+
+from cfnlint.decode import decode
+
+root = pathlib.Path(__file__).resolve().parent.parent
+problems = []
+
+
+def problem(text):
+    problems.append(text)
+
+
+def check(template):
+    """The problems of `template` (decoded), one line each."""
+    problems.clear()
+    resources = template["Resources"]
+    functions = {name: r for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    global_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+
+    # 1. One function per binary, built with cargo-lambda from the functions crate.
+    cargo = (root / "functions" / "lambda" / "Cargo.toml").read_text()
+    binaries = re.findall(r'\[\[bin\]\]\s*name\s*=\s*"([^"]+)"', cargo)
+    by_binary = {}
+    for name, r in functions.items():
+        meta = r.get("Metadata", {})
+        binary = meta.get("BuildProperties", {}).get("Binary")
+        if meta.get("BuildMethod") != "rust-cargolambda":
+            problem(f"{name}: Metadata.BuildMethod must be rust-cargolambda")
+        code = r["Properties"].get("CodeUri")
+        if code != "../functions/lambda" or not (root / "infra" / str(code) / "Cargo.toml").exists():
+            problem(f"{name}: CodeUri must be ../functions/lambda (the crate with the binaries), is {code!r}")
+        if binary in by_binary:
+            problem(f"binary {binary} is deployed twice: {by_binary[binary]} and {name}")
+        by_binary[binary] = name
+    for b in binaries:
+        if b not in by_binary:
+            problem(f"binary {b} has no function in the template")
+    for b, name in by_binary.items():
+        if b not in binaries:
+            problem(f"{name} builds {b!r}, which is not a binary of functions/lambda")
+
+    # 2. Every documented operation wired to its function, with its auth; nothing else.
+    openapi = json.loads((root / "shared" / "api" / "openapi.json").read_text())
+    wired = {}
+    for name, r in functions.items():
+        for event_name, event in r["Properties"].get("Events", {}).items():
+            if event["Type"] != "HttpApi":
+                continue
+            p = event["Properties"]
+            key = (p["Method"].upper(), p["Path"])
+            if key in wired:
+                problem(f"{key[0]} {key[1]} is wired twice")
+            public = p.get("Auth", {}).get("Authorizer") == "NONE"
+            wired[key] = (r["Metadata"]["BuildProperties"]["Binary"], public, f"{name}.{event_name}")
+    documented = set()
+    for path, item in openapi["paths"].items():
+        for method, op in item.items():
+            key = (method.upper(), path)
+            documented.add(key)
+            if key not in wired:
+                problem(f"{method.upper()} {path} is documented but not wired in the template")
+                continue
+            binary, public, where = wired[key]
+            if binary != op["x-certifica-function"]:
+                problem(f"{method.upper()} {path} goes to {binary} ({where}); the router serves it in {op['x-certifica-function']}")
+            if public != (op.get("security") == []):
+                problem(f"{method.upper()} {path}: {'public' if public else 'behind the JWT authorizer'} in the template, not in openapi.json")
+    for key, (_, _, where) in wired.items():
+        if key not in documented:
+            problem(f"{where}: {key[0]} {key[1]} is not in openapi.json")
+    api = [r for r in resources.values() if r["Type"] == "AWS::Serverless::HttpApi"]
+    if len(api) != 1 or api[0]["Properties"]["Auth"].get("DefaultAuthorizer") is None:
+        problem("exactly one HttpApi with a default (JWT) authorizer is expected")
+
+    # 3. Environments: exactly what each function reads.
+    listed = json.loads((root / "functions" / "lambda" / "environment.json").read_text())
+    for binary, name in by_binary.items():
+        own = functions[name]["Properties"].get("Environment", {}).get("Variables", {})
+        have = set(global_env) | set(own)
+        need = set(listed["functions"].get(binary, []))
+        for v in sorted(need - have):
+            problem(f"{name} ({binary}) reads {v}, which the template does not set")
+        for v in sorted(have - need):
+            problem(f"{name} ({binary}) gets {v}, which its code does not read")
+        for v in sorted(have & set(listed["testOnly"])):
+            problem(f"{name}: {v} is for tests only")
+
+    # 4. Least privilege: named actions and resources in every function policy.
+    def statements(policies):
+        for policy in policies or []:
+            if isinstance(policy, dict):
+                yield from policy.get("Statement", [])
+            else:
+                problem(f"policy {policy!r}: write explicit statements (SAM policy templates hide their actions)")
+
+
+    for name, r in functions.items():
+        for st in statements(r["Properties"].get("Policies")):
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            res = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+            if any("*" in a for a in actions):
+                problem(f"{name}: wildcard action in {actions}")
+            if any(x == "*" for x in res):
+                problem(f"{name}: resource '*' for {actions}")
+
+    # 5. The table's keys and indexes are the adapter's.
+    dynamo = (root / "shared" / "aws" / "src" / "dynamo.rs").read_text()
+    schema = dict(re.findall(r'\("(\w+)", "(HASH|RANGE)"\)', dynamo.split("TABLE_KEY_SCHEMA", 1)[1].split("];", 1)[0]))
+    tables = [r for r in resources.values() if r["Type"] == "AWS::DynamoDB::Table"]
+    if len(tables) != 1:
+        problem("exactly one DynamoDB table is expected")
+    else:
+        t = tables[0]["Properties"]
+        keys = {k["AttributeName"]: k["KeyType"] for k in t["KeySchema"]}
+        for index in t.get("GlobalSecondaryIndexes", []):
+            keys.update({k["AttributeName"]: k["KeyType"] for k in index["KeySchema"]})
+        if keys != schema:
+            problem(f"table keys {keys} differ from the adapter's TABLE_KEY_SCHEMA {schema}")
+    # 6. Bulk zips expire by the tag the S3 adapter puts on them.
+    s3 = (root / "shared" / "aws" / "src" / "s3.rs").read_text()
+    tag = re.search(r'BULK_ZIP_TAG: &str = "([^=]+)=([^"]+)"', s3)
+    buckets = [r for r in resources.values() if r["Type"] == "AWS::S3::Bucket"]
+    rules = [rule for b in buckets for rule in b["Properties"].get("LifecycleConfiguration", {}).get("Rules", [])]
+    if not tag or not any({"Key": tag.group(1), "Value": tag.group(2)} in rule.get("TagFilters", []) for rule in rules):
+        problem("no lifecycle rule expires the bulk zips by the adapter's BULK_ZIP_TAG")
+    return list(problems), len(by_binary), len(wired)
+
+
+def self_test(template):
+    """Each kind of disagreement is caught (the check cannot pass vacuously)."""
+    import copy
+
+    def broken(change):
+        t = copy.deepcopy(template)
+        change(t)
+        return check(t)[0]
+
+    fns = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    issue = next(n for n, r in fns.items() if r["Metadata"]["BuildProperties"]["Binary"] == "issue-certificates")
+    mutations = {
+        "a function removed": lambda t: t["Resources"].pop(issue),
+        "a route sent to another function": lambda t: t["Resources"][issue]["Properties"]["Events"]["Issue"]["Properties"].update(Path="/v1/otra"),
+        "a variable missing": lambda t: t["Resources"][issue]["Properties"]["Environment"]["Variables"].pop("CERTIFICA_SEAL_SECRET"),
+        "a test-only variable set": lambda t: t["Resources"][issue]["Properties"]["Environment"]["Variables"].update(CERTIFICA_AWS_ENDPOINT="x"),
+        "a wildcard action": lambda t: t["Resources"][issue]["Properties"]["Policies"][0]["Statement"][0].update(Action="s3:*"),
+        "a public route made private": lambda t: next(r for r in t["Resources"].values() if r["Type"] == "AWS::Serverless::Function" and r["Metadata"]["BuildProperties"]["Binary"] == "verify")["Properties"]["Events"]["Verify"]["Properties"].pop("Auth"),
+        "the zip lifecycle rule dropped": lambda t: next(r for r in t["Resources"].values() if r["Type"] == "AWS::S3::Bucket")["Properties"]["LifecycleConfiguration"]["Rules"].pop(0),
+        "an index renamed": lambda t: next(r for r in t["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table")["Properties"]["GlobalSecondaryIndexes"][0]["KeySchema"][0].update(AttributeName="g1"),
+    }
+    for what, change in mutations.items():
+        if not broken(change):
+            sys.exit(f"infra self-test: {what} was not caught")
+
+
+template, errors = decode(str(root / "infra" / "template.yaml"))
+if errors:
+    sys.exit(f"infra/template.yaml cannot be read: {errors}")
+self_test(template)
+found, functions_count, routes_count = check(template)
+if found:
+    print("\n".join(f"infra: {p}" for p in found))
+    sys.exit(1)
+print(f"infra: template and code agree ({functions_count} functions, {routes_count} routes); each kind of mismatch is caught")
