@@ -13,6 +13,7 @@ with the infra virtualenv, which has cfn-lint's template decoder):
   test), with no test-only variable;
 - function policies name actions and resources (no "*");
 - the table's keys and indexes are the ones the DynamoDB adapter uses;
+- every function logs (JSON) to its own group kept for LogRetentionDays;
 - the bucket expires bulk zips by the tag the S3 adapter puts on them.
 
 Usage: python scripts/check-infra.py   (exit 1 with one line per problem)
@@ -139,7 +140,14 @@ def check(template):
             keys.update({k["AttributeName"]: k["KeyType"] for k in index["KeySchema"]})
         if keys != schema:
             problem(f"table keys {keys} differ from the adapter's TABLE_KEY_SCHEMA {schema}")
-    # 6. Bulk zips expire by the tag the S3 adapter puts on them.
+    # 6. Every function logs to its own group, kept for the retention parameter.
+    for name, r in functions.items():
+        group = r["Properties"].get("LoggingConfig", {}).get("LogGroup", {})
+        target = resources.get(group.get("Ref", "") if isinstance(group, dict) else "", {})
+        if target.get("Type") != "AWS::Logs::LogGroup" or target["Properties"].get("RetentionInDays") != {"Ref": "LogRetentionDays"}:
+            problem(f"{name}: LoggingConfig.LogGroup must be its own log group kept LogRetentionDays")
+
+    # 7. Bulk zips expire by the tag the S3 adapter puts on them.
     s3 = (root / "shared" / "aws" / "src" / "s3.rs").read_text()
     tag = re.search(r'BULK_ZIP_TAG: &str = "([^=]+)=([^"]+)"', s3)
     buckets = [r for r in resources.values() if r["Type"] == "AWS::S3::Bucket"]
@@ -168,6 +176,7 @@ def self_test(template):
         "a wildcard action": lambda t: t["Resources"][issue]["Properties"]["Policies"][0]["Statement"][0].update(Action="s3:*"),
         "a public route made private": lambda t: next(r for r in t["Resources"].values() if r["Type"] == "AWS::Serverless::Function" and r["Metadata"]["BuildProperties"]["Binary"] == "verify")["Properties"]["Events"]["Verify"]["Properties"].pop("Auth"),
         "the zip lifecycle rule dropped": lambda t: next(r for r in t["Resources"].values() if r["Type"] == "AWS::S3::Bucket")["Properties"]["LifecycleConfiguration"]["Rules"].pop(0),
+        "a function logging to the default group": lambda t: t["Resources"][issue]["Properties"].pop("LoggingConfig"),
         "an index renamed": lambda t: next(r for r in t["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table")["Properties"]["GlobalSecondaryIndexes"][0]["KeySchema"][0].update(AttributeName="g1"),
     }
     for what, change in mutations.items():
