@@ -13,7 +13,7 @@ use certifica_core::ports::{CreditStore, InstitutionStore, StudentStore};
 use certifica_core::records::{Actor, Cycle, SignerConfig, Tenant};
 use certifica_core::secretbox::SecretBox;
 use certifica_core::stamping::{Failure, LocalAuthority};
-use certifica_local::{LocalArtifacts, LocalInbox, LocalOutbox, LocalRecords};
+use certifica_local::{Local, LocalArtifacts, LocalInbox, LocalOutbox, LocalRecords};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -126,16 +126,6 @@ fn identity(headers: &http::HeaderMap, key: &jsonwebtoken::DecodingKey) -> Resul
         .map_err(|_| AccessError::Unauthenticated)?
         .claims;
     Identity::from_claims(&claims.sub, claims.email.as_deref(), Some(&claims.institution), Some(&claims.permissions))
-}
-
-/// The embedded adapters.
-struct Local;
-
-impl certifica_api::Adapters for Local {
-    type Records = LocalRecords;
-    type Artifacts = LocalArtifacts;
-    type Stamper = LocalAuthority;
-    type Mailer = LocalOutbox;
 }
 
 type LocalApi = Api<Local>;

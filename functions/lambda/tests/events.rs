@@ -4,7 +4,7 @@
 //! refuses a missing identity, missing permissions, another institution,
 //! malformed bodies and the wrong function.
 
-use certifica_api::{Adapters, Api, Config, Function};
+use certifica_api::{Api, Config, Function};
 use certifica_core::catalogs::EntidadFederativa;
 use certifica_core::model::{CertificationMode, Institution, InstitutionType, School};
 use certifica_core::ports::{CreditStore, InstitutionStore};
@@ -12,19 +12,10 @@ use certifica_core::records::{Actor, Tenant};
 use certifica_core::secretbox::SecretBox;
 use certifica_core::stamping::LocalAuthority;
 use certifica_functions::handle;
-use certifica_local::{LocalArtifacts, LocalOutbox, LocalRecords};
+use certifica_local::{Local, LocalArtifacts, LocalOutbox, LocalRecords};
 use lambda_http::{Body, http::StatusCode};
 use serde_json::Value;
 use std::path::PathBuf;
-
-struct Local;
-
-impl Adapters for Local {
-    type Records = LocalRecords;
-    type Artifacts = LocalArtifacts;
-    type Stamper = LocalAuthority;
-    type Mailer = LocalOutbox;
-}
 
 fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events")

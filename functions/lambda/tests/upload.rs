@@ -6,52 +6,23 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use bytes::Bytes;
 use certifica_api::Api;
 use certifica_api::upload::UploadReport;
 use certifica_core::catalogs::EntidadFederativa;
 use certifica_core::document::Dec;
 use certifica_core::efirma::Efirma;
-use certifica_core::identity::{Identity, Permission};
 use certifica_core::model::{CertificationMode, Institution, InstitutionType, School};
 use certifica_core::ports::{ArtifactStore, AuditStore, CertificateStore, CreditStore, Inbox, InstitutionStore};
 use certifica_core::records::{Actor, AuditAction, CertificateRecord, CertificateStatus, LedgerKind, Tenant};
 use certifica_core::stamping::{Failure, LocalAuthority};
 use certifica_functions::upload::{handle_s3_event, wire_upload};
 use certifica_functions::{Aws, KeySource, Lambda, Settings};
-use http::{Method, Request, StatusCode};
+use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
-use tokio::sync::OnceCell;
 
-const DEMO_CER: &[u8] = include_bytes!("../../../assets/demo-efirma/responsable.cer");
-const DEMO_KEY: &[u8] = include_bytes!("../../../assets/demo-efirma/responsable.key");
-const DEMO_PASSWORD: &str = "demo-certifica";
-const DEMO_CURP: &str = "GOMC850412MDFRRR03";
-const CYCLE: &str = "2026";
-
-/// Points the AWS SDK's environment at the emulator, once per test process.
-async fn emulator() -> &'static str {
-    static ENDPOINT: OnceCell<String> = OnceCell::const_new();
-    ENDPOINT
-        .get_or_init(|| async {
-            let endpoint = std::env::var("CERTIFICA_TEST_AWS_ENDPOINT").expect(
-                "CERTIFICA_TEST_AWS_ENDPOINT is not set: run the tests with scripts/test.sh, which starts moto on 127.0.0.1",
-            );
-            assert!(endpoint.starts_with("http://127.0.0.1:"), "the emulator must be local: {endpoint}");
-            // SAFETY: set once, before any client of this process reads the environment
-            // (every test awaits this cell first).
-            unsafe {
-                std::env::set_var("CERTIFICA_AWS_ENDPOINT", &endpoint);
-                std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-                std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-                std::env::set_var("AWS_REGION", "us-east-1");
-                std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-            }
-            endpoint
-        })
-        .await
-}
+mod common;
+use common::*;
 
 struct World {
     api: Api<Aws>,
@@ -86,65 +57,6 @@ async fn settings(table: &str, bucket: &str) -> Settings {
 
 async fn aws_config_for_tests() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(emulator().await).load().await
-}
-
-fn identity(institution: &str, school: &str) -> Identity {
-    let grants: Vec<(&str, Permission)> =
-        [Permission::Ver, Permission::Timbrar, Permission::Editar, Permission::Administrar]
-            .into_iter()
-            .map(|p| (school, p))
-            .collect();
-    Identity::from_claims(
-        "control@escuela.mx",
-        Some("control@escuela.mx"),
-        Some(institution),
-        Some(&Identity::permissions_claim(&grants)),
-    )
-    .unwrap()
-}
-
-async fn call(api: &Api<Aws>, id: &Identity, method: Method, uri: &str, body: Value) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .body(Bytes::from(body.to_string()))
-        .unwrap();
-    let response = api.handle(request, Ok(id.clone()), "prueba", None).await;
-    let status = response.status();
-    (status, serde_json::from_slice(response.body()).unwrap_or(Value::Null))
-}
-
-fn student(n: u32, nombre: &str) -> Value {
-    let first17 = format!("NUXA99{:02}{:02}MDFNXN0", 1 + n % 12, 1 + n % 28);
-    let alphabet = "0123456789ABCDEFGHIJKLMNÑOPQRSTUVWXYZ";
-    let total: usize =
-        first17.chars().enumerate().map(|(i, c)| alphabet.chars().position(|a| a == c).unwrap() * (18 - i)).sum();
-    json!({
-        "controlNumber": format!("A{n:04}"),
-        "curp": format!("{first17}{}", (10 - total % 10) % 10),
-        "nombre": nombre, "primerApellido": "Núñez", "segundoApellido": "Ruiz",
-        "genero": "Mujer", "fechaNacimiento": format!("1999-{:02}-{:02}", 1 + n % 12, 1 + n % 28),
-        "group": "8A", "gradeLevel": 8, "active": true, "planId": "lae",
-        "grades": [
-            {"subjectClave": "ADM1", "value": "9", "ciclo": "2022-1"},
-            {"subjectClave": "CON1", "value": "8.5", "ciclo": "2022-2"},
-        ],
-    })
-}
-
-fn plan() -> Value {
-    json!({
-        "career": {"mecId": 103456, "clave": "LAE", "nombre": "Licenciatura en Administración de Empresas"},
-        "clavePlan": "2020", "tipoPeriodo": "Semestre", "nivel": "Licenciatura",
-        "scale": {"min": "5", "max": "10", "passing": "6"}, "totalCredits": "16",
-        "recognition": "rvoe", "rvoe": {"numero": "20201234", "fechaExpedicion": "2020-01-15"},
-        "lastGrade": 8,
-        "subjects": [
-            {"clave": "ADM1", "nombre": "Administración I", "certification": {"idAsignatura": 1, "tipo": "Obligatoria", "creditos": "8"}},
-            {"clave": "CON1", "nombre": "Contabilidad I", "certification": {"idAsignatura": 2, "tipo": "Obligatoria", "creditos": "8"}},
-        ],
-    })
 }
 
 /// A fresh table and bucket; `uva` (electronic, its signer seals offline:

@@ -212,6 +212,12 @@ pub(crate) struct Batch<'a> {
     pub stamp: bool,
     /// The school's signer seals offline: new certificates arrive as uploads.
     pub offline: bool,
+    /// Credits available as last known (read once per batch, counted down
+    /// as certificates are stamped): the rules' early warning; holding a
+    /// credit remains the authority.
+    pub credits_hint: std::sync::atomic::AtomicU64,
+    /// Plans already read in this batch (students of a class share one).
+    pub plans: std::sync::Mutex<std::collections::HashMap<String, certifica_core::model::Plan>>,
 }
 
 pub async fn issue<X: Adapters>(
@@ -314,6 +320,8 @@ async fn issue_batch<X: Adapters>(
         own_node: own_node.as_ref(),
         stamp: institution.mode != CertificationMode::SemiElectronic,
         offline,
+        credits_hint: std::sync::atomic::AtomicU64::new(api.records.balance(t).await?.available),
+        plans: Default::default(),
     };
     let mut results = Vec::new();
     for matricula in students {
@@ -376,7 +384,7 @@ async fn issue_student<X: Adapters>(api: &Api<X>, b: &Batch<'_>, matricula: &str
                 transient: false,
             }),
             // Sellado (an interrupted attempt) or Error: stamp the sealed document again.
-            _ => stamp_existing(api, b, current.clone()).await,
+            _ => stamp_existing(api, b, current.clone(), None).await,
         };
     }
     if b.offline {
@@ -388,7 +396,7 @@ async fn issue_student<X: Adapters>(api: &Api<X>, b: &Batch<'_>, matricula: &str
              séllelos con «certifica sign» y suba los XML sellados a la bandeja de entrada",
         ));
     }
-    let Some(plan) = api.records.plan(t, &b.school.id, &record.student.plan_id).await? else {
+    let Some(plan) = plan_of(api, b, &record.student.plan_id).await? else {
         return Ok(Outcome::one(
             matricula,
             "rechazado",
@@ -396,7 +404,7 @@ async fn issue_student<X: Adapters>(api: &Api<X>, b: &Batch<'_>, matricula: &str
             format!("el plan {} del alumno no existe", record.student.plan_id),
         ));
     };
-    let credits = api.records.balance(t).await?.available;
+    let credits = b.credits_hint.load(std::sync::atomic::Ordering::Relaxed);
     let ctx = IssueContext {
         institution: b.institution,
         plan: &plan,
@@ -407,6 +415,23 @@ async fn issue_student<X: Adapters>(api: &Api<X>, b: &Batch<'_>, matricula: &str
     };
     let folio_control = format!("{}-{}-{}-{}", b.school.id, b.cycle, matricula, history.len() + 1);
     issue_new(api, b, &record, &ctx, &folio_control).await
+}
+
+/// The plan, read once per batch.
+async fn plan_of<X: Adapters>(
+    api: &Api<X>,
+    b: &Batch<'_>,
+    plan_id: &str,
+) -> Result<Option<certifica_core::model::Plan>, StoreError> {
+    let cached = b.plans.lock().ok().and_then(|plans| plans.get(plan_id).cloned());
+    if let Some(plan) = cached {
+        return Ok(Some(plan));
+    }
+    let plan = api.records.plan(b.tenant, &b.school.id, plan_id).await?;
+    if let (Some(p), Ok(mut plans)) = (&plan, b.plans.lock()) {
+        plans.insert(plan_id.to_string(), p.clone());
+    }
+    Ok(plan)
 }
 
 fn rules_outcome(matricula: &str, e: IssueError) -> Outcome {
@@ -452,7 +477,7 @@ async fn issue_new<X: Adapters>(
             problems: Vec::new(),
             transient: false,
         }),
-        None => stamp_existing(api, b, certificate).await,
+        None => stamp_existing(api, b, certificate, Some(sealed.xml)).await,
     }
 }
 
@@ -503,28 +528,36 @@ pub(crate) async fn record_sealed<X: Adapters>(
 }
 
 /// Sends a Sellado / Error certificate's sealed XML to the authority and records the outcome.
+/// `sealed_xml` is the document when the caller has it at hand (just
+/// sealed); otherwise it is read from storage.
 pub(crate) async fn stamp_existing<X: Adapters>(
     api: &Api<X>,
     b: &Batch<'_>,
     certificate: CertificateRecord,
+    sealed_xml: Option<String>,
 ) -> Result<Outcome, StoreError> {
-    let Some(key) = certificate.artifacts.sealed_xml.clone() else {
-        return Ok(Outcome::one(
-            &certificate.control_number,
-            "error",
-            "sin_documento",
-            "el certificado no tiene XML sellado",
-        ));
+    let xml = match sealed_xml {
+        Some(xml) => xml,
+        None => {
+            let Some(key) = certificate.artifacts.sealed_xml.clone() else {
+                return Ok(Outcome::one(
+                    &certificate.control_number,
+                    "error",
+                    "sin_documento",
+                    "el certificado no tiene XML sellado",
+                ));
+            };
+            let Some(xml) = api.artifacts.get(b.tenant, &key).await? else {
+                return Ok(Outcome::one(
+                    &certificate.control_number,
+                    "error",
+                    "sin_documento",
+                    "no se encontró el XML sellado",
+                ));
+            };
+            String::from_utf8_lossy(&xml).into_owned()
+        }
     };
-    let Some(xml) = api.artifacts.get(b.tenant, &key).await? else {
-        return Ok(Outcome::one(
-            &certificate.control_number,
-            "error",
-            "sin_documento",
-            "no se encontró el XML sellado",
-        ));
-    };
-    let xml = String::from_utf8_lossy(&xml).into_owned();
     // Hold a credit first, so the authority is only called when one is available.
     let stamped = match hold(api, b, &certificate).await? {
         Err(outcome) => return Ok(outcome),
@@ -659,6 +692,10 @@ async fn commit_held<X: Adapters>(
         receipt: None,
     };
     let done = api.records.commit_stamp(b.tenant, &reservation, certificate.version, commit, &b.actor).await?;
+    let _ =
+        b.credits_hint.fetch_update(std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed, |n| {
+            Some(n.saturating_sub(1))
+        });
     Ok(Outcome { matricula, status: "timbrado", certificate: Some(done), problems: Vec::new(), transient: false })
 }
 

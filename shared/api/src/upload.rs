@@ -458,6 +458,9 @@ fn batch<'a>(scope: &Scope<'a>, issue_date: chrono::NaiveDate, own_node: Option<
         own_node,
         stamp: scope.institution.mode != CertificationMode::SemiElectronic,
         offline: false,
+        // Uploads check no credit rule up front: holding a credit decides.
+        credits_hint: std::sync::atomic::AtomicU64::new(1),
+        plans: Default::default(),
     }
 }
 
@@ -542,7 +545,7 @@ async fn sealed<X: Adapters>(
             }),
             // An earlier attempt recorded it (this upload retried, or the same document again): stamp it.
             CertificateStatus::Sellado | CertificateStatus::Error => {
-                let outcome = certification::stamp_existing(api, &b, existing.clone()).await?;
+                let outcome = certification::stamp_existing(api, &b, existing.clone(), None).await?;
                 from_outcome(result, outcome)
             }
         };
@@ -589,7 +592,7 @@ async fn sealed<X: Adapters>(
     }
     let outcome = match own_node {
         Some(node) => certification::commit(api, &b, certificate.clone(), node.authenticate(&found.xml)).await?,
-        None => certification::stamp_existing(api, &b, certificate).await?,
+        None => certification::stamp_existing(api, &b, certificate, Some(found.xml.clone())).await?,
     };
     from_outcome(result, outcome)
 }

@@ -687,9 +687,6 @@ impl CreditStore for DynamoRecords {
         ttl: Duration,
         actor: &Actor,
     ) -> StoreResult<Reservation> {
-        if self.certificate_item(t, certificate_id).await?.is_none() {
-            return Err(StoreError::NotFound(format!("el certificado {certificate_id}")));
-        }
         let r = Reservation {
             id: uuid::Uuid::new_v4().to_string(),
             certificate_id: certificate_id.to_string(),
@@ -723,8 +720,12 @@ impl CreditStore for DynamoRecords {
         ];
         match self.transact(items).await {
             Ok(()) => Ok(r),
-            // The certificate is not waiting for a stamp, or already has a credit held.
-            Err(reasons) if failed(&reasons, 1) => Err(StoreError::Conflict),
+            // Unknown, not waiting for a stamp, or already holding a credit: read only on
+            // this path (the happy path costs one call).
+            Err(reasons) if failed(&reasons, 1) => match self.certificate_item(t, certificate_id).await? {
+                None => Err(StoreError::NotFound(format!("el certificado {certificate_id}"))),
+                Some(_) => Err(StoreError::Conflict),
+            },
             Err(reasons) if failed(&reasons, 0) => Err(StoreError::NoCredits),
             Err(reasons) => Err(reasons.into_error()),
         }

@@ -20,3 +20,15 @@ pub use artifacts::{LinkError, LinkTarget, LocalArtifacts};
 pub use inbox::{LocalInbox, Waiting};
 pub use outbox::LocalOutbox;
 pub use records::LocalRecords;
+
+/// The embedded adapter set (`certifica serve`, tests, benches): records in
+/// SQLite, documents in a folder, mail as `.eml` files, and the built-in
+/// simulated authority.
+pub struct Local;
+
+impl certifica_api::Adapters for Local {
+    type Records = LocalRecords;
+    type Artifacts = LocalArtifacts;
+    type Stamper = certifica_core::stamping::LocalAuthority;
+    type Mailer = LocalOutbox;
+}

@@ -17,14 +17,7 @@ use http::{Method, Request, StatusCode};
 use serde_json::Value;
 
 /// The embedded adapters, as `certifica serve` uses them.
-pub struct Local;
-
-impl certifica_api::Adapters for Local {
-    type Records = LocalRecords;
-    type Artifacts = LocalArtifacts;
-    type Stamper = LocalAuthority;
-    type Mailer = LocalOutbox;
-}
+pub use certifica_local::Local;
 
 pub type LocalApi = Api<Local>;
 
