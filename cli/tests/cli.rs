@@ -31,7 +31,9 @@ fn stderr(o: &Output) -> String {
 fn workdir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("certifica-cli-tests-{}", std::process::id()));
+        // Under the target directory (cargo's scratch space for tests), replaced on each run.
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("certifica-cli-tests");
+        let _ = std::fs::remove_dir_all(&dir);
         let out = certifica(&["demo", "--out", dir.join("demo").to_str().unwrap(), "--issue-date", "2026-07-15"]);
         assert!(out.status.success(), "{}", stderr(&out));
         let mut dec = Dec::parse(&std::fs::read_to_string(dir.join("demo/A20000.xml")).unwrap()).unwrap();
