@@ -259,6 +259,26 @@ pub async fn issue<X: Adapters>(
     Ok(json_response(StatusCode::OK, &answer))
 }
 
+/// The caller's institution and the school, or why certificates cannot be made there.
+async fn institution_and_school<X: Adapters>(
+    api: &Api<X>,
+    t: &Tenant,
+    school_id: &str,
+) -> Result<(Institution, School), Problem> {
+    let institution = api.records.institution(t).await?.ok_or_else(|| {
+        Problem::unprocessable(
+            "institucion_no_configurada",
+            "la institución no está configurada; cárguela antes de emitir",
+        )
+    })?;
+    let school = api
+        .records
+        .school(t, school_id)
+        .await?
+        .ok_or_else(|| Problem::not_found("escuela_no_encontrada", format!("no existe la escuela {school_id}")))?;
+    Ok((institution, school))
+}
+
 async fn issue_batch<X: Adapters>(
     api: &Api<X>,
     id: &Identity,
@@ -271,17 +291,7 @@ async fn issue_batch<X: Adapters>(
     let t = id.tenant();
     // Credits held by crashed invocations come back first.
     api.records.release_expired(t, Utc::now()).await?;
-    let institution = api.records.institution(t).await?.ok_or_else(|| {
-        Problem::unprocessable(
-            "institucion_no_configurada",
-            "la institución no está configurada; cárguela antes de emitir",
-        )
-    })?;
-    let school = api
-        .records
-        .school(t, school_id)
-        .await?
-        .ok_or_else(|| Problem::not_found("escuela_no_encontrada", format!("no existe la escuela {school_id}")))?;
+    let (institution, school) = institution_and_school(api, t, school_id).await?;
     let signer_files = load_signer(api, t, school_id).await?;
     // A signer whose files do not open is reported per student by the rules (SignerMissing / Signer).
     let mut signer_problem: Option<IssueProblem> = None;
@@ -734,17 +744,7 @@ pub async fn export_unsealed<X: Adapters>(
     }
     crate::records::require_cycle(api, id, school_id, cycle).await?;
     let t = id.tenant();
-    let institution = api.records.institution(t).await?.ok_or_else(|| {
-        Problem::unprocessable(
-            "institucion_no_configurada",
-            "la institución no está configurada; cárguela antes de emitir",
-        )
-    })?;
-    let school = api
-        .records
-        .school(t, school_id)
-        .await?
-        .ok_or_else(|| Problem::not_found("escuela_no_encontrada", format!("no existe la escuela {school_id}")))?;
+    let (institution, school) = institution_and_school(api, t, school_id).await?;
     let signer = api.records.signer(t, school_id).await?.ok_or_else(|| {
         Problem::unprocessable(
             IssueProblem::SignerMissing.code(),
