@@ -43,6 +43,19 @@ pub fn today_in_mexico() -> NaiveDate {
     }
 }
 
+/// The requested issue date (today in Mexico when absent); never in the future.
+fn issue_date_or_today(requested: Option<NaiveDate>) -> Result<NaiveDate, Problem> {
+    let today = today_in_mexico();
+    let issue_date = requested.unwrap_or(today);
+    if issue_date > today {
+        return Err(Problem::unprocessable(
+            "fecha_futura",
+            format!("la fecha de expedición {issue_date} es posterior a hoy ({today})"),
+        ));
+    }
+    Ok(issue_date)
+}
+
 fn secret_context(t: &Tenant, school: &str) -> String {
     format!("firmante/{}/{school}", t.id())
 }
@@ -246,14 +259,7 @@ pub async fn issue<X: Adapters>(
             ),
         ));
     }
-    let today = today_in_mexico();
-    let issue_date = body.issue_date.unwrap_or(today);
-    if issue_date > today {
-        return Err(Problem::unprocessable(
-            "fecha_futura",
-            format!("la fecha de expedición {issue_date} es posterior a hoy ({today})"),
-        ));
-    }
+    let issue_date = issue_date_or_today(body.issue_date)?;
     crate::records::require_cycle(api, id, school, cycle).await?;
     let answer = issue_batch(api, id, school, cycle, &students, issue_date, request_id).await?;
     Ok(json_response(StatusCode::OK, &answer))
@@ -734,14 +740,7 @@ pub async fn export_unsealed<X: Adapters>(
     id.require(school_id, Permission::Timbrar)?;
     let body: UnsealedRequest = json_body(request)?;
     let students = crate::documents::selection(&body.students, MAX_UNSEALED)?;
-    let today = today_in_mexico();
-    let issue_date = body.issue_date.unwrap_or(today);
-    if issue_date > today {
-        return Err(Problem::unprocessable(
-            "fecha_futura",
-            format!("la fecha de expedición {issue_date} es posterior a hoy ({today})"),
-        ));
-    }
+    let issue_date = issue_date_or_today(body.issue_date)?;
     crate::records::require_cycle(api, id, school_id, cycle).await?;
     let t = id.tenant();
     let (institution, school) = institution_and_school(api, t, school_id).await?;

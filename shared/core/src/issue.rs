@@ -48,16 +48,7 @@ fn seal_checked(
     summary: AcademicSummary,
     folio_control: &str,
 ) -> Result<Sealed, IssueError> {
-    let mut dec = document::build(&CertificateInput {
-        institution: ctx.institution,
-        school,
-        plan: ctx.plan,
-        student: ctx.student,
-        responsable,
-        summary: &summary,
-        issue_date: ctx.issue_date,
-        folio_control: folio_control.to_string(),
-    });
+    let mut dec = build(ctx, school, responsable, &summary, folio_control);
     let cadena_original = seal(&mut dec, efirma)?;
     Ok(Sealed { xml: dec.to_xml(), dec, cadena_original, summary })
 }
@@ -110,16 +101,27 @@ pub fn unsealed_document(
     folio_control: &str,
 ) -> Result<Dec, Vec<IssueProblem>> {
     let summary = check_without_key(ctx)?;
-    Ok(document::build(&CertificateInput {
+    Ok(build(ctx, school, responsable, &summary, folio_control))
+}
+
+/// The unsealed document of `ctx`'s student, as the records say it.
+fn build(
+    ctx: &IssueContext<'_>,
+    school: &School,
+    responsable: &Responsable,
+    summary: &AcademicSummary,
+    folio_control: &str,
+) -> Dec {
+    document::build(&CertificateInput {
         institution: ctx.institution,
         school,
         plan: ctx.plan,
         student: ctx.student,
         responsable,
-        summary: &summary,
+        summary,
         issue_date: ctx.issue_date,
         folio_control: folio_control.to_string(),
-    }))
+    })
 }
 
 fn check_without_key(ctx: &IssueContext<'_>) -> Result<AcademicSummary, Vec<IssueProblem>> {
