@@ -750,28 +750,28 @@ pub async fn export_unsealed<X: Adapters>(
             "registre al responsable (su certificado .cer) antes de exportar: su nombre y cargo van en el documento",
         )
     })?;
-    let mut zip = crate::documents::BulkZip::new(&["matricula", "folioControl", "fechaExpedicion", "archivo"])?;
+    let mut zip = crate::bulk_zip::BulkZip::new(api, t, &["matricula", "folioControl", "fechaExpedicion", "archivo"])?;
     let mut refused = Vec::new();
-    for matricula in &students {
-        match unsealed_one(api, t, &institution, &school, cycle, matricula, &signer, issue_date).await? {
-            Ok((folio_control, xml)) => {
-                let file = format!("{matricula}.xml");
-                zip.file(file.clone(), xml.as_bytes())?;
-                zip.row(&[matricula, &folio_control, &issue_date.to_string(), &file])?;
+    let filled = async {
+        for matricula in &students {
+            match unsealed_one(api, t, &institution, &school, cycle, matricula, &signer, issue_date).await? {
+                Ok((folio_control, xml)) => {
+                    let file = format!("{matricula}.xml");
+                    zip.file(file.clone(), xml.as_bytes()).await?;
+                    zip.row(&[matricula, &folio_control, &issue_date.to_string(), &file])?;
+                }
+                Err(problems) => refused.push(json!({
+                    "matricula": matricula,
+                    "problems": problems.iter().map(|(code, detail)| json!({"code": code, "detail": detail})).collect::<Vec<_>>(),
+                })),
             }
-            Err(problems) => refused.push(json!({
-                "matricula": matricula,
-                "problems": problems.iter().map(|(code, detail)| json!({"code": code, "detail": detail})).collect::<Vec<_>>(),
-            })),
         }
+        Ok(())
     }
-    if zip.rows() == 0 {
-        return Err(Problem::unprocessable(
-            "sin_documentos",
-            format!("ningún alumno seleccionado se puede certificar: {}", Value::Array(refused)),
-        ));
-    }
-    zip.store_with(api, t, json!({ "refused": refused })).await
+    .await;
+    let refused = Value::Array(refused);
+    let why = format!("ningún alumno seleccionado se puede certificar: {refused}");
+    zip.conclude(filled, || Problem::unprocessable("sin_documentos", why), json!({ "refused": refused })).await
 }
 
 /// One student's unsealed document and folio, or why not.

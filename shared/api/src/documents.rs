@@ -22,15 +22,17 @@ use certifica_core::records::{
 use certifica_core::roster;
 use certifica_core::rules::{IssueContext, IssueProblem, check_before_issue};
 use chrono::Utc;
+use futures_util::StreamExt;
 use http::{Request, Response, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::io::Write;
 
 type Answer = Result<Response<Bytes>, Problem>;
 
-/// Download links live this long.
-const LINK_MINUTES: i64 = 5;
+/// Certificates whose documents are read ahead while the zip is written.
+const FETCH_AHEAD: usize = 8;
+
+use crate::bulk_zip::{BulkZip, LINK_MINUTES};
 
 async fn latest<X: Adapters>(
     api: &Api<X>,
@@ -82,65 +84,20 @@ pub async fn download_one<X: Adapters>(
     Ok(response)
 }
 
-/// A zip of documents with a CSV manifest, built in memory, then stored
-/// as a bulk zip and answered with a short-lived link.
-pub(crate) struct BulkZip {
-    zip: zip::ZipWriter<std::io::Cursor<Vec<u8>>>,
-    manifest: csv::Writer<Vec<u8>>,
-    /// Manifest rows written.
-    rows: usize,
-}
-
-fn add_file(zip: &mut zip::ZipWriter<std::io::Cursor<Vec<u8>>>, name: String, bytes: &[u8]) -> Result<(), Problem> {
-    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    zip.start_file(name, options).map_err(zip_error)?;
-    zip.write_all(bytes).map_err(zip_error)
-}
-
-fn zip_error(e: impl std::fmt::Display) -> Problem {
-    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "zip_fallido", format!("no se pudo armar el zip: {e}"))
-}
-
-impl BulkZip {
-    pub(crate) fn new(columns: &[&str]) -> Result<Self, Problem> {
-        let mut manifest = csv::Writer::from_writer(Vec::new());
-        manifest.write_record(columns).map_err(zip_error)?;
-        Ok(BulkZip { zip: zip::ZipWriter::new(std::io::Cursor::new(Vec::new())), manifest, rows: 0 })
-    }
-
-    pub(crate) fn file(&mut self, name: String, bytes: &[u8]) -> Result<(), Problem> {
-        add_file(&mut self.zip, name, bytes)
-    }
-
-    pub(crate) fn row(&mut self, record: &[&str]) -> Result<(), Problem> {
-        self.manifest.write_record(record).map_err(zip_error)?;
-        self.rows += 1;
-        Ok(())
-    }
-
-    pub(crate) fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Adds `manifiesto.csv`, stores the zip and answers its link.
-    async fn store<X: Adapters>(self, api: &Api<X>, t: &Tenant) -> Answer {
-        self.store_with(api, t, json!({})).await
-    }
-
-    /// As [`BulkZip::store`], with `extra` fields in the answer.
-    pub(crate) async fn store_with<X: Adapters>(self, api: &Api<X>, t: &Tenant, extra: Value) -> Answer {
-        let BulkZip { mut zip, manifest, rows } = self;
-        add_file(&mut zip, "manifiesto.csv".into(), &manifest.into_inner().map_err(zip_error)?)?;
-        let bytes = zip.finish().map_err(zip_error)?.into_inner();
-        let name = format!("{}.zip", uuid::Uuid::new_v4());
-        let stored = api.artifacts.put(t, ArtifactKind::BulkZip, &name, bytes, "application/zip").await?;
-        let url = api.artifacts.link(t, &stored.key, chrono::Duration::minutes(LINK_MINUTES)).await?;
-        let mut answer = json!({ "certificates": rows, "url": url, "expiresAt": Utc::now() + chrono::Duration::minutes(LINK_MINUTES) });
-        if let (Some(answer), Value::Object(extra)) = (answer.as_object_mut(), extra) {
-            answer.extend(extra);
-        }
-        Ok(json_response(StatusCode::OK, &answer))
-    }
+/// One issued certificate with its XML, its PDF and its holder's name.
+async fn issued_documents<'c, X: Adapters>(
+    api: &Api<X>,
+    t: &Tenant,
+    c: &'c CertificateRecord,
+    xml: &str,
+    pdf: &str,
+) -> Result<(&'c CertificateRecord, Vec<u8>, Vec<u8>, String), Problem> {
+    let name = async {
+        let student = api.records.student(t, &c.school_id, &c.cycle_id, &c.control_number).await?;
+        Ok::<_, Problem>(student.map(|s| s.student.full_name()).unwrap_or_default())
+    };
+    let (xml, pdf, name) = futures_util::future::try_join3(document(api, t, xml), document(api, t, pdf), name).await?;
+    Ok((c, xml, pdf, name))
 }
 
 async fn document<X: Adapters>(api: &Api<X>, t: &Tenant, key: &str) -> Result<Vec<u8>, Problem> {
@@ -155,58 +112,53 @@ async fn document<X: Adapters>(api: &Api<X>, t: &Tenant, key: &str) -> Result<Ve
 pub async fn download_all<X: Adapters>(api: &Api<X>, id: &Identity, school: &str, cycle: &str) -> Answer {
     id.require(school, Permission::Ver)?;
     let t = id.tenant();
-    let mut zip = BulkZip::new(&[
-        "matricula",
-        "nombre",
-        "plan",
-        "estado",
-        "folioControl",
-        "folioDigital",
-        "fechaExpedicion",
-        "xml",
-        "pdf",
-    ])?;
-    let mut after = None::<String>;
-    loop {
-        let (page, next) = api.records.certificates_page(t, school, cycle, after.as_deref(), 100).await?;
-        for c in page.iter().filter(|c| matches!(c.status, CertificateStatus::Timbrado | CertificateStatus::Cancelado))
-        {
-            let (Some(xml_key), Some(pdf_key)) = (&c.artifacts.stamped_xml, &c.artifacts.pdf) else { continue };
-            let folio = c.folio_digital.clone().unwrap_or_default();
-            let base = format!("{}/{}", c.control_number, folio);
-            for (key, name) in [(xml_key, format!("{base}.xml")), (pdf_key, format!("{base}.pdf"))] {
-                zip.file(name, &document(api, t, key).await?)?;
+    let mut zip = BulkZip::new(
+        api,
+        t,
+        &["matricula", "nombre", "plan", "estado", "folioControl", "folioDigital", "fechaExpedicion", "xml", "pdf"],
+    )?;
+    let filled = async {
+        let mut after = None::<String>;
+        loop {
+            let (page, next) = api.records.certificates_page(t, school, cycle, after.as_deref(), 100).await?;
+            let issued = page.iter().filter_map(|c| {
+                let issued = matches!(c.status, CertificateStatus::Timbrado | CertificateStatus::Cancelado);
+                Some((c, c.artifacts.stamped_xml.as_deref()?, c.artifacts.pdf.as_deref()?)).filter(|_| issued)
+            });
+            // Documents are read a few certificates ahead while earlier ones are
+            // zipped. (The futures are collected first: a closure inside the
+            // stream would make the handler's future lose `Send`.)
+            let reads: Vec<_> = issued.map(|(c, xml, pdf)| issued_documents(api, t, c, xml, pdf)).collect();
+            let mut fetched = futures_util::stream::iter(reads).buffered(FETCH_AHEAD);
+            while let Some(one) = fetched.next().await {
+                let (c, xml, pdf, name) = one?;
+                let folio = c.folio_digital.clone().unwrap_or_default();
+                let base = format!("{}/{}", c.control_number, folio);
+                let (xml_name, pdf_name) = (format!("{base}.xml"), format!("{base}.pdf"));
+                zip.file(xml_name.clone(), &xml).await?;
+                zip.file(pdf_name.clone(), &pdf).await?;
+                zip.row(&[
+                    c.control_number.as_str(),
+                    &name,
+                    &c.plan_id,
+                    c.status.label(),
+                    &c.folio_control,
+                    &folio,
+                    &c.issue_date.to_string(),
+                    &xml_name,
+                    &pdf_name,
+                ])?;
             }
-            let name = api
-                .records
-                .student(t, school, cycle, &c.control_number)
-                .await?
-                .map(|s| s.student.full_name())
-                .unwrap_or_default();
-            zip.row(&[
-                c.control_number.as_str(),
-                &name,
-                &c.plan_id,
-                c.status.label(),
-                &c.folio_control,
-                &folio,
-                &c.issue_date.to_string(),
-                &format!("{base}.xml"),
-                &format!("{base}.pdf"),
-            ])?;
-        }
-        match next {
-            Some(n) => after = Some(n),
-            None => break,
+            match next {
+                Some(n) => after = Some(n),
+                None => return Ok(()),
+            }
         }
     }
-    if zip.rows == 0 {
-        return Err(Problem::not_found(
-            "sin_certificados",
-            format!("no hay certificados emitidos en {school}, ciclo {cycle}"),
-        ));
-    }
-    zip.store(api, t).await
+    .await;
+    let empty =
+        || Problem::not_found("sin_certificados", format!("no hay certificados emitidos en {school}, ciclo {cycle}"));
+    zip.conclude(filled, empty, json!({})).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -524,31 +476,34 @@ pub async fn export_sealed<X: Adapters>(
         if request.body().is_empty() { ExportRequest { students: None } } else { json_body(request)? };
     let wanted: Option<Vec<String>> = body.students.map(|s| selection(&s, 5_000)).transpose()?;
     let t = id.tenant();
-    let mut zip = BulkZip::new(&["folioControl", "matricula", "plan", "fechaExpedicion", "archivo"])?;
-    let mut after = None::<String>;
-    loop {
-        let (page, next) = api.records.certificates_page(t, school, cycle, after.as_deref(), 100).await?;
-        // Error ones too: the authority refused them once and they go back after a fix.
-        for c in page.iter().filter(|c| matches!(c.status, CertificateStatus::Sellado | CertificateStatus::Error)) {
-            if wanted.as_ref().is_some_and(|w| !w.contains(&c.control_number)) {
-                continue;
+    let mut zip = BulkZip::new(api, t, &["folioControl", "matricula", "plan", "fechaExpedicion", "archivo"])?;
+    let filled = async {
+        let mut after = None::<String>;
+        loop {
+            let (page, next) = api.records.certificates_page(t, school, cycle, after.as_deref(), 100).await?;
+            // Error ones too: the authority refused them once and they go back after a fix.
+            for c in page.iter().filter(|c| matches!(c.status, CertificateStatus::Sellado | CertificateStatus::Error)) {
+                if wanted.as_ref().is_some_and(|w| !w.contains(&c.control_number)) {
+                    continue;
+                }
+                let Some(key) = &c.artifacts.sealed_xml else { continue };
+                // Named as the authority expects: by the school's folio.
+                let file = format!("{}.xml", c.folio_control);
+                zip.file(file.clone(), &document(api, t, key).await?).await?;
+                zip.row(&[c.folio_control.as_str(), &c.control_number, &c.plan_id, &c.issue_date.to_string(), &file])?;
             }
-            let Some(key) = &c.artifacts.sealed_xml else { continue };
-            // Named as the authority expects: by the school's folio.
-            let file = format!("{}.xml", c.folio_control);
-            zip.file(file.clone(), &document(api, t, key).await?)?;
-            zip.row(&[c.folio_control.as_str(), &c.control_number, &c.plan_id, &c.issue_date.to_string(), &file])?;
-        }
-        match next {
-            Some(n) => after = Some(n),
-            None => break,
+            match next {
+                Some(n) => after = Some(n),
+                None => return Ok(()),
+            }
         }
     }
-    if zip.rows == 0 {
-        return Err(Problem::not_found(
+    .await;
+    let empty = || {
+        Problem::not_found(
             "sin_sellados",
             format!("no hay certificados sellados pendientes de timbrar en {school}, ciclo {cycle}"),
-        ));
-    }
-    zip.store(api, t).await
+        )
+    };
+    zip.conclude(filled, empty, json!({})).await
 }

@@ -7,6 +7,7 @@
 //! failure is a [`Problem`] (`application/problem+json`). The institution
 //! always comes from the verified [`Identity`], never from the request.
 
+mod bulk_zip;
 mod certification;
 mod csv_import;
 mod documents;

@@ -9,7 +9,7 @@ mod s3;
 mod ses;
 
 pub use dynamo::{DynamoRecords, TABLE_KEY_SCHEMA};
-pub use s3::{BULK_ZIP_TAG, S3Artifacts};
+pub use s3::{BULK_ZIP_TAG, PART_SIZE, S3Artifacts, S3Writer};
 pub use ses::{MAIL_ATTEMPTS, SesMailer, mail_retry_config};
 
 /// Builds the DynamoDB client from the environment (region, credentials),

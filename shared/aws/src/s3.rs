@@ -6,10 +6,12 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{BucketVersioningStatus, ServerSideEncryption, VersioningConfiguration};
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, ServerSideEncryption, VersioningConfiguration,
+};
 use certifica_core::ports::{
-    ArtifactKind, ArtifactStore, Inbox, Settlement, StoreError, StoreResult, StoredArtifact, check_artifact_name,
-    settled_key,
+    ArtifactKind, ArtifactStore, ArtifactWriter, Inbox, Settlement, StoreError, StoreResult, StoredArtifact,
+    check_artifact_name, settled_key,
 };
 use certifica_core::records::Tenant;
 
@@ -95,7 +97,162 @@ impl S3Artifacts {
     }
 }
 
+/// The size of each part of a multipart upload but the last (S3's minimum
+/// is 5 MiB; larger parts mean fewer requests, smaller ones less memory).
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
+
+/// A document uploaded to S3 in parts: one plain put when it stays under
+/// [`PART_SIZE`], a multipart upload otherwise. The bucket's lifecycle rule
+/// removes the parts of an upload that was never finished nor aborted.
+pub struct S3Writer {
+    client: Client,
+    bucket: String,
+    object: String,
+    key: String,
+    kind: ArtifactKind,
+    content_type: String,
+    buffer: Vec<u8>,
+    /// Started with the first full part.
+    upload_id: Option<String>,
+    parts: Vec<CompletedPart>,
+}
+
+impl S3Writer {
+    async fn upload_id(&mut self) -> StoreResult<String> {
+        if let Some(id) = &self.upload_id {
+            return Ok(id.clone());
+        }
+        let mut create = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.object)
+            .content_type(&self.content_type)
+            .server_side_encryption(ServerSideEncryption::Aes256);
+        if self.kind == ArtifactKind::BulkZip {
+            create = create.tagging(BULK_ZIP_TAG);
+        }
+        let out = create.send().await.map_err(unavailable)?;
+        let id = out
+            .upload_id()
+            .ok_or_else(|| StoreError::Unavailable("S3 no devolvió el identificador de la carga".into()))?
+            .to_string();
+        self.upload_id = Some(id.clone());
+        Ok(id)
+    }
+
+    async fn upload_part(&mut self) -> StoreResult<()> {
+        let upload_id = self.upload_id().await?;
+        let number = i32::try_from(self.parts.len() + 1)
+            .map_err(|_| StoreError::Invalid("demasiadas partes para un documento".into()))?;
+        let body = std::mem::take(&mut self.buffer);
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&self.object)
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        self.parts
+            .push(CompletedPart::builder().set_e_tag(out.e_tag().map(str::to_string)).part_number(number).build());
+        Ok(())
+    }
+}
+
+impl ArtifactWriter for S3Writer {
+    async fn write(&mut self, bytes: Vec<u8>) -> StoreResult<()> {
+        if self.buffer.is_empty() {
+            self.buffer = bytes;
+        } else {
+            self.buffer.extend_from_slice(&bytes);
+        }
+        if self.buffer.len() >= PART_SIZE { self.upload_part().await } else { Ok(()) }
+    }
+
+    async fn finish(mut self) -> StoreResult<StoredArtifact> {
+        let Some(upload_id) = self.upload_id.clone() else {
+            let bytes = std::mem::take(&mut self.buffer);
+            let version =
+                put_object(&self.client, &self.bucket, self.object.clone(), self.kind, bytes, &self.content_type)
+                    .await?;
+            return Ok(StoredArtifact { key: self.key.clone(), version });
+        };
+        let completed = async {
+            if !self.buffer.is_empty() {
+                self.upload_part().await?;
+            }
+            let parts = CompletedMultipartUpload::builder().set_parts(Some(self.parts.clone())).build();
+            self.client
+                .complete_multipart_upload()
+                .bucket(&self.bucket)
+                .key(&self.object)
+                .upload_id(&upload_id)
+                .multipart_upload(parts)
+                .send()
+                .await
+                .map_err(unavailable)
+        }
+        .await;
+        match completed {
+            Ok(out) => {
+                Ok(StoredArtifact { key: self.key.clone(), version: out.version_id().unwrap_or("null").to_string() })
+            }
+            Err(e) => {
+                self.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn abort(self) {
+        if let Some(upload_id) = &self.upload_id {
+            let aborted = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(&self.object)
+                .upload_id(upload_id)
+                .send()
+                .await;
+            // The lifecycle rule removes the parts if this did not.
+            if let Err(e) = aborted {
+                tracing::warn!(object = %self.object, error = %DisplayErrorContext(e), "abort_multipart_upload failed");
+            }
+        }
+    }
+}
+
+/// Puts one object (server-side encrypted; bulk zips tagged for expiry); its version.
+async fn put_object(
+    client: &Client,
+    bucket: &str,
+    object: String,
+    kind: ArtifactKind,
+    bytes: Vec<u8>,
+    content_type: &str,
+) -> StoreResult<String> {
+    let mut put = client
+        .put_object()
+        .bucket(bucket)
+        .key(object)
+        .body(ByteStream::from(bytes))
+        .content_type(content_type)
+        .server_side_encryption(ServerSideEncryption::Aes256);
+    if kind == ArtifactKind::BulkZip {
+        // The bucket's lifecycle rule expires tagged bulk zips after two days.
+        put = put.tagging(BULK_ZIP_TAG);
+    }
+    let out = put.send().await.map_err(unavailable)?;
+    Ok(out.version_id().unwrap_or("null").to_string())
+}
+
 impl ArtifactStore for S3Artifacts {
+    type Writer = S3Writer;
+
     async fn put(
         &self,
         t: &Tenant,
@@ -105,21 +262,23 @@ impl ArtifactStore for S3Artifacts {
         content_type: &str,
     ) -> StoreResult<StoredArtifact> {
         let key = kind.key(name);
-        let mut put = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(object_key(t, &key)?)
-            .body(ByteStream::from(bytes))
-            .content_type(content_type)
-            .server_side_encryption(ServerSideEncryption::Aes256);
-        if kind == ArtifactKind::BulkZip {
-            // The bucket's lifecycle rule expires tagged bulk zips after two days.
-            put = put.tagging(BULK_ZIP_TAG);
-        }
-        let out = put.send().await.map_err(unavailable)?;
-        let version = out.version_id().unwrap_or("null").to_string();
+        let version = put_object(&self.client, &self.bucket, object_key(t, &key)?, kind, bytes, content_type).await?;
         Ok(StoredArtifact { key, version })
+    }
+
+    async fn writer(&self, t: &Tenant, kind: ArtifactKind, name: &str, content_type: &str) -> StoreResult<S3Writer> {
+        let key = kind.key(name);
+        Ok(S3Writer {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            object: object_key(t, &key)?,
+            key,
+            kind,
+            content_type: content_type.to_string(),
+            buffer: Vec::new(),
+            upload_id: None,
+            parts: Vec::new(),
+        })
     }
 
     async fn get(&self, t: &Tenant, key: &str) -> StoreResult<Option<Vec<u8>>> {

@@ -72,3 +72,28 @@ async fn bulk_zips_carry_the_tag_their_lifecycle_rule_expires_them_by() {
     assert_eq!(tags(zip.key).await, [certifica_aws::BULK_ZIP_TAG]);
     assert!(tags(pdf.key).await.is_empty(), "documents themselves never expire");
 }
+
+#[tokio::test]
+async fn a_zip_uploaded_in_parts_is_encrypted_tagged_and_typed_like_one_put() {
+    use certifica_core::ports::ArtifactWriter;
+    let s = store().await;
+    let t = Tenant::from_verified_identity("partes-s3");
+    let mut w = s.writer(&t, ArtifactKind::BulkZip, "ciclo.zip", "application/zip").await.unwrap();
+    for seed in 0..3 {
+        w.write(certifica_conformance::varied_bytes(certifica_aws::PART_SIZE / 2 + 7, seed)).await.unwrap();
+    }
+    let stored = w.finish().await.unwrap();
+    let object = format!("partes-s3/{}", stored.key);
+    let head = s.client().head_object().bucket(s.bucket()).key(&object).send().await.unwrap();
+    assert_eq!(head.content_length(), Some(3 * (certifica_aws::PART_SIZE as i64 / 2 + 7)));
+    assert_eq!(head.content_type(), Some("application/zip"));
+    assert_eq!(head.server_side_encryption(), Some(&aws_sdk_s3::types::ServerSideEncryption::Aes256));
+    // Two parts: a multipart upload, not one put.
+    assert!(head.e_tag().is_some_and(|e| e.trim_matches('"').ends_with("-2")), "{:?}", head.e_tag());
+    let tags = s.client().get_object_tagging().bucket(s.bucket()).key(&object).send().await.unwrap();
+    let tags: Vec<_> = tags.tag_set().iter().map(|t| format!("{}={}", t.key(), t.value())).collect();
+    assert_eq!(tags, [certifica_aws::BULK_ZIP_TAG]);
+    // No upload is left open.
+    let open = s.client().list_multipart_uploads().bucket(s.bucket()).prefix("partes-s3/").send().await.unwrap();
+    assert!(open.uploads().is_empty(), "{:?}", open.uploads());
+}

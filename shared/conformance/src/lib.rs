@@ -8,8 +8,8 @@ use certifica_core::mail::{Attachment, Mail, MailError, Sender};
 use certifica_core::model::*;
 use certifica_core::numbers::Decimal2;
 use certifica_core::ports::{
-    ArtifactKind, ArtifactStore, AuditStore, CertificateStore, CreditStore, IdempotencyStore, InstitutionStore, Mailer,
-    StoreError, StudentStore,
+    ArtifactKind, ArtifactStore, ArtifactWriter, AuditStore, CertificateStore, CreditStore, IdempotencyStore,
+    InstitutionStore, Mailer, StoreError, StudentStore,
 };
 use certifica_core::records::*;
 use certifica_core::roster::{self, PlanScope, RosterFilter, RosterRow, StatusFilter};
@@ -369,6 +369,54 @@ pub async fn artifact_names_cannot_escape_their_place<S: ArtifactStore>(s: &S) {
         assert!(s.put(&t, ArtifactKind::Pdf, bad, b"x".to_vec(), "application/pdf").await.is_err(), "{bad:?} accepted");
         assert!(s.get(&t, &format!("pdf/{bad}")).await.is_err(), "{bad:?} readable");
     }
+}
+
+/// Bytes that do not repeat with any short period (so a lost, doubled or
+/// reordered part cannot go unnoticed).
+pub fn varied_bytes(n: usize, seed: u32) -> Vec<u8> {
+    (0..n as u32).map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 13) as u8).collect()
+}
+
+pub async fn documents_written_in_parts_arrive_whole<S: ArtifactStore>(s: &S) {
+    let t = fresh_tenant("partes");
+    // Larger than S3's 5 MiB part minimum three times over, in uneven writes.
+    let writes = [varied_bytes(6 << 20, 1), varied_bytes(3, 2), varied_bytes(5 << 20, 3), varied_bytes(6 << 20, 4)];
+    let mut w = s.writer(&t, ArtifactKind::BulkZip, "grande.zip", "application/zip").await.expect("writer");
+    for bytes in &writes {
+        w.write(bytes.clone()).await.expect("write");
+    }
+    assert_eq!(s.get(&t, "zips/grande.zip").await.expect("get"), None, "visible before it is finished");
+    let stored = w.finish().await.expect("finish");
+    assert_eq!(stored.key, "zips/grande.zip");
+    assert!(s.get(&t, &stored.key).await.expect("get") == Some(writes.concat()), "the document differs");
+    assert_eq!(s.versions(&t, &stored.key).await.expect("versions"), vec![stored.version.clone()]);
+    // A small one, and a second version of the same name.
+    let mut w = s.writer(&t, ArtifactKind::BulkZip, "grande.zip", "application/zip").await.expect("writer");
+    w.write(b"PK".to_vec()).await.expect("write");
+    w.write(b"\x05\x06".to_vec()).await.expect("write");
+    let second = w.finish().await.expect("finish");
+    assert_ne!(second.version, stored.version);
+    assert_eq!(s.get(&t, &stored.key).await.expect("get").as_deref(), Some(&b"PK\x05\x06"[..]));
+    assert_eq!(s.versions(&t, &stored.key).await.expect("versions").len(), 2);
+    assert!(s.link(&t, &stored.key, Duration::minutes(5)).await.is_ok());
+    // Another tenant sees none of it; a bad name is refused before anything is written.
+    assert_eq!(s.get(&fresh_tenant("ajeno"), &stored.key).await.expect("get"), None);
+    assert!(s.writer(&t, ArtifactKind::BulkZip, "../fuera.zip", "application/zip").await.is_err());
+}
+
+pub async fn an_aborted_document_leaves_nothing<S: ArtifactStore>(s: &S) {
+    let t = fresh_tenant("abortado");
+    let mut w = s.writer(&t, ArtifactKind::BulkZip, "ciclo.zip", "application/zip").await.expect("writer");
+    // More than one part, so S3 has a multipart upload under way.
+    w.write(varied_bytes(9 << 20, 5)).await.expect("write");
+    w.abort().await;
+    assert_eq!(s.get(&t, "zips/ciclo.zip").await.expect("get"), None);
+    assert_eq!(s.versions(&t, "zips/ciclo.zip").await.expect("versions"), Vec::<String>::new());
+    // The name stays usable.
+    let mut w = s.writer(&t, ArtifactKind::BulkZip, "ciclo.zip", "application/zip").await.expect("writer");
+    w.write(b"PK".to_vec()).await.expect("write");
+    w.finish().await.expect("finish");
+    assert_eq!(s.get(&t, "zips/ciclo.zip").await.expect("get").as_deref(), Some(&b"PK"[..]));
 }
 
 // ---------------------------------------------------------------- records
@@ -939,6 +987,14 @@ macro_rules! artifact_conformance_tests {
         #[tokio::test]
         async fn artifact_names_cannot_escape_their_place() {
             $crate::artifact_names_cannot_escape_their_place(&$make.await).await
+        }
+        #[tokio::test]
+        async fn documents_written_in_parts_arrive_whole() {
+            $crate::documents_written_in_parts_arrive_whole(&$make.await).await
+        }
+        #[tokio::test]
+        async fn an_aborted_document_leaves_nothing() {
+            $crate::an_aborted_document_leaves_nothing(&$make.await).await
         }
     };
 }

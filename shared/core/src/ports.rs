@@ -346,6 +346,9 @@ pub fn check_artifact_name(name: &str) -> StoreResult<()> {
 
 /// Documents (XML, PDF, receipts, zips), versioned, under the tenant.
 pub trait ArtifactStore: Send + Sync {
+    /// A document being written part by part.
+    type Writer: ArtifactWriter;
+
     /// Stores `bytes` as `kind`/`name`; storing a name again adds a version
     /// and keeps the older ones (a cancelled PDF does not erase the original).
     fn put(
@@ -356,6 +359,16 @@ pub trait ArtifactStore: Send + Sync {
         bytes: Vec<u8>,
         content_type: &str,
     ) -> impl Future<Output = StoreResult<StoredArtifact>> + Send;
+
+    /// Starts storing a large document (a bulk zip) part by part, so it is
+    /// never whole in memory; nothing is visible until [`ArtifactWriter::finish`].
+    fn writer(
+        &self,
+        tenant: &Tenant,
+        kind: ArtifactKind,
+        name: &str,
+        content_type: &str,
+    ) -> impl Future<Output = StoreResult<Self::Writer>> + Send;
 
     /// The latest version of `key`, if it exists for this tenant.
     fn get(&self, tenant: &Tenant, key: &str) -> impl Future<Output = StoreResult<Option<Vec<u8>>>> + Send;
@@ -378,6 +391,18 @@ pub trait ArtifactStore: Send + Sync {
         key: &str,
         ttl: chrono::Duration,
     ) -> impl Future<Output = StoreResult<String>> + Send;
+}
+
+/// A document being stored part by part ([`ArtifactStore::writer`]).
+pub trait ArtifactWriter: Send {
+    /// Appends `bytes` (any size: the store groups them into its own parts).
+    fn write(&mut self, bytes: Vec<u8>) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Stores what was written as a new version of the document.
+    fn finish(self) -> impl Future<Output = StoreResult<StoredArtifact>> + Send;
+
+    /// Discards what was written; the document does not change.
+    fn abort(self) -> impl Future<Output = ()> + Send;
 }
 
 /// Sends mail: one message with attachments to several recipients.

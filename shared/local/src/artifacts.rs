@@ -3,13 +3,14 @@
 //! [`LocalArtifacts::resolve_link`]).
 //!
 //! Layout: `ROOT/{tenant}/{key}/v{000001}` — one file per version, written
-//! to a temporary name and renamed, so a reader never sees half a document.
+//! to a temporary name and then linked as the next version, so a reader
+//! never sees half a document.
 
 use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use certifica_core::ports::{
-    ArtifactKind, ArtifactStore, StoreError, StoreResult, StoredArtifact, check_artifact_name,
+    ArtifactKind, ArtifactStore, ArtifactWriter, StoreError, StoreResult, StoredArtifact, check_artifact_name,
 };
 use certifica_core::records::Tenant;
 use chrono::{DateTime, Duration, Utc};
@@ -128,7 +129,87 @@ impl LocalArtifacts {
     }
 }
 
+/// Links the finished temporary file `part` as the next version in `dir`
+/// (a hard link fails if the name exists, so two writers never share one).
+fn publish(dir: &Path, part: &Path, key: String) -> StoreResult<StoredArtifact> {
+    let mut n = LocalArtifacts::versions_in(dir)?.last().and_then(|v| v[1..].parse::<u64>().ok()).unwrap_or(0);
+    let stored = loop {
+        n += 1;
+        let version = format!("v{n:06}");
+        match std::fs::hard_link(part, dir.join(&version)) {
+            Ok(()) => break StoredArtifact { key, version },
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(unavailable(e)),
+        }
+    };
+    let _ = std::fs::remove_file(part);
+    Ok(stored)
+}
+
+/// Flushes `file` to disk and publishes it; on failure the temporary file goes.
+fn finish_part(dir: &Path, path: &Path, file: std::fs::File, key: String) -> StoreResult<StoredArtifact> {
+    let synced = file.sync_all().map_err(unavailable);
+    drop(file);
+    let stored = synced.and_then(|()| publish(dir, path, key));
+    if stored.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    stored
+}
+
+/// A temporary file for a document being written, beside its versions.
+fn part_file(dir: &Path) -> StoreResult<(PathBuf, std::fs::File)> {
+    std::fs::create_dir_all(dir).map_err(unavailable)?;
+    let path = dir.join(format!(".{}.part", uuid::Uuid::new_v4()));
+    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(unavailable)?;
+    Ok((path, file))
+}
+
+/// A document written to a temporary file part by part, linked as the next
+/// version when finished; dropped unfinished, the file is removed.
+pub struct LocalWriter {
+    dir: PathBuf,
+    key: String,
+    /// The temporary file and its path, until finished or aborted.
+    part: Option<(PathBuf, std::fs::File)>,
+}
+
+impl LocalWriter {
+    fn part(&mut self) -> StoreResult<&mut (PathBuf, std::fs::File)> {
+        self.part.as_mut().ok_or_else(|| unavailable("el documento ya se cerró"))
+    }
+}
+
+impl ArtifactWriter for LocalWriter {
+    async fn write(&mut self, bytes: Vec<u8>) -> StoreResult<()> {
+        use std::io::Write;
+        // A local disk write of one part: short enough for the async thread.
+        self.part()?.1.write_all(&bytes).map_err(unavailable)
+    }
+
+    async fn finish(mut self) -> StoreResult<StoredArtifact> {
+        let (path, file) = self.part.take().ok_or_else(|| unavailable("el documento ya se cerró"))?;
+        let (dir, key) = (self.dir.clone(), self.key.clone());
+        tokio::task::spawn_blocking(move || finish_part(&dir, &path, file, key)).await.map_err(unavailable)?
+    }
+
+    async fn abort(self) {
+        // Drop removes the temporary file.
+    }
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        if let Some((path, file)) = self.part.take() {
+            drop(file);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 impl ArtifactStore for LocalArtifacts {
+    type Writer = LocalWriter;
+
     async fn put(
         &self,
         t: &Tenant,
@@ -140,32 +221,30 @@ impl ArtifactStore for LocalArtifacts {
         let key = kind.key(name);
         let dir = self.dir(t, &key)?;
         tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir).map_err(unavailable)?;
-            // Claim the next version number atomically (create_new), then fill it.
-            let mut n = Self::versions_in(&dir)?.last().and_then(|v| v[1..].parse::<u64>().ok()).unwrap_or(0);
-            loop {
-                n += 1;
-                let version = format!("v{n:06}");
-                let tmp = dir.join(format!(".{version}.tmp"));
-                match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
-                    Ok(mut f) => {
-                        use std::io::Write;
-                        f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(unavailable)?;
-                        let target = dir.join(&version);
-                        if target.exists() {
-                            let _ = std::fs::remove_file(&tmp);
-                            continue;
-                        }
-                        std::fs::rename(&tmp, &target).map_err(unavailable)?;
-                        return Ok(StoredArtifact { key, version });
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                    Err(e) => return Err(unavailable(e)),
-                }
+            use std::io::Write;
+            let (path, mut file) = part_file(&dir)?;
+            if let Err(e) = file.write_all(&bytes) {
+                drop(file);
+                let _ = std::fs::remove_file(&path);
+                return Err(unavailable(e));
             }
+            finish_part(&dir, &path, file, key)
         })
         .await
         .map_err(unavailable)?
+    }
+
+    async fn writer(
+        &self,
+        t: &Tenant,
+        kind: ArtifactKind,
+        name: &str,
+        _content_type: &str,
+    ) -> StoreResult<LocalWriter> {
+        let key = kind.key(name);
+        let dir = self.dir(t, &key)?;
+        let part = part_file(&dir)?;
+        Ok(LocalWriter { dir, key, part: Some(part) })
     }
 
     async fn get(&self, t: &Tenant, key: &str) -> StoreResult<Option<Vec<u8>>> {

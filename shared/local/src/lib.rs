@@ -16,7 +16,7 @@ mod inbox;
 mod outbox;
 mod records;
 
-pub use artifacts::{LinkError, LinkTarget, LocalArtifacts};
+pub use artifacts::{LinkError, LinkTarget, LocalArtifacts, LocalWriter};
 pub use inbox::{LocalInbox, Waiting};
 pub use outbox::LocalOutbox;
 pub use records::LocalRecords;

@@ -81,7 +81,10 @@ pub struct Fixtures {
 pub fn fixtures() -> &'static Fixtures {
     static F: OnceLock<Fixtures> = OnceLock::new();
     F.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("certifica-core-tests-{}", std::process::id()));
+        // Under the target dir, one folder per test binary, made afresh each run.
+        let binary = std::env::current_exe().unwrap().file_stem().unwrap().to_string_lossy().into_owned();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("certifica-core-tests").join(binary);
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/gen-efirma.sh");
         let gen_ = |name: &str, holder: &str, curp: &str, serial: &str, start: &str, end: &str, cipher: &str| {
