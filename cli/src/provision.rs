@@ -28,7 +28,10 @@ pub fn run(file: &Path, target: Target<'_>, operator: &str) -> Result<ExitCode, 
     let done = runtime.block_on(async {
         match target {
             Target::Table(table) => {
-                let records = certifica_aws::DynamoRecords::new(certifica_aws::dynamodb_client().await, table);
+                let records = certifica_aws::DynamoRecords::new(
+                    certifica_aws::dynamodb_client(&certifica_aws::sdk_config().await),
+                    table,
+                );
                 provision(&records, &spec, &by).await
             }
             Target::Data(dir) => {

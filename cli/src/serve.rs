@@ -208,7 +208,7 @@ async fn run(addr: SocketAddr, data: PathBuf, demo_data: bool) -> Result<ExitCod
     };
     let outbox = LocalOutbox::new(&data.join("bandeja-de-salida"), sender)
         .map_err(|e| CliError::Write(data.join("bandeja-de-salida"), e.to_string()))?;
-    let api = Arc::new(LocalApi::new(records, artifacts, stamper, outbox, config)?);
+    let api = Arc::new(LocalApi::new(records, artifacts, stamper, outbox, config));
     let inbox = LocalInbox::new(&data).map_err(store)?;
     println!(
         "Bandeja de entrada: {} (suba los archivos a {{institución}}/{{escuela}}/{{ciclo}}/)",

@@ -36,7 +36,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use certifica_api::{Adapters, Api, Config};
-use certifica_aws::{DynamoRecords, S3Artifacts, SesMailer};
+use certifica_aws::{DynamoRecords, S3Artifacts, SdkConfig, SesMailer};
 use certifica_core::identity::{AccessError, Identity};
 use certifica_core::mail::Sender;
 use certifica_core::secretbox::SecretBox;
@@ -214,7 +214,7 @@ impl Settings {
 
 /// The key of `source`: a secret's value is stretched with HMAC-SHA256 for
 /// `purpose` (any random secret string of ≥ 32 characters makes a full key).
-async fn resolve(source: &KeySource, purpose: &str) -> Result<Vec<u8>, StartError> {
+async fn resolve(aws: &SdkConfig, source: &KeySource, purpose: &str) -> Result<Vec<u8>, StartError> {
     match source {
         KeySource::Inline(bytes) => Ok(bytes.clone()),
         KeySource::Unused => {
@@ -223,7 +223,7 @@ async fn resolve(source: &KeySource, purpose: &str) -> Result<Vec<u8>, StartErro
             Ok(bytes)
         }
         KeySource::Secret(arn) => {
-            let value = certifica_aws::secret_string(arn).await.map_err(|e| StartError::Setup(e.to_string()))?;
+            let value = certifica_aws::secret_string(aws, arn).await.map_err(|e| StartError::Setup(e.to_string()))?;
             if value.len() < 32 {
                 return Err(StartError::Invalid("CERTIFICA_SEAL_SECRET", format!("el secreto {arn} es muy corto")));
             }
@@ -233,25 +233,26 @@ async fn resolve(source: &KeySource, purpose: &str) -> Result<Vec<u8>, StartErro
     }
 }
 
-/// Builds the API over the AWS clients, once per process.
-pub async fn wire_aws(settings: &Settings) -> Result<Api<Aws>, StartError> {
+/// Builds the API over the AWS clients (all from one `aws` configuration),
+/// once per process.
+pub async fn wire_aws(settings: &Settings, aws: &SdkConfig) -> Result<Api<Aws>, StartError> {
     let setup = |e: &dyn std::fmt::Display| StartError::Setup(e.to_string());
-    let records = DynamoRecords::new(certifica_aws::dynamodb_client().await, &settings.table);
-    let artifacts = S3Artifacts::new(certifica_aws::s3_client().await, &settings.bucket);
+    let records = DynamoRecords::new(certifica_aws::dynamodb_client(aws), &settings.table);
+    let artifacts = S3Artifacts::new(certifica_aws::s3_client(aws), &settings.bucket);
     // Functions other than email send nothing; their mailer has no identity.
     let sender = settings.sender.clone().unwrap_or(Sender { name: String::new(), address: String::new() });
-    let mailer = SesMailer::new(certifica_aws::ses_client().await, sender, None);
+    let mailer = SesMailer::new(certifica_aws::ses_client(aws), sender, None);
     let stamper = LocalAuthority::simulated_sep().map_err(|e| setup(&e))?;
-    let seal_key: [u8; 32] = resolve(&settings.seal_key, "certifica/sellos")
+    let seal_key: [u8; 32] = resolve(aws, &settings.seal_key, "certifica/sellos")
         .await?
         .try_into()
         .map_err(|_| StartError::Invalid("CERTIFICA_SEAL_KEY", "debe tener exactamente 32 bytes".into()))?;
-    let cursor_key = resolve(&settings.cursor_key, "certifica/cursores").await?;
+    let cursor_key = resolve(aws, &settings.cursor_key, "certifica/cursores").await?;
     let secrets = SecretBox::new(&seal_key).map_err(|e| setup(&e))?;
     // Uploaded authority-returned documents are trusted when stamped by the configured authority.
     let config =
         Config::new(&cursor_key, secrets, settings.verify_base_url.clone()).trusting(stamper.certificate().clone());
-    Api::new(records, artifacts, stamper, mailer, config).map_err(|e| setup(&e))
+    Ok(Api::new(records, artifacts, stamper, mailer, config))
 }
 
 /// The caller, from the JWT authorizer's claims.
@@ -305,7 +306,7 @@ pub async fn handle<X: Adapters>(api: &Api<X>, request: Request, only: Function)
 pub async fn run(only: Function) -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let settings = Settings::from_env(Lambda::Api(only))?;
-    let api = Arc::new(wire_aws(&settings).await?);
+    let api = Arc::new(wire_aws(&settings, &certifica_aws::sdk_config().await).await?);
     lambda_http::run(lambda_http::service_fn(move |request: Request| {
         let api = api.clone();
         async move { Ok::<_, std::convert::Infallible>(handle(&api, request, only).await) }

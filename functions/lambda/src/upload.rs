@@ -109,6 +109,8 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
 
 /// The API over the AWS clients and the bucket's inbox.
 pub async fn wire_upload(settings: &Settings) -> Result<(Api<Aws>, S3Artifacts), StartError> {
-    let api = wire_aws(settings).await?;
-    Ok((api, S3Artifacts::new(certifica_aws::s3_client().await, &settings.bucket)))
+    let api = wire_aws(settings, &certifica_aws::sdk_config().await).await?;
+    // The inbox is the same bucket, through the same client.
+    let inbox = api.artifacts().clone();
+    Ok((api, inbox))
 }

@@ -99,10 +99,9 @@ async fn issuing_a_class_costs_a_known_number_of_calls_per_certificate() {
     records.create_table().await.unwrap();
     artifacts.create_bucket().await.unwrap();
     let sender = certifica_core::mail::Sender { name: String::new(), address: String::new() };
-    let mailer = SesMailer::new(certifica_aws::ses_client().await, sender, None);
+    let mailer = SesMailer::new(certifica_aws::ses_client(&certifica_aws::sdk_config().await), sender, None);
     let config = Config::new(&[1u8; 32], SecretBox::new(&[2u8; 32]).unwrap(), "https://certifica.example/v1/verify/");
-    let api: Api<Counted> =
-        Api::new(records, artifacts, LocalAuthority::simulated_sep().unwrap(), mailer, config).unwrap();
+    let api: Api<Counted> = Api::new(records, artifacts, LocalAuthority::simulated_sep().unwrap(), mailer, config);
 
     let t = Tenant::from_verified_identity("uva");
     let institution = Institution {

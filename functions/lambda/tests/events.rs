@@ -89,7 +89,7 @@ async fn api(dir: &tempfile::TempDir) -> Api<Local> {
         certifica_core::mail::Sender { name: "Control Escolar".into(), address: "certificados@uva.edu.mx".into() };
     let outbox = LocalOutbox::new(&dir.path().join("outbox"), sender).unwrap();
     let config = Config::new(&[4u8; 32], SecretBox::new(&[6u8; 32]).unwrap(), "https://certifica.example/v1/verify/");
-    Api::new(records, artifacts, LocalAuthority::simulated_sep().unwrap(), outbox, config).unwrap()
+    Api::new(records, artifacts, LocalAuthority::simulated_sep().unwrap(), outbox, config)
 }
 
 async fn send(api: &Api<Local>, event: &Value, only: Function) -> (StatusCode, Value) {

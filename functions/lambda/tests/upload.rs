@@ -115,7 +115,7 @@ async fn world() -> World {
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["sealsOffline"], id != "itp");
     }
-    let s3 = certifica_aws::s3_client().await;
+    let s3 = certifica_aws::s3_client(&certifica_aws::sdk_config().await);
     World { api, s3, bucket }
 }
 

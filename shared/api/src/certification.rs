@@ -664,8 +664,7 @@ async fn commit_held<X: Adapters>(
         let dec = Dec::parse(&stamped.xml)
             .map_err(|e| StoreError::Invalid(format!("la autoridad devolvió un XML ilegible: {e}")))?;
         let pdf = api
-            .renderer
-            .render(
+            .render_pdf(
                 &dec,
                 &RenderOptions {
                     variant: Variant::Normal,

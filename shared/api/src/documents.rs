@@ -325,8 +325,7 @@ pub async fn cancel<X: Adapters>(
             let xml = document(api, t, xml_key).await.map_err(|p| (p.code, p.detail))?;
             let dec = Dec::parse(&String::from_utf8_lossy(&xml)).map_err(|e| ("documento_ilegible", e.to_string()))?;
             let pdf = api
-                .renderer
-                .render(
+                .render_pdf(
                     &dec,
                     &RenderOptions {
                         variant: Variant::Cancelled,
@@ -440,8 +439,7 @@ pub async fn preview<X: Adapters>(
         folio_control: "VISTA-PREVIA".into(),
     });
     let pdf = api
-        .renderer
-        .render(
+        .render_pdf(
             &dec,
             &RenderOptions {
                 variant: Variant::Preview,

@@ -115,7 +115,8 @@ pub struct Api<X: Adapters> {
     artifacts: X::Artifacts,
     stamper: X::Stamper,
     mailer: X::Mailer,
-    renderer: PdfRenderer,
+    /// Parsed on first use: functions that never render never pay for it.
+    renderer: std::sync::OnceLock<PdfRenderer>,
     config: Config,
 }
 
@@ -325,8 +326,24 @@ impl<X: Adapters> Api<X> {
         stamper: X::Stamper,
         mailer: X::Mailer,
         config: Config,
-    ) -> Result<Self, PdfError> {
-        Ok(Api { records, artifacts, stamper, mailer, renderer: PdfRenderer::new()?, config })
+    ) -> Self {
+        Api { records, artifacts, stamper, mailer, renderer: std::sync::OnceLock::new(), config }
+    }
+
+    /// Renders `dec` to PDF (the fonts are parsed the first time).
+    pub(crate) fn render_pdf(
+        &self,
+        dec: &certifica_core::document::Dec,
+        options: &certifica_core::pdf::RenderOptions,
+    ) -> Result<Vec<u8>, PdfError> {
+        let renderer = match self.renderer.get() {
+            Some(r) => r,
+            None => {
+                let parsed = PdfRenderer::new()?;
+                self.renderer.get_or_init(|| parsed)
+            }
+        };
+        renderer.render(dec, options)
     }
 
     pub fn artifacts(&self) -> &X::Artifacts {

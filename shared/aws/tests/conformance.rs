@@ -2,7 +2,9 @@
 //! server on 127.0.0.1, started by `scripts/test.sh` (which sets
 //! `CERTIFICA_TEST_AWS_ENDPOINT`). Never against real AWS.
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, timeout::TimeoutConfig};
+use aws_sdk_dynamodb::config::{
+    BehaviorVersion, Credentials, Region, StalledStreamProtectionConfig, timeout::TimeoutConfig,
+};
 use certifica_aws::DynamoRecords;
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -29,6 +31,10 @@ async fn store() -> DynamoRecords {
                         .operation_timeout(Duration::from_secs(120))
                         .build(),
                 )
+                // A request queued behind a hundred others gets no byte for seconds;
+                // that is the emulator's queue, not a stalled stream (the operation
+                // timeout above still ends a real hang).
+                .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
                 .build();
             let store = DynamoRecords::new(aws_sdk_dynamodb::Client::from_conf(config), format!("certifica-{}", uuid::Uuid::new_v4().simple()));
             store.create_table().await.expect("create table");

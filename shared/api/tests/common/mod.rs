@@ -159,7 +159,7 @@ pub async fn fixture() -> Fixture {
     let sender =
         certifica_core::mail::Sender { name: "Control Escolar".into(), address: "certificados@uva.edu.mx".into() };
     let outbox = LocalOutbox::new(&dir.path().join("outbox"), sender).unwrap();
-    let api = Api::new(records, artifacts, LocalAuthority::simulated_sep().unwrap(), outbox, config).unwrap();
+    let api = Api::new(records, artifacts, LocalAuthority::simulated_sep().unwrap(), outbox, config);
     Fixture { api, _dir: dir }
 }
 
