@@ -25,6 +25,7 @@ use certifica_core::roster;
 use certifica_core::rules::{IssueContext, IssueProblem};
 use certifica_core::stamping::{AuthoritySigner, LocalAuthority, StampError, Stamped, Stamper};
 use chrono::{FixedOffset, NaiveDate, Utc};
+use futures_util::StreamExt;
 use http::{Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -231,7 +232,89 @@ pub(crate) struct Batch<'a> {
     pub credits_hint: std::sync::atomic::AtomicU64,
     /// Plans already read in this batch (students of a class share one).
     pub plans: std::sync::Mutex<std::collections::HashMap<String, certifica_core::model::Plan>>,
+    /// Where the batch's time went.
+    pub timings: StageTimes,
 }
+
+/// Awaits `$f`, counting its time to `$stage` of `$timings` — inline, with
+/// no future of its own: an extra layer around every storage call deepens
+/// the stack of unoptimised builds.
+macro_rules! timed {
+    ($timings:expr, $stage:expr, $f:expr) => {{
+        let started = std::time::Instant::now();
+        let out = $f.await;
+        $timings.add($stage, started);
+        out
+    }};
+}
+
+/// A stage of issuing a certificate, as `Server-Timing` names it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Stage {
+    /// Rules, XML, cadena original and sello.
+    Seal,
+    /// The authority (simulated or the institution's node).
+    Stamp,
+    /// Reading the stamped XML and rendering the PDF.
+    Pdf,
+    /// Storing documents (sealed XML, stamped XML, PDF).
+    Documents,
+    /// Records: certificates, credits, audit.
+    Records,
+}
+
+impl Stage {
+    const ALL: [Stage; 5] = [Stage::Seal, Stage::Stamp, Stage::Pdf, Stage::Documents, Stage::Records];
+
+    fn name(self) -> &'static str {
+        match self {
+            Stage::Seal => "sello",
+            Stage::Stamp => "timbre",
+            Stage::Pdf => "pdf",
+            Stage::Documents => "documentos",
+            Stage::Records => "registros",
+        }
+    }
+}
+
+/// Time spent per stage in one batch, summed over its certificates (the
+/// storage stages are time awaited, which overlaps between the
+/// certificates issued at once). Answered as a `Server-Timing` header.
+#[derive(Debug, Default)]
+pub(crate) struct StageTimes {
+    micros: [std::sync::atomic::AtomicU64; 5],
+}
+
+impl StageTimes {
+    /// Runs `f`, counting its time to `stage`.
+    pub(crate) fn time<T>(&self, stage: Stage, f: impl FnOnce() -> T) -> T {
+        let started = std::time::Instant::now();
+        let out = f();
+        self.add(stage, started);
+        out
+    }
+
+    pub(crate) fn add(&self, stage: Stage, started: std::time::Instant) {
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.micros[stage as usize].fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// `sello;dur=12.3, timbre;dur=…` (milliseconds).
+    pub(crate) fn server_timing(&self) -> String {
+        Stage::ALL
+            .iter()
+            .map(|s| {
+                let micros = self.micros[*s as usize].load(std::sync::atomic::Ordering::Relaxed);
+                format!("{};dur={:.1}", s.name(), micros as f64 / 1000.0)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Certificates of one batch issued at once: their storage and authority
+/// calls overlap instead of queueing one certificate after another.
+const ISSUE_CONCURRENCY: usize = 4;
 
 pub async fn issue<X: Adapters>(
     api: &Api<X>,
@@ -261,8 +344,12 @@ pub async fn issue<X: Adapters>(
     }
     let issue_date = issue_date_or_today(body.issue_date)?;
     crate::records::require_cycle(api, id, school, cycle).await?;
-    let answer = issue_batch(api, id, school, cycle, &students, issue_date, request_id).await?;
-    Ok(json_response(StatusCode::OK, &answer))
+    let (answer, timings) = issue_batch(api, id, school, cycle, &students, issue_date, request_id).await?;
+    let mut response = json_response(StatusCode::OK, &answer);
+    if let Ok(value) = http::HeaderValue::from_str(&timings) {
+        response.headers_mut().insert("server-timing", value);
+    }
+    Ok(response)
 }
 
 /// The caller's institution and the school, or why certificates cannot be made there.
@@ -293,7 +380,7 @@ async fn issue_batch<X: Adapters>(
     students: &[String],
     issue_date: NaiveDate,
     request_id: &str,
-) -> Result<Value, Problem> {
+) -> Result<(Value, String), Problem> {
     let t = id.tenant();
     // Credits held by crashed invocations come back first.
     api.records.release_expired(t, Utc::now()).await?;
@@ -337,23 +424,33 @@ async fn issue_batch<X: Adapters>(
         stamp: institution.mode != CertificationMode::SemiElectronic,
         offline,
         credits_hint: std::sync::atomic::AtomicU64::new(api.records.balance(t).await?.available),
-        plans: Default::default(),
+        // Read up front, not as the first student needs them: the batch's
+        // students are issued several at once.
+        plans: std::sync::Mutex::new(
+            api.records.plans(t, school_id).await?.into_iter().map(|p| (p.id.clone(), p)).collect(),
+        ),
+        timings: StageTimes::default(),
     };
-    let mut results = Vec::new();
-    for matricula in students {
-        let outcome = match &signer_problem {
-            Some(p) => Outcome::one(matricula, "rechazado", p.code(), p.to_string()),
-            None => issue_one(api, &batch, matricula).await,
-        };
-        results.push(outcome);
-    }
+    let results: Vec<Outcome> = match &signer_problem {
+        Some(p) => students.iter().map(|m| Outcome::one(m, "rechazado", p.code(), p.to_string())).collect(),
+        None => {
+            // With fewer credits than students, one at a time: the rules then
+            // refuse exactly the last ones of the selection, before sealing them.
+            let enough = batch.credits_hint.load(std::sync::atomic::Ordering::Relaxed) >= students.len() as u64;
+            let at_once = if enough || !batch.stamp { ISSUE_CONCURRENCY } else { 1 };
+            // Collected first: a closure inside the stream would make the handler's future lose `Send`.
+            let issues: Vec<_> = students.iter().map(|m| issue_one(api, &batch, m)).collect();
+            futures_util::stream::iter(issues).buffered(at_once).collect().await
+        }
+    };
     let stamped = results.iter().filter(|o| o.status == "timbrado").count();
     let balance = api.records.balance(t).await?;
-    Ok(json!({
+    let answer = json!({
         "issued": stamped,
         "creditsAvailable": balance.available,
         "results": results.iter().map(Outcome::json).collect::<Vec<_>>(),
-    }))
+    });
+    Ok((answer, batch.timings.server_timing()))
 }
 
 async fn issue_one<X: Adapters>(api: &Api<X>, b: &Batch<'_>, matricula: &str) -> Outcome {
@@ -471,10 +568,10 @@ async fn issue_new<X: Adapters>(
 ) -> Result<Outcome, StoreError> {
     let matricula = record.student.control_number.as_str();
     let id = uuid::Uuid::new_v4().to_string();
-    let sealed_and_stamped = match b.own_node {
+    let sealed_and_stamped = b.timings.time(Stage::Seal, || match b.own_node {
         Some(node) => seal_and_stamp_autonomo(ctx, b.school, folio_control, node).map(|(s, st)| (s, Some(st))),
         None => seal_certificate(ctx, b.school, folio_control).map(|s| (s, None)),
-    };
+    });
     let (sealed, stamped) = match sealed_and_stamped {
         Ok(x) => x,
         Err(e) => return Ok(rules_outcome(matricula, e)),
@@ -509,10 +606,9 @@ pub(crate) async fn record_sealed<X: Adapters>(
     sealed_xml: String,
 ) -> Result<Result<CertificateRecord, Outcome>, StoreError> {
     let matricula = record.student.control_number.as_str();
-    let stored = api
-        .artifacts
-        .put(b.tenant, ArtifactKind::SealedXml, &format!("{id}.xml"), sealed_xml.into_bytes(), "application/xml")
-        .await?;
+    let name = format!("{id}.xml");
+    let put = api.artifacts.put(b.tenant, ArtifactKind::SealedXml, &name, sealed_xml.into_bytes(), "application/xml");
+    let stored = timed!(b.timings, Stage::Documents, put)?;
     let certificate = CertificateRecord {
         id: id.to_string(),
         school_id: b.school.id.clone(),
@@ -531,7 +627,7 @@ pub(crate) async fn record_sealed<X: Adapters>(
         last_error: None,
         cancellation: None,
     };
-    match api.records.create(b.tenant, &certificate, &b.actor).await {
+    match timed!(b.timings, Stage::Records, api.records.create(b.tenant, &certificate, &b.actor)) {
         Ok(()) => Ok(Ok(certificate)),
         Err(StoreError::AlreadyIssued(state)) => Ok(Err(Outcome::one(
             matricula,
@@ -579,8 +675,8 @@ pub(crate) async fn stamp_existing<X: Adapters>(
         Err(outcome) => return Ok(outcome),
         // AUTONOMO documents are stamped by the institution's own node, also on a retry.
         Ok(reservation) => match b.own_node {
-            Some(node) => (reservation, node.authenticate(&xml)),
-            None => (reservation, api.stamper.stamp(&xml).await),
+            Some(node) => (reservation, b.timings.time(Stage::Stamp, || node.authenticate(&xml))),
+            None => (reservation, timed!(b.timings, Stage::Stamp, api.stamper.stamp(&xml))),
         },
     };
     commit_held(api, b, certificate, stamped).await
@@ -592,7 +688,7 @@ async fn hold<X: Adapters>(
     c: &CertificateRecord,
 ) -> Result<Result<certifica_core::records::Reservation, Outcome>, StoreError> {
     let ttl = chrono::Duration::minutes(RESERVATION_TTL_MINUTES);
-    match api.records.reserve(b.tenant, &c.id, ttl, &b.actor).await {
+    match timed!(b.timings, Stage::Records, api.records.reserve(b.tenant, &c.id, ttl, &b.actor)) {
         Ok(r) => Ok(Ok(r)),
         Err(StoreError::NoCredits) => Ok(Err(Outcome {
             matricula: c.control_number.clone(),
@@ -661,32 +757,22 @@ async fn commit_held<X: Adapters>(
         }
     };
     let stored = async {
-        let dec = Dec::parse(&stamped.xml)
-            .map_err(|e| StoreError::Invalid(format!("la autoridad devolvió un XML ilegible: {e}")))?;
-        let pdf = api
-            .render_pdf(
-                &dec,
-                &RenderOptions {
-                    variant: Variant::Normal,
-                    verify_base_url: api.config.verify_base_url.clone(),
-                    logo: None,
-                },
-            )
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let xml = api
-            .artifacts
-            .put(
-                b.tenant,
-                ArtifactKind::StampedXml,
-                &format!("{}.xml", certificate.id),
-                stamped.xml.clone().into_bytes(),
-                "application/xml",
-            )
-            .await?;
-        let pdf = api
-            .artifacts
-            .put(b.tenant, ArtifactKind::Pdf, &format!("{}.pdf", certificate.id), pdf, "application/pdf")
-            .await?;
+        let pdf = b.timings.time(Stage::Pdf, || {
+            let dec = Dec::parse(&stamped.xml)
+                .map_err(|e| StoreError::Invalid(format!("la autoridad devolvió un XML ilegible: {e}")))?;
+            let options = RenderOptions {
+                variant: Variant::Normal,
+                verify_base_url: api.config.verify_base_url.clone(),
+                logo: None,
+            };
+            api.render_pdf(&dec, &options).map_err(|e| StoreError::Invalid(e.to_string()))
+        })?;
+        let (xml_name, pdf_name) = (format!("{}.xml", certificate.id), format!("{}.pdf", certificate.id));
+        let xml_bytes = stamped.xml.clone().into_bytes();
+        let xml = api.artifacts.put(b.tenant, ArtifactKind::StampedXml, &xml_name, xml_bytes, "application/xml");
+        let xml = timed!(b.timings, Stage::Documents, xml)?;
+        let pdf = api.artifacts.put(b.tenant, ArtifactKind::Pdf, &pdf_name, pdf, "application/pdf");
+        let pdf = timed!(b.timings, Stage::Documents, pdf)?;
         Ok::<_, StoreError>((xml.key, pdf.key))
     }
     .await;
@@ -706,7 +792,8 @@ async fn commit_held<X: Adapters>(
         pdf: pdf_key,
         receipt: None,
     };
-    let done = api.records.commit_stamp(b.tenant, &reservation, certificate.version, commit, &b.actor).await?;
+    let done = api.records.commit_stamp(b.tenant, &reservation, certificate.version, commit, &b.actor);
+    let done = timed!(b.timings, Stage::Records, done)?;
     let _ =
         b.credits_hint.fetch_update(std::sync::atomic::Ordering::Relaxed, std::sync::atomic::Ordering::Relaxed, |n| {
             Some(n.saturating_sub(1))

@@ -461,6 +461,7 @@ fn batch<'a>(scope: &Scope<'a>, issue_date: chrono::NaiveDate, own_node: Option<
         // Uploads check no credit rule up front: holding a credit decides.
         credits_hint: std::sync::atomic::AtomicU64::new(1),
         plans: Default::default(),
+        timings: Default::default(),
     }
 }
 

@@ -264,3 +264,38 @@ async fn an_autonomous_university_stamps_with_its_own_node_in_one_step() {
     );
     assert_eq!(credits(&f, "otra").await, 4);
 }
+
+#[tokio::test]
+async fn a_batch_answers_in_order_and_says_where_its_time_went() {
+    let f = fixture().await;
+    register_signer(&f, "uva").await;
+    let students = ["UVA002", "UVA000", "UVA001"];
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(ISSUE)
+        .header("content-type", "application/json")
+        .body(Bytes::from(json!({ "students": students }).to_string()))
+        .unwrap();
+    let response = f.api.handle(request, token("uva", &all("norte")), "req-tiempos", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = serde_json::from_slice(response.body()).unwrap();
+    // Issued at once, answered in the order of the (sorted) selection.
+    let order: Vec<&str> =
+        body["results"].as_array().unwrap().iter().map(|r| r["matricula"].as_str().unwrap()).collect();
+    assert_eq!(order, ["UVA000", "UVA001", "UVA002"]);
+    assert_eq!(body["issued"], 3);
+    let timing = response.headers().get("server-timing").expect("Server-Timing").to_str().unwrap().to_string();
+    let stages: Vec<(&str, f64)> = timing
+        .split(", ")
+        .map(|s| {
+            let (name, dur) = s.split_once(";dur=").unwrap();
+            (name, dur.parse().unwrap())
+        })
+        .collect();
+    let names: Vec<&str> = stages.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["sello", "timbre", "pdf", "documentos", "registros"]);
+    // Sealing, stamping and rendering three certificates are real work.
+    for (name, ms) in &stages[..3] {
+        assert!(*ms > 0.0, "{name} took no time: {timing}");
+    }
+}
