@@ -4,7 +4,8 @@
 //! 50 — the API's limit — from two clients at once (the machine's cores).
 //!
 //! Run (release binaries; the server is the release `certifica`):
-//!   cargo build --release -p certifica-cli && cargo bench -p certifica-e2e --bench class
+//!   cargo build --release --workspace --bins && cargo bench -p certifica-e2e --bench class
+//! The split by stage is the server's `Server-Timing`, summed over the batches.
 //! `CLASS_SIZE` and `CLIENTS` change the class and the concurrency.
 
 use certifica_e2e::{Server, request};

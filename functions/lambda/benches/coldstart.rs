@@ -1,13 +1,15 @@
 //! Cold start of every function binary, against a minimal local Lambda
 //! Runtime API (this harness): the time from process start to its first
-//! `GET …/invocation/next` (configuration read, AWS clients built, the PDF
-//! renderer's fonts parsed — ready for an event), the first invocation's
+//! `GET …/invocation/next` (configuration read, AWS clients built, keys
+//! derived — ready for an event), the first invocation's
 //! latency (an event that needs no AWS call: an unknown route, or an S3
 //! event without records), peak RSS, and the binary's size, stripped and
 //! zipped as Lambda receives it.
 //!
 //! Run (release binaries: fat LTO, stripped, as deployed):
-//!   cargo build --release -p certifica-functions && cargo bench -p certifica-functions --bench coldstart
+//!   cargo build --release --workspace --bins && cargo bench -p certifica-functions --bench coldstart
+//! (docs/performance.md builds every bench once with `--workspace`: a `-p`
+//! build unifies features differently and rebuilds the dependency tree)
 //! `COLD_RUNS` sets the runs per function (default 10).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -182,7 +184,7 @@ fn main() {
     );
     for function in FUNCTIONS {
         let binary = dir.join(function);
-        assert!(binary.exists(), "{} is missing: cargo build --release -p certifica-functions", binary.display());
+        assert!(binary.exists(), "{} is missing: cargo build --release --workspace --bins", binary.display());
         let mut all: Vec<Run> = (0..runs).map(|_| cold_start(&binary, function)).collect();
         all.sort_by_key(|r| r.init);
         let median = &all[all.len() / 2];

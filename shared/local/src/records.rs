@@ -110,10 +110,12 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 ";
 
-/// The embedded records store. Cheap to clone; one connection, serialised.
+/// The embedded records store. Cheap to clone; writes are serialised on one
+/// connection, reads go through another.
 #[derive(Clone)]
 pub struct LocalRecords {
     conn: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
 }
 
 impl std::fmt::Debug for LocalRecords {
@@ -259,14 +261,21 @@ fn return_credit(tx: &Transaction<'_>, tenant: &Tenant, reservation_id: &str) ->
 }
 
 impl LocalRecords {
-    /// Opens (creating if needed) the database file.
+    /// Opens (creating if needed) the database file: one connection for
+    /// writes, one for reads. In WAL mode readers never wait for a writer, so
+    /// reads do not queue behind a commit's fsync.
     pub fn open(path: &Path) -> StoreResult<Self> {
-        let conn = Connection::open(path).map_err(unavailable)?;
-        // Several processes (server, CLI) may open the file: wait for a writer instead of failing.
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(unavailable)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
-        conn.execute_batch(SCHEMA).map_err(unavailable)?;
-        Ok(LocalRecords { conn: Arc::new(Mutex::new(conn)) })
+        let open = || {
+            let conn = Connection::open(path).map_err(unavailable)?;
+            // Several processes (server, CLI) may open the file: wait for a writer instead of failing.
+            conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(unavailable)?;
+            Ok::<_, StoreError>(conn)
+        };
+        let writer = open()?;
+        writer.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
+        writer.execute_batch(SCHEMA).map_err(unavailable)?;
+        let reader = open()?;
+        Ok(LocalRecords { conn: Arc::new(Mutex::new(writer)), reader: Arc::new(Mutex::new(reader)) })
     }
 
     /// Runs `f` in an immediate (write-locking) transaction on a blocking thread.
@@ -290,7 +299,7 @@ impl LocalRecords {
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let conn = self.conn.clone();
+        let conn = self.reader.clone();
         tokio::task::spawn_blocking(move || {
             let conn = conn.lock().map_err(|_| unavailable("conexión envenenada"))?;
             f(&conn)

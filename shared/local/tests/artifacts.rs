@@ -10,13 +10,16 @@ use std::sync::OnceLock;
 const BASE: &str = "http://127.0.0.1:3000/v1/files/";
 
 async fn store() -> LocalArtifacts {
-    static STORE: OnceLock<(tempfile::TempDir, LocalArtifacts)> = OnceLock::new();
-    let (_, store) = STORE.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = LocalArtifacts::new(&dir.path().join("artifacts"), BASE, &[7u8; 32]).expect("open");
-        (dir, store)
-    });
-    store.clone()
+    // A static is never dropped: the folder lives under the target dir,
+    // emptied at the start of each run, instead of leaking one per run in /tmp.
+    static STORE: OnceLock<LocalArtifacts> = OnceLock::new();
+    STORE
+        .get_or_init(|| {
+            let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("local-artifacts");
+            let _ = std::fs::remove_dir_all(&dir);
+            LocalArtifacts::new(&dir, BASE, &[7u8; 32]).expect("open")
+        })
+        .clone()
 }
 
 certifica_conformance::artifact_conformance_tests!(store());

@@ -6,13 +6,17 @@ use std::sync::OnceLock;
 /// One store over one database file for the whole binary, as the local
 /// server opens it once; the checks use fresh tenants.
 async fn store() -> LocalRecords {
-    static STORE: OnceLock<(tempfile::TempDir, LocalRecords)> = OnceLock::new();
-    let (_, store) = STORE.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = LocalRecords::open(&dir.path().join("certifica.db")).expect("open");
-        (dir, store)
-    });
-    store.clone()
+    // A static is never dropped: the database lives under the target dir,
+    // made afresh each run, instead of leaking one per run in /tmp.
+    static STORE: OnceLock<LocalRecords> = OnceLock::new();
+    STORE
+        .get_or_init(|| {
+            let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("local-records");
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("folder");
+            LocalRecords::open(&dir.join("certifica.db")).expect("open")
+        })
+        .clone()
 }
 
 certifica_conformance::conformance_tests!(store());
