@@ -3,6 +3,7 @@
 //! (PDF re-rendered CANCELADO as a new version; the XML is kept), and the
 //! watermarked preview for plans of independent recognition.
 
+use crate::bulk_zip::{BulkZip, LINK_MINUTES};
 use crate::problem::{Problem, json_response};
 use crate::request::json_body;
 use crate::{Adapters, Api};
@@ -31,8 +32,6 @@ type Answer = Result<Response<Bytes>, Problem>;
 
 /// Certificates whose documents are read ahead while the zip is written.
 const FETCH_AHEAD: usize = 8;
-
-use crate::bulk_zip::{BulkZip, LINK_MINUTES};
 
 async fn latest<X: Adapters>(
     api: &Api<X>,
