@@ -15,12 +15,10 @@ mod common;
 use bytes::Bytes;
 use certifica_core::document::Dec;
 use certifica_core::efirma::Efirma;
-use certifica_core::identity::{Identity, Permission};
 use certifica_core::pdf::{PdfRenderer, RenderOptions, Variant};
 use certifica_core::ports::{ArtifactKind, ArtifactStore, CertificateStore};
 use certifica_core::records::{Actor, ArtifactRefs, CertificateRecord, CertificateStatus};
 use certifica_core::stamping::LocalAuthority;
-use certifica_local::LocalArtifacts;
 use common::STUDENTS;
 use std::io::Read;
 use std::path::Path;
@@ -65,7 +63,7 @@ async fn prepare_and_measure() {
     let started = Instant::now();
     let (records, t) = common::seed_school(dir.path()).await;
     let docs = real_documents();
-    let artifacts = LocalArtifacts::new(&dir.path().join("docs"), "http://127.0.0.1:9/files/", &[1u8; 32]).unwrap();
+    let artifacts = common::artifacts(dir.path());
     let actor = Actor::new("bench", "bench");
     let mut bytes = 0;
     for n in 0..STUDENTS {
@@ -75,22 +73,11 @@ async fn prepare_and_measure() {
         let xml = artifacts.put(&t, ArtifactKind::StampedXml, &format!("{name}.xml"), xml.clone(), "").await.unwrap();
         let pdf = artifacts.put(&t, ArtifactKind::Pdf, &format!("{name}.pdf"), pdf.clone(), "").await.unwrap();
         let c = CertificateRecord {
-            id: format!("c{n}"),
-            school_id: "norte".into(),
-            cycle_id: "2026".into(),
-            plan_id: "lae".into(),
-            control_number: format!("A{n:05}"),
             status: CertificateStatus::Timbrado,
-            version: 0,
-            folio_control: format!("norte-2026-A{n:05}-1"),
             folio_digital: Some(format!("{:08X}-0000-4000-8000-{n:012}", 0x5E9)),
-            issue_date: chrono::NaiveDate::from_ymd_opt(2026, 7, 1).unwrap(),
-            created_at: chrono::Utc::now(),
             stamped_at: Some(chrono::Utc::now()),
             artifacts: ArtifactRefs { stamped_xml: Some(xml.key), pdf: Some(pdf.key), ..ArtifactRefs::default() },
-            grades_edited: false,
-            last_error: None,
-            cancellation: None,
+            ..common::sealed_certificate(n, chrono::NaiveDate::from_ymd_opt(2026, 7, 1).unwrap())
         };
         records.create(&t, &c, &actor).await.unwrap();
     }
@@ -119,7 +106,7 @@ async fn prepare_and_measure() {
 
 /// The zip the link points to holds every document and a full manifest; its size.
 fn check_zip(dir: &Path, token: &str) -> usize {
-    let artifacts = LocalArtifacts::new(&dir.join("docs"), "http://127.0.0.1:9/files/", &[1u8; 32]).unwrap();
+    let artifacts = common::artifacts(dir);
     let bytes = artifacts.open_link(token, chrono::Utc::now()).unwrap().unwrap();
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).unwrap();
     assert_eq!(zip.len(), 2 * STUDENTS + 1);
@@ -133,13 +120,7 @@ fn check_zip(dir: &Path, token: &str) -> usize {
 async fn zip_in_child(dir: &Path) {
     let records = certifica_local::LocalRecords::open(&dir.join("db")).unwrap();
     let api = common::api(dir, records);
-    let who = Identity::from_claims(
-        "bench",
-        None,
-        Some("uva"),
-        Some(&Identity::permissions_claim(&[("norte", Permission::Ver)])),
-    )
-    .unwrap();
+    let who = common::viewer();
     let request =
         http::Request::post("/v1/schools/norte/cycles/2026/certificates/download").body(Bytes::new()).unwrap();
     let started = Instant::now();

@@ -6,9 +6,8 @@
 //! Run: cargo bench -p certifica-api --bench list
 
 use bytes::Bytes;
-use certifica_core::identity::{Identity, Permission};
 use certifica_core::ports::CertificateStore;
-use certifica_core::records::{Actor, ArtifactRefs, CertificateRecord, CertificateStatus, Transition};
+use certifica_core::records::{Actor, Transition};
 use common::{STUDENTS, percentile};
 use http::Request;
 use std::time::{Duration, Instant};
@@ -26,24 +25,7 @@ async fn run() {
     let (records, t) = common::seed_school(dir.path()).await;
     let actor = Actor::new("bench", "bench");
     for n in (0..STUDENTS).filter(|n| n.is_multiple_of(2)) {
-        let c = CertificateRecord {
-            id: format!("c{n}"),
-            school_id: "norte".into(),
-            cycle_id: "2026".into(),
-            plan_id: "lae".into(),
-            control_number: format!("A{n:05}"),
-            status: CertificateStatus::Sellado,
-            version: 0,
-            folio_control: format!("norte-2026-A{n:05}-1"),
-            folio_digital: None,
-            issue_date: chrono::NaiveDate::from_ymd_opt(2026, 6, 1 + (n % 28) as u32).unwrap(),
-            created_at: chrono::Utc::now(),
-            stamped_at: None,
-            artifacts: ArtifactRefs::default(),
-            grades_edited: false,
-            last_error: None,
-            cancellation: None,
-        };
+        let c = common::sealed_certificate(n, chrono::NaiveDate::from_ymd_opt(2026, 6, 1 + (n % 28) as u32).unwrap());
         records.create(&t, &c, &actor).await.unwrap();
         if n.is_multiple_of(10) {
             let failed = Transition::StampFailed { message: "no disponible".into() };
@@ -53,13 +35,7 @@ async fn run() {
     eprintln!("preparación: {STUDENTS} alumnos en {:.1} s", setup.elapsed().as_secs_f64());
 
     let api = common::api(dir.path(), records);
-    let who = Identity::from_claims(
-        "bench",
-        None,
-        Some("uva"),
-        Some(&Identity::permissions_claim(&[("norte", Permission::Ver)])),
-    )
-    .unwrap();
+    let who = common::viewer();
 
     let filters = [
         ("todos", "status=todos&limit=50"),

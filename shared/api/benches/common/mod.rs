@@ -4,10 +4,11 @@
 
 use certifica_api::{Api, Config};
 use certifica_core::catalogs::{EntidadFederativa, Genero, NivelEstudios, Observacion, TipoAsignatura, TipoPeriodo};
+use certifica_core::identity::{Identity, Permission};
 use certifica_core::model::*;
 use certifica_core::numbers::Decimal2;
 use certifica_core::ports::{InstitutionStore, StudentStore};
-use certifica_core::records::{Cycle, Tenant};
+use certifica_core::records::{ArtifactRefs, CertificateRecord, CertificateStatus, Cycle, Tenant};
 use certifica_core::secretbox::SecretBox;
 use certifica_core::stamping::LocalAuthority;
 use certifica_local::{Local, LocalArtifacts, LocalOutbox, LocalRecords};
@@ -116,13 +117,46 @@ pub async fn seed_school(dir: &Path) -> (LocalRecords, Tenant) {
     (records, t)
 }
 
+/// The documents folder of `dir`, as the API opens it.
+pub fn artifacts(dir: &Path) -> LocalArtifacts {
+    LocalArtifacts::new(&dir.join("docs"), "http://127.0.0.1:9/files/", &[1u8; 32]).unwrap()
+}
+
 /// The API over the embedded adapters in `dir` (documents in `dir/docs`).
 pub fn api(dir: &Path, records: LocalRecords) -> Api<Local> {
-    let artifacts = LocalArtifacts::new(&dir.join("docs"), "http://127.0.0.1:9/files/", &[1u8; 32]).unwrap();
+    let artifacts = artifacts(dir);
     let sender = certifica_core::mail::Sender { name: "x".into(), address: "x@x.mx".into() };
     let outbox = LocalOutbox::new(&dir.join("outbox"), sender).unwrap();
     let config = Config::new(&[2u8; 32], SecretBox::new(&[3u8; 32]).unwrap(), "http://127.0.0.1:9/v1/verify/");
     Api::new(records, artifacts, LocalAuthority::simulated_sep().unwrap(), outbox, config)
+}
+
+/// Someone who may see school `norte` of `uva`.
+pub fn viewer() -> Identity {
+    Identity::from_claims("bench", None, Some("uva"), Some(&Identity::permissions_claim(&[("norte", Permission::Ver)])))
+        .unwrap()
+}
+
+/// Student `n`'s certificate, just sealed on `issue_date`.
+pub fn sealed_certificate(n: usize, issue_date: chrono::NaiveDate) -> CertificateRecord {
+    CertificateRecord {
+        id: format!("c{n}"),
+        school_id: "norte".into(),
+        cycle_id: "2026".into(),
+        plan_id: "lae".into(),
+        control_number: format!("A{n:05}"),
+        status: CertificateStatus::Sellado,
+        version: 0,
+        folio_control: format!("norte-2026-A{n:05}-1"),
+        folio_digital: None,
+        issue_date,
+        created_at: chrono::Utc::now(),
+        stamped_at: None,
+        artifacts: ArtifactRefs::default(),
+        grades_edited: false,
+        last_error: None,
+        cancellation: None,
+    }
 }
 
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
