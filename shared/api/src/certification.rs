@@ -836,7 +836,8 @@ pub async fn export_unsealed<X: Adapters>(
             "registre al responsable (su certificado .cer) antes de exportar: su nombre y cargo van en el documento",
         )
     })?;
-    let mut zip = crate::bulk_zip::BulkZip::new(api, t, &["matricula", "folioControl", "fechaExpedicion", "archivo"])?;
+    let mut zip =
+        crate::bulk_zip::BulkZip::new(api, t, &["matricula", "folioControl", "fechaExpedicion", "archivo"]).await?;
     let mut refused = Vec::new();
     let filled = async {
         for matricula in &students {

@@ -115,7 +115,8 @@ pub async fn download_all<X: Adapters>(api: &Api<X>, id: &Identity, school: &str
         api,
         t,
         &["matricula", "nombre", "plan", "estado", "folioControl", "folioDigital", "fechaExpedicion", "xml", "pdf"],
-    )?;
+    )
+    .await?;
     let filled = async {
         let mut after = None::<String>;
         loop {
@@ -473,7 +474,7 @@ pub async fn export_sealed<X: Adapters>(
         if request.body().is_empty() { ExportRequest { students: None } } else { json_body(request)? };
     let wanted: Option<Vec<String>> = body.students.map(|s| selection(&s, 5_000)).transpose()?;
     let t = id.tenant();
-    let mut zip = BulkZip::new(api, t, &["folioControl", "matricula", "plan", "fechaExpedicion", "archivo"])?;
+    let mut zip = BulkZip::new(api, t, &["folioControl", "matricula", "plan", "fechaExpedicion", "archivo"]).await?;
     let filled = async {
         let mut after = None::<String>;
         loop {

@@ -165,36 +165,44 @@ fn part_file(dir: &Path) -> StoreResult<(PathBuf, std::fs::File)> {
     Ok((path, file))
 }
 
-/// A document written to a temporary file part by part, linked as the next
-/// version when finished; dropped unfinished, the file is removed.
+/// A document written to a temporary file part by part (the file made at
+/// the first write), linked as the next version when finished; dropped
+/// unfinished, the file goes, and the document's folder too if that left
+/// it empty (bulk zips have a fresh name each).
 pub struct LocalWriter {
     dir: PathBuf,
     key: String,
-    /// The temporary file and its path, until finished or aborted.
+    /// The temporary file and its path, once something was written.
     part: Option<(PathBuf, std::fs::File)>,
-}
-
-impl LocalWriter {
-    fn part(&mut self) -> StoreResult<&mut (PathBuf, std::fs::File)> {
-        self.part.as_mut().ok_or_else(|| unavailable("el documento ya se cerró"))
-    }
 }
 
 impl ArtifactWriter for LocalWriter {
     async fn write(&mut self, bytes: Vec<u8>) -> StoreResult<()> {
         use std::io::Write;
+        let (_, file) = match &mut self.part {
+            Some(part) => part,
+            None => self.part.insert(part_file(&self.dir)?),
+        };
         // A local disk write of one part: short enough for the async thread.
-        self.part()?.1.write_all(&bytes).map_err(unavailable)
+        file.write_all(&bytes).map_err(unavailable)
     }
 
     async fn finish(mut self) -> StoreResult<StoredArtifact> {
-        let (path, file) = self.part.take().ok_or_else(|| unavailable("el documento ya se cerró"))?;
-        let (dir, key) = (self.dir.clone(), self.key.clone());
-        tokio::task::spawn_blocking(move || finish_part(&dir, &path, file, key)).await.map_err(unavailable)?
+        let (dir, key, part) = (self.dir.clone(), self.key.clone(), self.part.take());
+        tokio::task::spawn_blocking(move || {
+            // Nothing written is an empty document.
+            let (path, file) = match part {
+                Some(part) => part,
+                None => part_file(&dir)?,
+            };
+            finish_part(&dir, &path, file, key)
+        })
+        .await
+        .map_err(unavailable)?
     }
 
     async fn abort(self) {
-        // Drop removes the temporary file.
+        // Drop removes what was written.
     }
 }
 
@@ -203,6 +211,8 @@ impl Drop for LocalWriter {
         if let Some((path, file)) = self.part.take() {
             drop(file);
             let _ = std::fs::remove_file(path);
+            // Fails, as it should, when the folder holds versions.
+            let _ = std::fs::remove_dir(&self.dir);
         }
     }
 }
@@ -242,9 +252,7 @@ impl ArtifactStore for LocalArtifacts {
         _content_type: &str,
     ) -> StoreResult<LocalWriter> {
         let key = kind.key(name);
-        let dir = self.dir(t, &key)?;
-        let part = part_file(&dir)?;
-        Ok(LocalWriter { dir, key, part: Some(part) })
+        Ok(LocalWriter { dir: self.dir(t, &key)?, key, part: None })
     }
 
     async fn get(&self, t: &Tenant, key: &str) -> StoreResult<Option<Vec<u8>>> {
