@@ -9,21 +9,40 @@
 //!
 //! Text is real text in an embedded, subset DejaVu Sans Condensed (accents and
 //! ñ extractable with `pdftotext`); the QR code is drawn as vector squares.
+//!
+//! Fonts are subset once per process to a repertoire (Latin-1 and the
+//! legends' punctuation) and that subset's font program is compressed once:
+//! subsetting and compressing both faces for every document was a third of a
+//! certificate's PDF time. A document with any character outside the
+//! repertoire (a foreign name, a symbol in a subject) is printed with the whole
+//! fonts instead, subset for that document.
 
 use crate::document::{Dec, parse_date_time};
 use crate::model::full_name;
+use flate2::{Compression, write::ZlibEncoder};
 use printpdf::{
-    Color, ExtendedGraphicsState, Line, LinePoint, Mm, Op, PaintMode, ParsedFont, PdfDocument, PdfFontHandle, PdfPage,
-    PdfSaveOptions, Point, Polygon, PolygonRing, Pt, Rgb, TextItem, TextMatrix, WindingOrder,
+    Color, CurTransMat, ExtendedGraphicsState, Line, LinePoint, Mm, Op, PaintMode, ParsedFont, PdfDocument,
+    PdfFontHandle, PdfPage, PdfSaveOptions, Point, Polygon, PolygonRing, Pt, Rgb, TextItem, TextMatrix, WindingOrder,
 };
 
 const REGULAR_TTF: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSansCondensed.ttf");
 const BOLD_TTF: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSansCondensed-Bold.ttf");
 
+/// The characters the once-per-process font subsets cover: Latin-1 (every
+/// Spanish letter and sign) and the punctuation of the legends and of typed text.
+const REPERTOIRE: [(char, char); 6] = [(' ', '~'), ('\u{a0}', 'ÿ'), ('–', '—'), ('‘', '’'), ('“', '”'), ('…', '…')];
+
+fn in_repertoire(c: char) -> bool {
+    REPERTOIRE.iter().any(|&(first, last)| (first..=last).contains(&c))
+}
+
 const PAGE_W: f32 = 210.0;
 const PAGE_H: f32 = 297.0;
 const MARGIN: f32 = 15.0;
 const FOOTER_Y: f32 = 10.0;
+/// The QR code's side (mm) and the gap kept between it and the text beside it.
+const QR_SIZE: f32 = 32.0;
+const QR_GAP: f32 = 4.0;
 /// Column x positions (mm) and widths of the subjects table.
 const COLS: [(f32, f32, &str); 6] = [
     (MARGIN, 20.0, "Clave"),
@@ -94,10 +113,48 @@ pub enum PdfError {
     Logo(String),
 }
 
-/// Renders certificates; holds the parsed fonts so each PDF does not re-parse them.
+/// Renders certificates; holds the fonts, parsed and subset once per process.
 pub struct PdfRenderer {
-    regular: ParsedFont,
-    bold: ParsedFont,
+    regular: Typeface,
+    bold: Typeface,
+}
+
+/// One face of the font: whole, for documents with characters outside the
+/// repertoire, and subset to the repertoire with its font program compressed.
+struct Typeface {
+    whole: ParsedFont,
+    common: ParsedFont,
+    /// The subset's font program (what printpdf embeds) and the same compressed.
+    program: Vec<u8>,
+    compressed: Vec<u8>,
+}
+
+impl Typeface {
+    /// `tag`: the six capital letters that name a subset (ISO 32000-1, 9.6.4).
+    fn new(ttf: &[u8], tag: &str) -> Result<Self, PdfError> {
+        let mut warnings = Vec::new();
+        let whole = ParsedFont::from_bytes(ttf, 0, &mut warnings).ok_or(PdfError::Font)?;
+        let glyphs: std::collections::BTreeMap<u16, String> = REPERTOIRE
+            .iter()
+            .flat_map(|&(first, last)| first..=last)
+            .filter_map(|c| whole.lookup_glyph_index(c as u32).map(|g| (g, c.to_string())))
+            .collect();
+        let subset = printpdf::font::subset_font(&whole, &glyphs).map_err(|_| PdfError::Font)?;
+        let mut common = ParsedFont::from_bytes(&subset.bytes, 0, &mut warnings).ok_or(PdfError::Font)?;
+        common.font_name = whole.font_name.as_ref().map(|name| format!("{tag}+{name}"));
+        // Once per process, so the smallest stream is worth the time.
+        let compressed = deflate(&subset.bytes, Compression::best()).ok_or(PdfError::Font)?;
+        Ok(Typeface { whole, common, program: subset.bytes, compressed })
+    }
+}
+
+/// Which fonts a document is composed with.
+#[derive(Clone, Copy)]
+enum Fonts {
+    /// The repertoire subsets, embedded as prepared.
+    Common,
+    /// The whole fonts, subset for this document.
+    Whole,
 }
 
 impl std::fmt::Debug for PdfRenderer {
@@ -146,7 +203,7 @@ pub fn long_date(text: &str) -> String {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Face {
     Regular,
     Bold,
@@ -154,11 +211,18 @@ enum Face {
 
 /// Ops for the pages, with a cursor that moves down.
 struct Layout<'r> {
-    renderer: &'r PdfRenderer,
+    regular_font: &'r ParsedFont,
+    bold_font: &'r ParsedFont,
     regular: printpdf::FontId,
     bold: printpdf::FontId,
     pages: Vec<Vec<Op>>,
     y: f32,
+    /// The page's current font and size: a font set once holds for the later
+    /// text of the page, so it is set only when it changes.
+    font_state: Option<(Face, f32)>,
+    /// The bottom (mm) of the QR code on this page: lines that start above it
+    /// stop short of it.
+    beside_qr: Option<f32>,
 }
 
 impl<'r> Layout<'r> {
@@ -173,6 +237,17 @@ impl<'r> Layout<'r> {
     fn new_page(&mut self) {
         self.pages.push(Vec::new());
         self.y = PAGE_H - MARGIN;
+        self.font_state = None;
+        self.beside_qr = None;
+    }
+
+    /// The width (mm) available to the next line at the cursor.
+    fn line_width(&self) -> f32 {
+        let full = PAGE_W - 2.0 * MARGIN;
+        match self.beside_qr {
+            Some(bottom) if self.y > bottom => full - QR_SIZE - QR_GAP,
+            _ => full,
+        }
     }
 
     /// Starts a new page when fewer than `needed` mm remain.
@@ -187,8 +262,8 @@ impl<'r> Layout<'r> {
 
     fn font(&self, face: Face) -> (&ParsedFont, printpdf::FontId) {
         match face {
-            Face::Regular => (&self.renderer.regular, self.regular.clone()),
-            Face::Bold => (&self.renderer.bold, self.bold.clone()),
+            Face::Regular => (self.regular_font, self.regular.clone()),
+            Face::Bold => (self.bold_font, self.bold.clone()),
         }
     }
 
@@ -207,10 +282,13 @@ impl<'r> Layout<'r> {
     }
 
     fn text_at(&mut self, x: f32, y: f32, text: &str, size: f32, face: Face) {
-        let (_, id) = self.font(face);
+        self.ops().push(Op::StartTextSection);
+        if self.font_state != Some((face, size)) {
+            let (_, id) = self.font(face);
+            self.ops().push(Op::SetFont { font: PdfFontHandle::External(id), size: Pt(size) });
+            self.font_state = Some((face, size));
+        }
         self.ops().extend([
-            Op::StartTextSection,
-            Op::SetFont { font: PdfFontHandle::External(id), size: Pt(size) },
             Op::SetTextCursor { pos: Point::new(Mm(x), Mm(y)) },
             Op::ShowText { items: vec![TextItem::Text(text.to_string())] },
             Op::EndTextSection,
@@ -263,7 +341,7 @@ impl<'r> Layout<'r> {
     /// A wrapped paragraph at the cursor.
     fn paragraph(&mut self, text: &str, size: f32, face: Face) {
         let lh = size * 0.42;
-        for l in self.wrap(text, PAGE_W - 2.0 * MARGIN, size, face) {
+        for l in self.wrap(text, self.line_width(), size, face) {
             self.ensure(lh);
             self.y -= lh;
             self.text_at(MARGIN, self.y, &l, size, face);
@@ -278,7 +356,7 @@ impl<'r> Layout<'r> {
         let label = format!("{label}: ");
         let w = self.width(&label, size, Face::Bold);
         self.text_at(MARGIN, self.y, &label, size, Face::Bold);
-        let rest = self.wrap(value, PAGE_W - 2.0 * MARGIN - w, size, Face::Regular);
+        let rest = self.wrap(value, self.line_width() - w, size, Face::Regular);
         for (i, l) in rest.iter().enumerate() {
             if i > 0 {
                 self.ensure(lh);
@@ -371,23 +449,37 @@ fn rect(x: f32, y: f32, w: f32, h: f32) -> Op {
 }
 
 impl PdfRenderer {
-    /// Parses the embedded fonts (once per process).
+    /// Parses the embedded fonts and subsets them to the repertoire (once per process).
     pub fn new() -> Result<Self, PdfError> {
-        let mut warnings = Vec::new();
-        let regular = ParsedFont::from_bytes(REGULAR_TTF, 0, &mut warnings).ok_or(PdfError::Font)?;
-        let bold = ParsedFont::from_bytes(BOLD_TTF, 0, &mut warnings).ok_or(PdfError::Font)?;
-        Ok(PdfRenderer { regular, bold })
+        Ok(PdfRenderer { regular: Typeface::new(REGULAR_TTF, "CRTFRG")?, bold: Typeface::new(BOLD_TTF, "CRTFBD")? })
     }
 
     /// Renders `dec` (sealed or stamped) to PDF bytes.
     pub fn render(&self, dec: &Dec, options: &RenderOptions) -> Result<Vec<u8>, PdfError> {
+        let (doc, in_repertoire) = self.compose(dec, options, Fonts::Common)?;
+        if in_repertoire {
+            return Ok(save(&doc, Some([&self.regular, &self.bold])));
+        }
+        let (doc, _) = self.compose(dec, options, Fonts::Whole)?;
+        Ok(save(&doc, None))
+    }
+
+    /// Lays the document out with `fonts`; says whether all its text is in the repertoire.
+    fn compose(&self, dec: &Dec, options: &RenderOptions, fonts: Fonts) -> Result<(PdfDocument, bool), PdfError> {
+        let (regular_font, bold_font) = match fonts {
+            Fonts::Common => (&self.regular.common, &self.bold.common),
+            Fonts::Whole => (&self.regular.whole, &self.bold.whole),
+        };
         let mut doc = PdfDocument::new(title(dec));
         let mut l = Layout {
-            renderer: self,
-            regular: doc.add_font(&self.regular),
-            bold: doc.add_font(&self.bold),
+            regular_font,
+            bold_font,
+            regular: doc.add_font(regular_font),
+            bold: doc.add_font(bold_font),
             pages: Vec::new(),
             y: PAGE_H - MARGIN,
+            font_state: None,
+            beside_qr: None,
         };
         l.new_page();
         // With a logo, the header is centred in the space to its right.
@@ -498,7 +590,11 @@ impl PdfRenderer {
         let url = verification_url(dec, &options.verify_base_url);
         l.ensure(95.0);
         l.y -= 3.0;
-        let qr_top = l.y;
+        // The QR code at the top right of the block; the block's text wraps beside it.
+        let qr_top = l.y + 1.0;
+        let qr = qr_ops(&url, PAGE_W - MARGIN - QR_SIZE, qr_top, QR_SIZE)?;
+        l.ops().extend(qr);
+        l.beside_qr = Some(qr_top - QR_SIZE);
         let responsable =
             full_name(&dec.responsable.nombre, &dec.responsable.primer_apellido, &dec.responsable.segundo_apellido);
         l.field("Firma electrónica de", &format!("{responsable}, {}", dec.responsable.cargo), 9.0);
@@ -529,9 +625,7 @@ impl PdfRenderer {
             Face::Regular,
         );
         l.paragraph(&url, 7.5, Face::Bold);
-        let qr = qr_ops(&url, PAGE_W - MARGIN - 32.0, qr_top + 1.0, 32.0)?;
-        let page_of_qr = l.pages.len() - 1;
-        l.pages[page_of_qr].extend(qr);
+        l.beside_qr = None;
 
         // Marks and footers on every page.
         let total = l.pages.len();
@@ -589,32 +683,50 @@ impl PdfRenderer {
             }
             pages.push(PdfPage::new(Mm(PAGE_W), Mm(PAGE_H), ops));
         }
+        let all_in_repertoire = pages.iter().flat_map(|page| &page.ops).all(|op| match op {
+            Op::ShowText { items } => items.iter().all(|item| match item {
+                TextItem::Text(text) => text.chars().all(in_repertoire),
+                _ => true,
+            }),
+            _ => true,
+        });
         doc.with_pages(pages);
-        Ok(save(&doc))
+        Ok((doc, all_in_repertoire))
     }
 }
 
-/// Serialises like `PdfDocument::save`, but compresses streams at flate level
-/// 1 instead of lopdf's level 9: measured, level 9 took ~40% of the time of a
-/// certificate's PDF for a file only slightly smaller.
-fn save(doc: &PdfDocument) -> Vec<u8> {
-    use flate2::{Compression, write::ZlibEncoder};
+/// Zlib-compresses `data`.
+fn deflate(data: &[u8], level: Compression) -> Option<Vec<u8>> {
     use std::io::Write;
+    let mut encoder = ZlibEncoder::new(Vec::with_capacity(data.len() / 2), level);
+    encoder.write_all(data).ok()?;
+    encoder.finish().ok()
+}
+
+/// Serialises like `PdfDocument::save`, but compresses streams at flate level
+/// 1 instead of lopdf's level 9 (measured, level 9 took ~40% of the time of a
+/// certificate's PDF for a file only slightly smaller), and embeds the
+/// prepared `typefaces`' font programs already compressed; without them the
+/// document's fonts are subset for it.
+fn save(doc: &PdfDocument, typefaces: Option<[&Typeface; 2]>) -> Vec<u8> {
     let mut warnings = Vec::new();
-    let mut lo = printpdf::serialize::to_lopdf_doc(doc, &PdfSaveOptions::default(), &mut warnings);
+    let options = PdfSaveOptions { subset_fonts: typefaces.is_none(), ..PdfSaveOptions::default() };
+    let mut lo = printpdf::serialize::to_lopdf_doc(doc, &options, &mut warnings);
     for object in lo.objects.values_mut() {
-        if let lopdf::Object::Stream(stream) = object
-            && stream.allows_compression
-            && stream.dict.get(b"Filter").is_err()
+        let lopdf::Object::Stream(stream) = object else { continue };
+        if !stream.allows_compression || stream.dict.get(b"Filter").is_ok() {
+            continue;
+        }
+        let prepared = typefaces.iter().flatten().find(|face| face.program == stream.content);
+        let compressed = match prepared {
+            Some(face) => Some(face.compressed.clone()),
+            None => deflate(&stream.content, Compression::fast()),
+        };
+        if let Some(compressed) = compressed
+            && compressed.len() + 19 < stream.content.len()
         {
-            let mut encoder = ZlibEncoder::new(Vec::with_capacity(stream.content.len() / 2), Compression::fast());
-            if encoder.write_all(&stream.content).is_ok()
-                && let Ok(compressed) = encoder.finish()
-                && compressed.len() + 19 < stream.content.len()
-            {
-                stream.dict.set("Filter", "FlateDecode");
-                stream.set_content(compressed);
-            }
+            stream.dict.set("Filter", "FlateDecode");
+            stream.set_content(compressed);
         }
     }
     let mut out = Vec::with_capacity(64 * 1024);
@@ -639,30 +751,55 @@ fn watermark(
 }
 
 /// A QR code of `data` as filled squares, top-left corner at (x, top), `size` mm wide.
+/// Drawn in a coordinate system of one unit per module, so each run of dark
+/// modules is a rectangle of four small integers.
 fn qr_ops(data: &str, x: f32, top: f32, size: f32) -> Result<Vec<Op>, PdfError> {
-    let code = qrcode::QrCode::with_error_correction_level(data.as_bytes(), qrcode::EcLevel::M)
-        .map_err(|e| PdfError::Qr(e.to_string()))?;
-    let n = code.width();
+    let code = fast_qr::QRBuilder::new(data).ecl(fast_qr::ECL::M).build().map_err(|e| PdfError::Qr(e.to_string()))?;
+    let n = code.size;
     let quiet = 2usize;
-    let module = size / (n + 2 * quiet) as f32;
-    let colors = code.to_colors();
-    let mut ops = vec![Op::SetFillColor { col: gray(0.0) }];
+    let module = Pt::from(Mm(size / (n + 2 * quiet) as f32)).0;
+    let (left, bottom) = (Pt::from(Mm(x)).0, Pt::from(Mm(top - size)).0);
+    let mut ops = vec![
+        Op::SaveGraphicsState,
+        Op::SetTransformationMatrix {
+            matrix: CurTransMat::Raw([
+                module,
+                0.0,
+                0.0,
+                module,
+                left + module * quiet as f32,
+                bottom + module * quiet as f32,
+            ]),
+        },
+        Op::SetFillColor { col: gray(0.0) },
+    ];
     for row in 0..n {
+        let dark = &code[row];
+        // Module rows count down from the top; PDF's y axis goes up.
+        let y = (n - 1 - row) as f32;
         // One rectangle per horizontal run of dark modules.
         let mut col = 0;
         while col < n {
-            if colors[row * n + col] == qrcode::Color::Dark {
+            if dark[col].value() {
                 let start = col;
-                while col < n && colors[row * n + col] == qrcode::Color::Dark {
+                while col < n && dark[col].value() {
                     col += 1;
                 }
-                let rx = x + (quiet + start) as f32 * module;
-                let ry = top - (quiet + row + 1) as f32 * module;
-                ops.push(rect(rx, ry, (col - start) as f32 * module, module));
+                ops.push(Op::DrawRectangle {
+                    rectangle: printpdf::Rect {
+                        x: Pt(start as f32),
+                        y: Pt(y),
+                        width: Pt((col - start) as f32),
+                        height: Pt(1.0),
+                        mode: Some(PaintMode::Fill),
+                        winding_order: Some(WindingOrder::NonZero),
+                    },
+                });
             } else {
                 col += 1;
             }
         }
     }
+    ops.push(Op::RestoreGraphicsState);
     Ok(ops)
 }

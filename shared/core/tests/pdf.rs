@@ -87,6 +87,60 @@ fn a_long_plan_flows_onto_further_pages_with_every_subject() {
     }
 }
 
+/// Page 1 rendered by pdftoppm in grey at `dpi`: (width, height, pixels).
+/// PGM is a short header ("P5\n<w> <h>\n255\n") followed by one byte per pixel.
+fn grey_page(name: &str, pdf: &[u8], dpi: u32) -> (usize, usize, Vec<u8>) {
+    let path = fixtures().dir.join(name);
+    std::fs::write(&path, pdf).unwrap();
+    let out = run(Command::new("pdftoppm").args(["-gray", "-r", &dpi.to_string(), "-f", "1", "-l", "1"]).arg(&path));
+    let header: Vec<&[u8]> = out.stdout.splitn(4, |&b| b == b'\n').collect();
+    assert_eq!(header[0], b"P5");
+    let size = std::str::from_utf8(header[1]).unwrap();
+    let (w, h) = size.split_once(' ').unwrap();
+    let (w, h): (usize, usize) = (w.parse().unwrap(), h.parse().unwrap());
+    let pixels = header[3].to_vec();
+    assert_eq!(pixels.len(), w * h);
+    (w, h, pixels)
+}
+
+#[test]
+fn the_qr_code_reads_back_as_the_verification_address() {
+    let dec = stamped(12);
+    let pdf = PdfRenderer::new().unwrap().render(&dec, &options(Variant::Normal)).unwrap();
+    let (w, h, pixels) = grey_page("qr.pdf", &pdf, 150);
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| pixels[y * w + x]);
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code on the page");
+    let (_, content) = grids[0].decode().unwrap();
+    assert_eq!(content, format!("https://certifica.example.mx/v1/verify/{}", dec.folio_digital().unwrap()));
+}
+
+#[test]
+fn text_outside_the_prepared_repertoire_is_printed_with_the_whole_fonts() {
+    let mut dec = stamped(4);
+    dec.alumno.nombre = "Łukasz".into();
+    dec.alumno.primer_apellido = "Dvořák".into();
+    dec.asignatura[0].nombre = "Lógica ∀∃ y conjuntos ∅".into();
+    let pdf = PdfRenderer::new().unwrap().render(&dec, &options(Variant::Normal)).unwrap();
+    let (text, _) = poppler("fuera-del-repertorio.pdf", &pdf);
+    for needle in ["Łukasz Dvořák", "Lógica ∀∃ y conjuntos ∅", "CERTIFICADO TOTAL DE ESTUDIOS"] {
+        assert!(text.contains(needle), "missing «{needle}» in:\n{text}");
+    }
+    // Those fonts are subset for this document: named with a tag of their own, not the prepared ones'.
+    let path = fixtures().dir.join("fuera-del-repertorio.pdf");
+    let fonts = String::from_utf8(run(Command::new("pdffonts").arg(&path)).stdout).unwrap();
+    assert!(fonts.contains("+DejaVuSansCondensed ") && !fonts.contains("CRTFRG+"), "{fonts}");
+
+    // A document within the repertoire embeds the prepared subsets.
+    let plain = PdfRenderer::new().unwrap().render(&stamped(4), &options(Variant::Normal)).unwrap();
+    std::fs::write(&path, &plain).unwrap();
+    let fonts = String::from_utf8(run(Command::new("pdffonts").arg(&path)).stdout).unwrap();
+    assert!(
+        fonts.contains("CRTFRG+DejaVuSansCondensed ") && fonts.contains("CRTFBD+DejaVuSansCondensed-Bold "),
+        "{fonts}"
+    );
+}
+
 /// Counts strongly red pixels of page 1 rendered by pdftoppm (PPM is a
 /// short header followed by raw RGB bytes).
 fn red_pixels(name: &str, pdf: &[u8]) -> usize {
