@@ -275,8 +275,22 @@ fn request_id(request: &Request) -> String {
     .unwrap_or_else(|| request.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default())
 }
 
-/// Answers one API Gateway request as function `only`.
+/// Answers one API Gateway request as function `only` (chosen at run time:
+/// every function's handlers are compiled in; the tests use it).
 pub async fn handle<X: Adapters>(api: &Api<X>, request: Request, only: Function) -> Response<Body> {
+    let (request, identity, id) = from_lambda(request);
+    to_lambda(api.handle(request, identity, &id, Some(only)).await)
+}
+
+/// Answers one API Gateway request as the function numbered `F` (a
+/// [`Function::code`]): only that function's handlers are compiled in.
+pub async fn handle_function<X: Adapters, const F: u8>(api: &Api<X>, request: Request) -> Response<Body> {
+    let (request, identity, id) = from_lambda(request);
+    to_lambda(api.handle_function::<F>(request, identity, &id).await)
+}
+
+/// The API's request, the caller and the request id of a Lambda event.
+fn from_lambda(request: Request) -> (http::Request<Bytes>, Result<Identity, AccessError>, String) {
     let identity = identity(&request);
     let id = request_id(&request);
     let (parts, body) = request.into_parts();
@@ -288,7 +302,11 @@ pub async fn handle<X: Adapters>(api: &Api<X>, request: Request, only: Function)
         #[allow(unreachable_patterns)]
         other => Bytes::from(other.as_ref().to_vec()),
     };
-    let response = api.handle(http::Request::from_parts(parts, body), identity, &id, Some(only)).await;
+    (http::Request::from_parts(parts, body), identity, id)
+}
+
+/// The Lambda answer of the API's response: text bodies as text, others binary.
+fn to_lambda(response: http::Response<Bytes>) -> Response<Body> {
     let (parts, body) = response.into_parts();
     let textual = parts
         .headers
@@ -303,13 +321,16 @@ pub async fn handle<X: Adapters>(api: &Api<X>, request: Request, only: Function)
 }
 
 /// A function's whole life: configuration and clients once, then events.
-pub async fn run(only: Function) -> Result<(), lambda_http::Error> {
+/// `F` is the function's [`Function::code`]: a constant, so its binary holds
+/// only its own routes (`run::<{ Function::Verify.code() }>()`).
+pub async fn run<const F: u8>() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
+    let only = Function::from_code(F).ok_or("número de función desconocido")?;
     let settings = Settings::from_env(Lambda::Api(only))?;
     let api = Arc::new(wire_aws(&settings, &certifica_aws::sdk_config().await).await?);
     lambda_http::run(lambda_http::service_fn(move |request: Request| {
         let api = api.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(&api, request, only).await) }
+        async move { Ok::<_, std::convert::Infallible>(handle_function::<Aws, F>(&api, request).await) }
     }))
     .await
 }

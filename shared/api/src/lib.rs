@@ -159,7 +159,38 @@ pub enum Function {
     Verify,
 }
 
+/// A build that answers every function's routes (`certifica serve`, the tests).
+pub const ALL_FUNCTIONS: u8 = u8::MAX;
+
 impl Function {
+    /// The function's number, for [`Api::handle_function`]'s `F`.
+    pub const fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// Every function, in the order of their codes.
+    pub const ALL: [Function; 7] = [
+        Function::ListCertificates,
+        Function::ManageRecords,
+        Function::IssueCertificates,
+        Function::CancelCertificates,
+        Function::DownloadCertificates,
+        Function::EmailCertificates,
+        Function::Verify,
+    ];
+
+    /// The function numbered `code`.
+    pub const fn from_code(code: u8) -> Option<Function> {
+        if (code as usize) < Function::ALL.len() { Some(Function::ALL[code as usize]) } else { None }
+    }
+
+    /// Whether a build for `f` (a [`Function::code`] or [`ALL_FUNCTIONS`])
+    /// answers this function's routes. A constant once `f` is, so a handler
+    /// of another function is never compiled into a function's binary.
+    const fn served_by(self, f: u8) -> bool {
+        f == ALL_FUNCTIONS || f == self as u8
+    }
+
     /// The function's name (its binary and its template resource).
     pub fn name(self) -> &'static str {
         match self {
@@ -172,6 +203,11 @@ impl Function {
             Function::Verify => "verify",
         }
     }
+}
+
+/// A route this build does not serve (another function's).
+fn not_served() -> Problem {
+    Problem::not_found("ruta_desconocida", "esta función no atiende la ruta solicitada")
 }
 
 /// The function that answers `method` `path` (a concrete path), if any:
@@ -372,11 +408,47 @@ impl<X: Adapters> Api<X> {
         request_id: &str,
         only: Option<Function>,
     ) -> Response<Bytes> {
+        match only {
+            None => self.handle_function::<ALL_FUNCTIONS>(request, identity, request_id).await,
+            Some(Function::ListCertificates) => {
+                self.handle_function::<{ Function::ListCertificates.code() }>(request, identity, request_id).await
+            }
+            Some(Function::ManageRecords) => {
+                self.handle_function::<{ Function::ManageRecords.code() }>(request, identity, request_id).await
+            }
+            Some(Function::IssueCertificates) => {
+                self.handle_function::<{ Function::IssueCertificates.code() }>(request, identity, request_id).await
+            }
+            Some(Function::CancelCertificates) => {
+                self.handle_function::<{ Function::CancelCertificates.code() }>(request, identity, request_id).await
+            }
+            Some(Function::DownloadCertificates) => {
+                self.handle_function::<{ Function::DownloadCertificates.code() }>(request, identity, request_id).await
+            }
+            Some(Function::EmailCertificates) => {
+                self.handle_function::<{ Function::EmailCertificates.code() }>(request, identity, request_id).await
+            }
+            Some(Function::Verify) => {
+                self.handle_function::<{ Function::Verify.code() }>(request, identity, request_id).await
+            }
+        }
+    }
+
+    /// [`Api::handle`] for a build that answers only function `F` (a
+    /// [`Function::code`], or [`ALL_FUNCTIONS`]): other functions' routes are
+    /// refused as unknown, and their handlers are not compiled in — each
+    /// Lambda binary carries only its own routes' code and dependencies.
+    pub async fn handle_function<const F: u8>(
+        &self,
+        request: Request<Bytes>,
+        identity: Result<Identity, AccessError>,
+        request_id: &str,
+    ) -> Response<Bytes> {
         let method = request.method().clone();
         let path = request.uri().path().to_string();
         // Boxed: the routes' futures are large, and callers (a test's or a
         // worker's stack) should only hold a pointer to them.
-        let response = match Box::pin(self.route(&request, identity, request_id, only)).await {
+        let response = match Box::pin(self.route::<F>(&request, identity, request_id)).await {
             Ok(response) => response,
             Err(problem) => problem.into_response(),
         };
@@ -384,19 +456,18 @@ impl<X: Adapters> Api<X> {
         response
     }
 
-    async fn route(
+    async fn route<const F: u8>(
         &self,
         request: &Request<Bytes>,
         identity: Result<Identity, AccessError>,
         request_id: &str,
-        only: Option<Function>,
     ) -> Result<Response<Bytes>, Problem> {
         let route = Route::of(request.method(), request.uri().path())?;
-        if only.is_some_and(|f| f != route.function()) {
-            return Err(Problem::not_found("ruta_desconocida", "esta función no atiende la ruta solicitada"));
+        if !route.function().served_by(F) {
+            return Err(not_served());
         }
         if let Route::Verify { folio } = &route {
-            return records::verify(self, folio).await;
+            return if Function::Verify.served_by(F) { records::verify(self, folio).await } else { Err(not_served()) };
         }
         let id = identity?;
         match (route.writes(), request.headers().get("idempotency-key")) {
@@ -407,15 +478,18 @@ impl<X: Adapters> Api<X> {
                     &self.records,
                     id.tenant(),
                     &key,
-                    self.dispatch(route.clone(), request, &id, request_id),
+                    self.dispatch::<F>(route.clone(), request, &id, request_id),
                 )
                 .await
             }
-            _ => self.dispatch(route, request, &id, request_id).await,
+            _ => self.dispatch::<F>(route, request, &id, request_id).await,
         }
     }
 
-    async fn dispatch(
+    /// Runs the route's handler. Each arm is guarded by a constant (does
+    /// build `F` serve the route's function, as [`Route::function`] says), so
+    /// a function's binary compiles only its own handlers.
+    async fn dispatch<const F: u8>(
         &self,
         route: Route,
         request: &Request<Bytes>,
@@ -423,40 +497,56 @@ impl<X: Adapters> Api<X> {
         request_id: &str,
     ) -> Result<Response<Bytes>, Problem> {
         let id = id.clone();
+        let list = Function::ListCertificates.served_by(F);
+        let manage = Function::ManageRecords.served_by(F);
+        let issue = Function::IssueCertificates.served_by(F);
+        let cancel = Function::CancelCertificates.served_by(F);
+        let email = Function::EmailCertificates.served_by(F);
+        let download = Function::DownloadCertificates.served_by(F);
         match route {
-            Route::Schools => records::schools(self, &id).await,
-            Route::Cycles { school } => records::cycles(self, &id, &school).await,
-            Route::Plans { school } => records::plans(self, &id, &school).await,
-            Route::PutPlan { school, plan } => records::put_plan(self, &id, &school, &plan, request).await,
-            Route::Students { school, cycle } => records::students(self, &id, &school, &cycle, request).await,
-            Route::Student { school, cycle, student } => records::student(self, &id, &school, &cycle, &student).await,
-            Route::ImportStudents { school, cycle } => {
+            Route::Schools if list => records::schools(self, &id).await,
+            Route::Cycles { school } if list => records::cycles(self, &id, &school).await,
+            Route::Plans { school } if list => records::plans(self, &id, &school).await,
+            Route::PutPlan { school, plan } if manage => records::put_plan(self, &id, &school, &plan, request).await,
+            Route::Students { school, cycle } if list => records::students(self, &id, &school, &cycle, request).await,
+            Route::Student { school, cycle, student } if list => {
+                records::student(self, &id, &school, &cycle, &student).await
+            }
+            Route::ImportStudents { school, cycle } if manage => {
                 records::import_students(self, &id, &school, &cycle, request).await
             }
-            Route::EditGrades { school, cycle, student } => {
+            Route::EditGrades { school, cycle, student } if manage => {
                 records::edit_grades(self, &id, &school, &cycle, &student, request, request_id).await
             }
-            Route::BulkGrades { school, cycle } => {
+            Route::BulkGrades { school, cycle } if manage => {
                 records::bulk_grades(self, &id, &school, &cycle, request, request_id).await
             }
-            Route::PutSigner { school } => certification::put_signer(self, &id, &school, request, request_id).await,
-            Route::Issue { school, cycle } => {
+            Route::PutSigner { school } if issue => {
+                certification::put_signer(self, &id, &school, request, request_id).await
+            }
+            Route::Issue { school, cycle } if issue => {
                 certification::issue(self, &id, &school, &cycle, request, request_id).await
             }
-            Route::Preview { school, cycle } => documents::preview(self, &id, &school, &cycle, request).await,
-            Route::Cancel { school, cycle } => documents::cancel(self, &id, &school, &cycle, request, request_id).await,
-            Route::Email { school, cycle } => documents::email(self, &id, &school, &cycle, request, request_id).await,
-            Route::DownloadAll { school, cycle } => documents::download_all(self, &id, &school, &cycle).await,
-            Route::ExportSealed { school, cycle } => {
+            Route::Preview { school, cycle } if issue => documents::preview(self, &id, &school, &cycle, request).await,
+            Route::Cancel { school, cycle } if cancel => {
+                documents::cancel(self, &id, &school, &cycle, request, request_id).await
+            }
+            Route::Email { school, cycle } if email => {
+                documents::email(self, &id, &school, &cycle, request, request_id).await
+            }
+            Route::DownloadAll { school, cycle } if download => {
+                documents::download_all(self, &id, &school, &cycle).await
+            }
+            Route::ExportSealed { school, cycle } if issue => {
                 documents::export_sealed(self, &id, &school, &cycle, request).await
             }
-            Route::ExportUnsealed { school, cycle } => {
+            Route::ExportUnsealed { school, cycle } if issue => {
                 certification::export_unsealed(self, &id, &school, &cycle, request).await
             }
-            Route::Document { school, cycle, student, pdf } => {
+            Route::Document { school, cycle, student, pdf } if download => {
                 documents::download_one(self, &id, &school, &cycle, &student, pdf).await
             }
-            Route::Verify { .. } => Err(Problem::not_found("ruta_desconocida", "ruta no atendida")),
+            _ => Err(not_served()),
         }
     }
 }

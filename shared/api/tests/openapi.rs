@@ -4,7 +4,7 @@
 
 mod common;
 
-use certifica_api::{OPENAPI, ROUTES};
+use certifica_api::{Function, OPENAPI, ROUTES};
 use certifica_core::identity::AccessError;
 use common::*;
 use http::Method;
@@ -82,4 +82,38 @@ async fn every_operation_answers_as_documented() {
             assert!(documented.contains(&401));
         }
     }
+}
+
+/// Each function's build answers its own operations and refuses every other
+/// function's as unknown: the route sets compiled into each Lambda binary
+/// agree with the router.
+#[tokio::test]
+async fn each_function_answers_its_own_operations_only() {
+    let f = fixture().await;
+    let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+    for (method, path, op) in operations(&doc) {
+        let method: Method = method.parse().unwrap();
+        let own = certifica_api::function_of(&method, &concrete(&path)).unwrap();
+        let body = op.get("requestBody").map(|_| json!({}));
+        for function in Function::ALL {
+            let id = token("uva", &admin("norte"));
+            let (status, answer) =
+                call_as(&f, Some(function), method.clone(), &concrete(&path), body.clone(), id).await;
+            if function == own {
+                assert_ne!(answer["code"], "ruta_desconocida", "{method} {path} as {}", function.name());
+            } else {
+                assert_eq!((status.as_u16(), &answer["code"]), (404, &json!("ruta_desconocida")), "{method} {path}");
+            }
+        }
+    }
+}
+
+#[test]
+fn function_codes_name_each_function_once() {
+    for (i, function) in Function::ALL.into_iter().enumerate() {
+        assert_eq!(usize::from(function.code()), i);
+        assert_eq!(Function::from_code(function.code()), Some(function));
+    }
+    assert_eq!(Function::from_code(Function::ALL.len() as u8), None);
+    assert_eq!(Function::from_code(certifica_api::ALL_FUNCTIONS), None);
 }

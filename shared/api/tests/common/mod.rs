@@ -178,12 +178,24 @@ pub async fn call(
     body: Option<Value>,
     id: Result<Identity, AccessError>,
 ) -> (StatusCode, Value) {
+    call_as(f, None, method, uri, body, id).await
+}
+
+/// `call` answered by a build of function `only` (`None`: every function, as `certifica serve`).
+pub async fn call_as(
+    f: &Fixture,
+    only: Option<certifica_api::Function>,
+    method: Method,
+    uri: &str,
+    body: Option<Value>,
+    id: Result<Identity, AccessError>,
+) -> (StatusCode, Value) {
     let mut builder = Request::builder().method(method).uri(uri);
     if body.is_some() {
         builder = builder.header("content-type", "application/json");
     }
     let request = builder.body(body.map(|b| Bytes::from(b.to_string())).unwrap_or_default()).unwrap();
-    let response = f.api.handle(request, id, "req-prueba", None).await;
+    let response = f.api.handle(request, id, "req-prueba", only).await;
     let status = response.status();
     let ct = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     let value: Value = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
