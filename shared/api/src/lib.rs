@@ -32,6 +32,7 @@ use certifica_core::ports::{
 use certifica_core::roster::CursorKey;
 use certifica_core::secretbox::SecretBox;
 use certifica_core::stamping::Stamper;
+use futures_util::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode};
 
 /// Everything the routes need from the records store.
@@ -486,17 +487,19 @@ impl<X: Adapters> Api<X> {
         }
     }
 
-    /// Runs the route's handler. Each arm is guarded by a constant (does
-    /// build `F` serve the route's function, as [`Route::function`] says), so
-    /// a function's binary compiles only its own handlers.
-    async fn dispatch<const F: u8>(
-        &self,
+    /// The route's handler, started. Each arm is guarded by a constant (does
+    /// build `F` serve the route's function, as [`Route::function`] says)
+    /// and boxes its handler's future: a false arm is removed with the only
+    /// reference to its handler, so a function's binary compiles only its
+    /// own handlers. (Awaited here instead, every handler would stay: an
+    /// async fn's state machine keeps the code of every state it has.)
+    fn dispatch<'a, const F: u8>(
+        &'a self,
         route: Route,
-        request: &Request<Bytes>,
-        id: &Identity,
-        request_id: &str,
-    ) -> Result<Response<Bytes>, Problem> {
-        let id = id.clone();
+        request: &'a Request<Bytes>,
+        id: &'a Identity,
+        request_id: &'a str,
+    ) -> BoxFuture<'a, Result<Response<Bytes>, Problem>> {
         let list = Function::ListCertificates.served_by(F);
         let manage = Function::ManageRecords.served_by(F);
         let issue = Function::IssueCertificates.served_by(F);
@@ -504,49 +507,57 @@ impl<X: Adapters> Api<X> {
         let email = Function::EmailCertificates.served_by(F);
         let download = Function::DownloadCertificates.served_by(F);
         match route {
-            Route::Schools if list => records::schools(self, &id).await,
-            Route::Cycles { school } if list => records::cycles(self, &id, &school).await,
-            Route::Plans { school } if list => records::plans(self, &id, &school).await,
-            Route::PutPlan { school, plan } if manage => records::put_plan(self, &id, &school, &plan, request).await,
-            Route::Students { school, cycle } if list => records::students(self, &id, &school, &cycle, request).await,
+            Route::Schools if list => Box::pin(async move { records::schools(self, id).await }),
+            Route::Cycles { school } if list => Box::pin(async move { records::cycles(self, id, &school).await }),
+            Route::Plans { school } if list => Box::pin(async move { records::plans(self, id, &school).await }),
+            Route::PutPlan { school, plan } if manage => {
+                Box::pin(async move { records::put_plan(self, id, &school, &plan, request).await })
+            }
+            Route::Students { school, cycle } if list => {
+                Box::pin(async move { records::students(self, id, &school, &cycle, request).await })
+            }
             Route::Student { school, cycle, student } if list => {
-                records::student(self, &id, &school, &cycle, &student).await
+                Box::pin(async move { records::student(self, id, &school, &cycle, &student).await })
             }
             Route::ImportStudents { school, cycle } if manage => {
-                records::import_students(self, &id, &school, &cycle, request).await
+                Box::pin(async move { records::import_students(self, id, &school, &cycle, request).await })
             }
             Route::EditGrades { school, cycle, student } if manage => {
-                records::edit_grades(self, &id, &school, &cycle, &student, request, request_id).await
+                Box::pin(
+                    async move { records::edit_grades(self, id, &school, &cycle, &student, request, request_id).await },
+                )
             }
             Route::BulkGrades { school, cycle } if manage => {
-                records::bulk_grades(self, &id, &school, &cycle, request, request_id).await
+                Box::pin(async move { records::bulk_grades(self, id, &school, &cycle, request, request_id).await })
             }
             Route::PutSigner { school } if issue => {
-                certification::put_signer(self, &id, &school, request, request_id).await
+                Box::pin(async move { certification::put_signer(self, id, &school, request, request_id).await })
             }
             Route::Issue { school, cycle } if issue => {
-                certification::issue(self, &id, &school, &cycle, request, request_id).await
+                Box::pin(async move { certification::issue(self, id, &school, &cycle, request, request_id).await })
             }
-            Route::Preview { school, cycle } if issue => documents::preview(self, &id, &school, &cycle, request).await,
+            Route::Preview { school, cycle } if issue => {
+                Box::pin(async move { documents::preview(self, id, &school, &cycle, request).await })
+            }
             Route::Cancel { school, cycle } if cancel => {
-                documents::cancel(self, &id, &school, &cycle, request, request_id).await
+                Box::pin(async move { documents::cancel(self, id, &school, &cycle, request, request_id).await })
             }
             Route::Email { school, cycle } if email => {
-                documents::email(self, &id, &school, &cycle, request, request_id).await
+                Box::pin(async move { documents::email(self, id, &school, &cycle, request, request_id).await })
             }
             Route::DownloadAll { school, cycle } if download => {
-                documents::download_all(self, &id, &school, &cycle).await
+                Box::pin(async move { documents::download_all(self, id, &school, &cycle).await })
             }
             Route::ExportSealed { school, cycle } if issue => {
-                documents::export_sealed(self, &id, &school, &cycle, request).await
+                Box::pin(async move { documents::export_sealed(self, id, &school, &cycle, request).await })
             }
             Route::ExportUnsealed { school, cycle } if issue => {
-                certification::export_unsealed(self, &id, &school, &cycle, request).await
+                Box::pin(async move { certification::export_unsealed(self, id, &school, &cycle, request).await })
             }
             Route::Document { school, cycle, student, pdf } if download => {
-                documents::download_one(self, &id, &school, &cycle, &student, pdf).await
+                Box::pin(async move { documents::download_one(self, id, &school, &cycle, &student, pdf).await })
             }
-            _ => Err(not_served()),
+            _ => Box::pin(std::future::ready(Err(not_served()))),
         }
     }
 }
