@@ -128,7 +128,7 @@ def check(template):
                 problem(f"{name}: resource '*' for {actions}")
 
     # 5. The table's keys and indexes are the adapter's.
-    dynamo = (root / "shared" / "aws" / "src" / "dynamo.rs").read_text()
+    dynamo = (root / "shared" / "aws" / "src" / "dynamo" / "keys.rs").read_text()
     schema = dict(re.findall(r'\("(\w+)", "(HASH|RANGE)"\)', dynamo.split("TABLE_KEY_SCHEMA", 1)[1].split("];", 1)[0]))
     tables = [r for r in resources.values() if r["Type"] == "AWS::DynamoDB::Table"]
     if len(tables) != 1:

@@ -332,7 +332,7 @@ async fn answer(
         Ok(collected) => {
             let identity = identity(&parts.headers, key);
             let request = http::Request::from_parts(parts, collected.to_bytes());
-            api.handle(request, identity, &request_id, None).await
+            api.handle(request, identity, &request_id).await
         }
         Err(_) => Problem::new(
             http::StatusCode::PAYLOAD_TOO_LARGE,

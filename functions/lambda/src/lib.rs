@@ -35,7 +35,7 @@ pub mod upload;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use certifica_api::{Adapters, Api, Config};
+use certifica_api::{Adapters, Api, Config, FunctionRoutes};
 use certifica_aws::{DynamoRecords, S3Artifacts, SdkConfig, SesMailer};
 use certifica_core::identity::{AccessError, Identity};
 use certifica_core::mail::Sender;
@@ -46,14 +46,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use std::sync::Arc;
 
 /// The AWS adapters.
-pub struct Aws;
-
-impl Adapters for Aws {
-    type Records = DynamoRecords;
-    type Artifacts = S3Artifacts;
-    type Stamper = LocalAuthority;
-    type Mailer = SesMailer;
-}
+pub type Aws = (DynamoRecords, S3Artifacts, LocalAuthority, SesMailer);
 
 /// Why a function cannot start (a deployment mistake, reported in the logs).
 #[derive(Debug, thiserror::Error)]
@@ -279,14 +272,14 @@ fn request_id(request: &Request) -> String {
 /// every function's handlers are compiled in; the tests use it).
 pub async fn handle<X: Adapters>(api: &Api<X>, request: Request, only: Function) -> Response<Body> {
     let (request, identity, id) = from_lambda(request);
-    to_lambda(api.handle(request, identity, &id, Some(only)).await)
+    to_lambda(api.answer_as(only, request, identity, &id).await)
 }
 
-/// Answers one API Gateway request as the function numbered `F` (a
-/// [`Function::code`]): only that function's handlers are compiled in.
-pub async fn handle_function<X: Adapters, const F: u8>(api: &Api<X>, request: Request) -> Response<Body> {
+/// Answers one API Gateway request with the routes `R` of one function:
+/// only that function's handlers are compiled in.
+pub async fn handle_routes<X: Adapters, R: FunctionRoutes>(api: &Api<X>, request: Request) -> Response<Body> {
     let (request, identity, id) = from_lambda(request);
-    to_lambda(api.handle_function::<F>(request, identity, &id).await)
+    to_lambda(api.answer::<R>(request, identity, &id).await)
 }
 
 /// The API's request, the caller and the request id of a Lambda event.
@@ -321,16 +314,15 @@ fn to_lambda(response: http::Response<Bytes>) -> Response<Body> {
 }
 
 /// A function's whole life: configuration and clients once, then events.
-/// `F` is the function's [`Function::code`]: a constant, so its binary holds
-/// only its own routes (`run::<{ Function::Verify.code() }>()`).
-pub async fn run<const F: u8>() -> Result<(), lambda_http::Error> {
+/// `R` is the function's routes module (`run::<routes::verify::Route>()`),
+/// so its binary holds only its own handlers.
+pub async fn run<R: FunctionRoutes>() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let only = Function::from_code(F).ok_or("número de función desconocido")?;
-    let settings = Settings::from_env(Lambda::Api(only))?;
+    let settings = Settings::from_env(Lambda::Api(R::FUNCTION))?;
     let api = Arc::new(wire_aws(&settings, &certifica_aws::sdk_config().await).await?);
     lambda_http::run(lambda_http::service_fn(move |request: Request| {
         let api = api.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle_function::<Aws, F>(&api, request).await) }
+        async move { Ok::<_, std::convert::Infallible>(handle_routes::<Aws, R>(&api, request).await) }
     }))
     .await
 }

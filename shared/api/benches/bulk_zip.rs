@@ -124,7 +124,7 @@ async fn zip_in_child(dir: &Path) {
     let request =
         http::Request::post("/v1/schools/norte/cycles/2026/certificates/download").body(Bytes::new()).unwrap();
     let started = Instant::now();
-    let response = api.handle(request, Ok(who), "bench", None).await;
+    let response = api.handle(request, Ok(who), "bench").await;
     let seconds = started.elapsed().as_secs_f64();
     assert_eq!(response.status(), 200, "{}", String::from_utf8_lossy(response.body()));
     let answer: serde_json::Value = serde_json::from_slice(response.body()).unwrap();

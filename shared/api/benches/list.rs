@@ -62,7 +62,7 @@ async fn run() {
                 };
                 let request = Request::builder().uri(uri).body(Bytes::new()).unwrap();
                 let started = Instant::now();
-                let response = api.handle(request, Ok(who.clone()), "bench", None).await;
+                let response = api.handle(request, Ok(who.clone()), "bench").await;
                 let elapsed = started.elapsed();
                 assert_eq!(response.status(), 200);
                 let page: serde_json::Value = serde_json::from_slice(response.body()).unwrap();

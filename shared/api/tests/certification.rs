@@ -186,7 +186,7 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_first_answer() {
             .header("idempotency-key", "lote-2026-001")
             .body(Bytes::from(json!({"students": ["UVA000", "UVA001"]}).to_string()))
             .unwrap();
-        let response = f.api.handle(request, token("uva", &all("norte")), "req", None).await;
+        let response = f.api.handle(request, token("uva", &all("norte")), "req").await;
         (response.status(), serde_json::from_slice::<Value>(response.body()).unwrap())
     };
     let (first_status, first) = send().await;
@@ -276,7 +276,7 @@ async fn a_batch_answers_in_order_and_says_where_its_time_went() {
         .header("content-type", "application/json")
         .body(Bytes::from(json!({ "students": students }).to_string()))
         .unwrap();
-    let response = f.api.handle(request, token("uva", &all("norte")), "req-tiempos", None).await;
+    let response = f.api.handle(request, token("uva", &all("norte")), "req-tiempos").await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = serde_json::from_slice(response.body()).unwrap();
     // Issued at once, answered in the order of the (sorted) selection.

@@ -206,7 +206,7 @@ async fn previews_are_only_for_independent_plans_and_change_nothing() {
         .header("content-type", "application/json")
         .body(bytes::Bytes::from(json!({"student": "UVA000"}).to_string()))
         .unwrap();
-    let response = f.api.handle(request, token("uva", &all("sur")), "req", None).await;
+    let response = f.api.handle(request, token("uva", &all("sur")), "req").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "application/pdf");
     assert!(response.body().starts_with(b"%PDF"));
@@ -294,7 +294,7 @@ async fn a_retried_email_with_the_same_idempotency_key_is_sent_once() {
             .header("idempotency-key", key)
             .body(bytes::Bytes::from(json!({"students": ["UVA000"]}).to_string()))
             .unwrap();
-        f.api.handle(request, token("uva", &grants), "req", None)
+        f.api.handle(request, token("uva", &grants), "req")
     };
     let first = send("correo-1", all("norte")).await;
     let second = send("correo-1", all("norte")).await;

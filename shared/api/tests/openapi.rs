@@ -108,12 +108,38 @@ async fn each_function_answers_its_own_operations_only() {
     }
 }
 
+/// The README's map names, for every documented route, the function that
+/// serves it and a handler file that exists: a newcomer's three hops hold.
 #[test]
-fn function_codes_name_each_function_once() {
-    for (i, function) in Function::ALL.into_iter().enumerate() {
-        assert_eq!(usize::from(function.code()), i);
-        assert_eq!(Function::from_code(function.code()), Some(function));
+fn the_readme_maps_every_route_to_its_function_and_an_existing_handler() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let rows: Vec<Vec<String>> = readme
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| l.trim_matches('|').split('|').map(|c| c.trim().trim_matches('`').to_string()).collect())
+        .collect();
+    let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+    for (method, path, _) in operations(&doc) {
+        let route = format!("{method} {path}");
+        let row = rows.iter().find(|r| r[0] == route).unwrap_or_else(|| panic!("{route} is not in the README's map"));
+        let function = certifica_api::function_of(&method.parse().unwrap(), &concrete(&path)).unwrap();
+        assert_eq!(row[1], function.name(), "{route}: function");
+        let handler = root.join("shared").join(&row[2]);
+        assert!(handler.is_file(), "{route}: {} does not exist", handler.display());
+        assert!(row[2].ends_with(&format!("routes/{}.rs", module_of(function))), "{route}: {}", row[2]);
     }
-    assert_eq!(Function::from_code(Function::ALL.len() as u8), None);
-    assert_eq!(Function::from_code(certifica_api::ALL_FUNCTIONS), None);
+}
+
+/// The routes module named after each function.
+fn module_of(function: Function) -> &'static str {
+    match function {
+        Function::ListCertificates => "list",
+        Function::ManageRecords => "manage",
+        Function::IssueCertificates => "issue",
+        Function::CancelCertificates => "cancel",
+        Function::DownloadCertificates => "download",
+        Function::EmailCertificates => "email",
+        Function::Verify => "verify",
+    }
 }

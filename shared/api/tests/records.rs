@@ -273,7 +273,7 @@ async fn students_load_from_csv_keeping_their_grades() {
             .header("content-type", "text/csv; charset=utf-8")
             .body(bytes::Bytes::from(body))
             .unwrap();
-        f.api.handle(request, token("uva", &all("norte")), "req", None)
+        f.api.handle(request, token("uva", &all("norte")), "req")
     };
     let response = send(csv).await;
     assert_eq!(response.status(), StatusCode::OK, "{}", String::from_utf8_lossy(response.body()));

@@ -97,3 +97,20 @@ async fn a_zip_uploaded_in_parts_is_encrypted_tagged_and_typed_like_one_put() {
     let open = s.client().list_multipart_uploads().bucket(s.bucket()).prefix("partes-s3/").send().await.unwrap();
     assert!(open.uploads().is_empty(), "{:?}", open.uploads());
 }
+
+/// Drops files in the bucket's inbox as a signer's upload would.
+struct S3Dropper;
+
+impl certifica_conformance::Dropper for S3Dropper {
+    async fn drop_file(&self, key: &str, bytes: Vec<u8>) -> Option<String> {
+        let s = store().await;
+        let put = s.client().put_object().bucket(s.bucket()).key(key).body(bytes.into()).send().await.unwrap();
+        put.version_id().map(str::to_string)
+    }
+}
+
+/// The upload inbox is the same bucket, through the same adapter.
+mod inbox {
+    use super::*;
+    certifica_conformance::inbox_conformance_tests!(store(), S3Dropper);
+}

@@ -219,10 +219,12 @@ fn const_oid_cn() -> der::asn1::ObjectIdentifier {
     der::asn1::ObjectIdentifier::new_unwrap("2.5.4.3")
 }
 
-/// A usable e.firma: certificate plus the decrypted private key.
+/// A usable e.firma: certificate plus the decrypted private key (shared
+/// by its clones: a school's sealing and its own authority node use one key).
+#[derive(Clone)]
 pub struct Efirma {
     certificate: SignerCertificate,
-    key: RsaKeyPair,
+    key: std::sync::Arc<RsaKeyPair>,
 }
 
 impl fmt::Debug for Efirma {
@@ -254,7 +256,7 @@ impl Efirma {
         if key.public_key().as_ref() != certificate.public_key.as_slice() {
             return Err(EfirmaError::KeyDoesNotMatch);
         }
-        Ok(Efirma { certificate, key })
+        Ok(Efirma { certificate, key: std::sync::Arc::new(key) })
     }
 
     pub fn certificate(&self) -> &SignerCertificate {

@@ -23,12 +23,5 @@ pub use records::LocalRecords;
 
 /// The embedded adapter set (`certifica serve`, tests, benches): records in
 /// SQLite, documents in a folder, mail as `.eml` files, and the built-in
-/// simulated authority.
-pub struct Local;
-
-impl certifica_api::Adapters for Local {
-    type Records = LocalRecords;
-    type Artifacts = LocalArtifacts;
-    type Stamper = certifica_core::stamping::LocalAuthority;
-    type Mailer = LocalOutbox;
-}
+/// simulated authority — the API's `Api<Local>`.
+pub type Local = (LocalRecords, LocalArtifacts, certifica_core::stamping::LocalAuthority, LocalOutbox);

@@ -77,3 +77,35 @@ async fn a_mail_with_attachments_lands_in_the_outbox() {
     };
     certifica_conformance::a_mail_with_attachments_reaches_every_recipient(&outbox, &sender, delivered).await;
 }
+
+/// The inbox folder under the target dir (emptied at the start of each run).
+async fn inbox() -> certifica_local::LocalInbox {
+    static INBOX: OnceLock<certifica_local::LocalInbox> = OnceLock::new();
+    INBOX
+        .get_or_init(|| {
+            let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("local-inbox");
+            let _ = std::fs::remove_dir_all(&dir);
+            certifica_local::LocalInbox::new(&dir).expect("open")
+        })
+        .clone()
+}
+
+/// Drops files in the inbox folder as a signer copying them would.
+struct FolderDropper;
+
+impl certifica_conformance::Dropper for FolderDropper {
+    async fn drop_file(&self, key: &str, bytes: Vec<u8>) -> Option<String> {
+        let inbox = inbox().await;
+        let relative = key.strip_prefix("inbox/").expect("an inbox key");
+        let path = inbox.folder().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        let waiting = inbox.waiting(std::time::Duration::ZERO).unwrap();
+        waiting.into_iter().find(|w| w.key == key).map(|w| w.version)
+    }
+}
+
+mod inbox_folder {
+    use super::*;
+    certifica_conformance::inbox_conformance_tests!(inbox(), FolderDropper);
+}

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    certifica_functions::run::<{ certifica_functions::Function::CancelCertificates.code() }>().await
+    certifica_functions::run::<certifica_api::routes::cancel::Route>().await
 }

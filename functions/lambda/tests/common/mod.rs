@@ -66,7 +66,7 @@ pub async fn call<X: Adapters>(
         .header("content-type", "application/json")
         .body(Bytes::from(body.to_string()))
         .unwrap();
-    let response = api.handle(request, Ok(id.clone()), "prueba", None).await;
+    let response = api.handle(request, Ok(id.clone()), "prueba").await;
     let status = response.status();
     (status, serde_json::from_slice(response.body()).unwrap_or(Value::Null))
 }

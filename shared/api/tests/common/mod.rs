@@ -195,7 +195,10 @@ pub async fn call_as(
         builder = builder.header("content-type", "application/json");
     }
     let request = builder.body(body.map(|b| Bytes::from(b.to_string())).unwrap_or_default()).unwrap();
-    let response = f.api.handle(request, id, "req-prueba", only).await;
+    let response = match only {
+        Some(function) => f.api.answer_as(function, request, id, "req-prueba").await,
+        None => f.api.handle(request, id, "req-prueba").await,
+    };
     let status = response.status();
     let ct = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     let value: Value = serde_json::from_slice(response.body()).unwrap_or(Value::Null);

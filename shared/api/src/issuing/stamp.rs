@@ -1,0 +1,198 @@
+//! A certificate's way from sealed to stamped: record it Sellado, hold a
+//! credit, ask the authority, store the stamped XML and its PDF, and commit
+//! the stamp with the credit in one transaction — or give the credit back
+//! and record the authority's message.
+
+use super::{RESERVATION_TTL_MINUTES, Session, Stage};
+use crate::Adapters;
+use crate::outcome::{Outcome, Status};
+use certifica_core::document::Dec;
+use certifica_core::pdf::{RenderOptions, Variant};
+use certifica_core::ports::{ArtifactKind, ArtifactStore, CertificateStore, CreditStore, StoreError};
+use certifica_core::records::{
+    ArtifactRefs, CertificateRecord, CertificateStatus, Reservation, StampCommit, StudentRecord, Transition,
+};
+use certifica_core::stamping::{StampError, Stamped, Stamper};
+use chrono::{NaiveDate, Utc};
+use std::sync::atomic::Ordering;
+
+impl<X: Adapters> Session<'_, X> {
+    /// Stores a sealed document and records its certificate as Sellado
+    /// (audited as sealed by the session's actor). A concurrent issue for
+    /// the same student answers an "omitido" outcome instead.
+    pub async fn record_sealed(
+        &self,
+        record: &StudentRecord,
+        folio_control: &str,
+        id: &str,
+        issue_date: NaiveDate,
+        sealed_xml: String,
+    ) -> Result<Result<CertificateRecord, Outcome>, StoreError> {
+        let api = self.api;
+        let matricula = record.student.control_number.as_str();
+        let name = format!("{id}.xml");
+        let put =
+            api.artifacts.put(self.tenant, ArtifactKind::SealedXml, &name, sealed_xml.into_bytes(), "application/xml");
+        let stored = timed!(self.timings, Stage::Documents, put)?;
+        let certificate = CertificateRecord {
+            id: id.to_string(),
+            school_id: self.school.id.clone(),
+            cycle_id: self.cycle.to_string(),
+            plan_id: record.student.plan_id.clone(),
+            control_number: matricula.to_string(),
+            status: CertificateStatus::Sellado,
+            version: 0,
+            folio_control: folio_control.to_string(),
+            folio_digital: None,
+            issue_date,
+            created_at: Utc::now(),
+            stamped_at: None,
+            artifacts: ArtifactRefs { sealed_xml: Some(stored.key), ..ArtifactRefs::default() },
+            grades_edited: record.grades_edited,
+            last_error: None,
+            cancellation: None,
+        };
+        match timed!(self.timings, Stage::Records, api.records.create(self.tenant, &certificate, &self.actor)) {
+            Ok(()) => Ok(Ok(certificate)),
+            Err(StoreError::AlreadyIssued(state)) => Ok(Err(Outcome::one(
+                matricula,
+                Status::Omitido,
+                "ya_emitido",
+                format!("otra solicitud ya emitió el certificado (estado {state})"),
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends a Sellado / Error certificate's sealed XML to the authority and
+    /// records the outcome. `sealed_xml` is the document when the caller has
+    /// it at hand (just sealed); otherwise it is read from storage.
+    pub async fn stamp_existing(
+        &self,
+        certificate: CertificateRecord,
+        sealed_xml: Option<String>,
+    ) -> Result<Outcome, StoreError> {
+        let xml = match sealed_xml {
+            Some(xml) => xml,
+            None => {
+                let missing =
+                    |detail: &str| Outcome::one(&certificate.control_number, Status::Error, "sin_documento", detail);
+                let Some(key) = certificate.artifacts.sealed_xml.clone() else {
+                    return Ok(missing("el certificado no tiene XML sellado"));
+                };
+                let Some(xml) = self.api.artifacts.get(self.tenant, &key).await? else {
+                    return Ok(missing("no se encontró el XML sellado"));
+                };
+                String::from_utf8_lossy(&xml).into_owned()
+            }
+        };
+        // Hold a credit first, so the authority is only called when one is available.
+        let stamped = match self.hold(&certificate).await? {
+            Err(outcome) => return Ok(outcome),
+            // AUTONOMO documents are stamped by the institution's own node, also on a retry.
+            Ok(reservation) => match self.own_node() {
+                Some(node) => (reservation, self.timings.time(Stage::Stamp, || node.authenticate(&xml))),
+                None => (reservation, timed!(self.timings, Stage::Stamp, self.api.stamper.stamp(&xml))),
+            },
+        };
+        self.commit_held(certificate, stamped).await
+    }
+
+    async fn hold(&self, c: &CertificateRecord) -> Result<Result<Reservation, Outcome>, StoreError> {
+        let ttl = chrono::Duration::minutes(RESERVATION_TTL_MINUTES);
+        match timed!(self.timings, Stage::Records, self.api.records.reserve(self.tenant, &c.id, ttl, &self.actor)) {
+            Ok(r) => Ok(Ok(r)),
+            Err(StoreError::NoCredits) => Ok(Err(Outcome::one(
+                &c.control_number,
+                Status::Sellado,
+                "sin_creditos",
+                "la institución no tiene créditos de timbrado; el certificado quedó sellado y se timbrará al reintentar con créditos",
+            )
+            .with_certificate(c.clone()))),
+            Err(StoreError::Conflict) => Ok(Err(Outcome::one(
+                &c.control_number,
+                Status::Omitido,
+                "en_proceso",
+                "otra solicitud está timbrando este certificado",
+            )
+            .retry_later())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Holds a credit and commits what was stamped elsewhere: by an AUTONOMO
+    /// institution's own node, or by the authority through its portal (an
+    /// uploaded authority-returned document).
+    pub async fn commit(
+        &self,
+        certificate: CertificateRecord,
+        stamped: Result<Stamped, StampError>,
+    ) -> Result<Outcome, StoreError> {
+        match self.hold(&certificate).await? {
+            Err(outcome) => Ok(outcome),
+            Ok(reservation) => self.commit_held(certificate, (reservation, stamped)).await,
+        }
+    }
+
+    async fn commit_held(
+        &self,
+        certificate: CertificateRecord,
+        (reservation, stamped): (Reservation, Result<Stamped, StampError>),
+    ) -> Result<Outcome, StoreError> {
+        let (api, t) = (self.api, self.tenant);
+        let matricula = certificate.control_number.clone();
+        let stamped = match stamped {
+            Ok(s) => s,
+            Err(e) => {
+                // Nothing was stamped: the credit comes back and the certificate shows the authority's message.
+                api.records.release(t, &reservation, &self.actor).await?;
+                let change = Transition::StampFailed { message: e.to_string() };
+                let failed =
+                    api.records.transition(t, &certificate.id, certificate.version, change, &self.actor).await?;
+                let outcome =
+                    Outcome::one(&matricula, Status::Error, "timbrado_fallido", e.to_string()).with_certificate(failed);
+                return Ok(if e.is_transient() { outcome.retry_later() } else { outcome });
+            }
+        };
+        let stored = async {
+            let pdf = self.timings.time(Stage::Pdf, || {
+                let dec = Dec::parse(&stamped.xml)
+                    .map_err(|e| StoreError::Invalid(format!("la autoridad devolvió un XML ilegible: {e}")))?;
+                let options = RenderOptions {
+                    variant: Variant::Normal,
+                    verify_base_url: api.config.verify_base_url.clone(),
+                    logo: None,
+                };
+                api.render_pdf(&dec, &options).map_err(|e| StoreError::Invalid(e.to_string()))
+            })?;
+            let (xml_name, pdf_name) = (format!("{}.xml", certificate.id), format!("{}.pdf", certificate.id));
+            let xml_bytes = stamped.xml.clone().into_bytes();
+            let xml = api.artifacts.put(t, ArtifactKind::StampedXml, &xml_name, xml_bytes, "application/xml");
+            let pdf = api.artifacts.put(t, ArtifactKind::Pdf, &pdf_name, pdf, "application/pdf");
+            // Two independent documents: stored at once (two S3 puts, or two fsyncs, overlap).
+            let (xml, pdf) = timed!(self.timings, Stage::Documents, futures_util::future::try_join(xml, pdf))?;
+            Ok::<_, StoreError>((xml.key, pdf.key))
+        }
+        .await;
+        let (xml_key, pdf_key) = match stored {
+            Ok(keys) => keys,
+            Err(e) => {
+                // Stamped but not stored: keep the hold until it expires rather than
+                // consuming a credit for a document we do not have; log for follow-up.
+                tracing::error!(certificate = %certificate.id, folio = %stamped.folio_digital, error = %e, "stamped document not stored");
+                return Err(e);
+            }
+        };
+        let commit = StampCommit {
+            folio_digital: stamped.folio_digital.clone(),
+            stamped_at: stamped.stamped_at.and_utc(),
+            stamped_xml: xml_key,
+            pdf: pdf_key,
+            receipt: None,
+        };
+        let done = api.records.commit_stamp(t, &reservation, certificate.version, commit, &self.actor);
+        let done = timed!(self.timings, Stage::Records, done)?;
+        let _ = self.credits_hint.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
+        Ok(Outcome::done(&matricula, Status::Timbrado, Some(done)))
+    }
+}

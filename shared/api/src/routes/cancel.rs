@@ -1,0 +1,146 @@
+//! `cancel-certificates`: Timbrado → Cancelado, with the PDF re-rendered
+//! CANCELADO as a new version (the original and the XML are kept).
+
+use super::{done_or_why, ok};
+use crate::batch::{self, Selects};
+use crate::lookup::{document, latest_certificate};
+use crate::outcome::{Outcome, Status, StudentProblem};
+use crate::router::{self, Answer, Caller, Function, FunctionRoutes, Routes};
+use crate::{Adapters, Api, Problem};
+use bytes::Bytes;
+use certifica_core::catalogs::MotivoCancelacion;
+use certifica_core::document::Dec;
+use certifica_core::identity::{Identity, Permission};
+use certifica_core::pdf::{RenderOptions, Variant};
+use certifica_core::ports::{ArtifactKind, ArtifactStore, CertificateStore};
+use certifica_core::records::{Actor, Cancellation, CertificateRecord, CertificateStatus, Transition};
+use chrono::Utc;
+use futures_util::future::BoxFuture;
+use http::Request;
+use serde::Deserialize;
+use serde_json::json;
+
+/// The route of `cancel-certificates`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub school: String,
+    pub cycle: String,
+}
+
+impl Routes for Route {
+    fn of(route: router::Route) -> Option<Self> {
+        match route {
+            router::Route::Cancel(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    fn writes(&self) -> Option<(&str, Permission)> {
+        Some((&self.school, Permission::Timbrar))
+    }
+
+    fn answer<'a, X: Adapters>(
+        self,
+        api: &'a Api<X>,
+        request: &'a Request<Bytes>,
+        caller: Caller<'a>,
+    ) -> BoxFuture<'a, Answer> {
+        Box::pin(async move {
+            let id = caller.identity()?;
+            cancel(api, id, &self.school, &self.cycle, request, &id.actor(caller.request_id)).await
+        })
+    }
+}
+
+impl FunctionRoutes for Route {
+    const FUNCTION: Function = Function::CancelCertificates;
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CancelRequest {
+    students: Vec<String>,
+    /// Catalog code: C1, R1 … R5.
+    motive: String,
+    reason: Option<String>,
+}
+
+impl Selects for CancelRequest {
+    fn students(&self) -> &[String] {
+        &self.students
+    }
+}
+
+/// `POST …/certificates/cancel`: Timbrado → Cancelado with the PDF marked CANCELADO.
+async fn cancel<X: Adapters>(
+    api: &Api<X>,
+    id: &Identity,
+    school: &str,
+    cycle: &str,
+    request: &Request<Bytes>,
+    actor: &Actor,
+) -> Answer {
+    let (body, students) =
+        batch::read::<CancelRequest>(id, school, Permission::Timbrar, request, batch::one_to(api.config.max_batch))?;
+    let motive = MotivoCancelacion::ALL.iter().copied().find(|m| m.code() == body.motive.trim()).ok_or_else(|| {
+        let codes: Vec<String> =
+            MotivoCancelacion::ALL.iter().map(|m| format!("{} ({})", m.code(), m.label())).collect();
+        Problem::unprocessable(
+            "motivo_invalido",
+            format!("el motivo «{}» no existe; use {}", body.motive, codes.join(", ")),
+        )
+    })?;
+    let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
+    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+        return Err(Problem::unprocessable("motivo_demasiado_largo", "la explicación admite hasta 500 caracteres"));
+    }
+    if motive == MotivoCancelacion::Otro && reason.is_none() {
+        return Err(Problem::unprocessable(
+            "falta_explicacion",
+            "con el motivo R5 (Otro) explique la razón de la cancelación",
+        ));
+    }
+    let mut outcomes = Vec::new();
+    for control in &students {
+        let cancellation = Cancellation { motive, reason: reason.clone(), by: actor.user.clone(), at: Utc::now() };
+        outcomes.push(match cancel_one(api, id, school, cycle, control, cancellation, actor).await {
+            Ok(c) => Outcome::done(control, Status::Cancelado, Some(c)),
+            Err(p) => Outcome::refused(control, Status::Rechazado, vec![p]),
+        });
+    }
+    let cancelled = outcomes.iter().filter(|o| o.status == Status::Cancelado).count();
+    let results: Vec<_> = outcomes.iter().map(|o| done_or_why(o, Status::Cancelado)).collect();
+    ok(json!({ "cancelled": cancelled, "results": results }))
+}
+
+/// Cancels one student's certificate; the certificate cancelled, or why not.
+async fn cancel_one<X: Adapters>(
+    api: &Api<X>,
+    id: &Identity,
+    school: &str,
+    cycle: &str,
+    control: &str,
+    cancellation: Cancellation,
+    actor: &Actor,
+) -> Result<CertificateRecord, StudentProblem> {
+    let t = id.tenant();
+    let c = latest_certificate(&api.records, t, school, cycle, control).await?;
+    if c.status != CertificateStatus::Timbrado {
+        let why = format!("el certificado está {}; solo se cancelan timbrados", c.status.label().to_lowercase());
+        return Err(StudentProblem::new("no_cancelable", why));
+    }
+    let (Some(xml_key), Some(pdf_key)) = (&c.artifacts.stamped_xml, &c.artifacts.pdf) else {
+        return Err(StudentProblem::new("documento_faltante", "faltan los documentos del certificado"));
+    };
+    let xml = document(&api.artifacts, t, xml_key).await?;
+    let dec = Dec::parse(&String::from_utf8_lossy(&xml))
+        .map_err(|e| StudentProblem::new("documento_ilegible", e.to_string()))?;
+    let options =
+        RenderOptions { variant: Variant::Cancelled, verify_base_url: api.config.verify_base_url.clone(), logo: None };
+    let pdf = api.render_pdf(&dec, &options).map_err(|e| StudentProblem::new("pdf_fallido", e.to_string()))?;
+    // The same key: the cancelled PDF is a new version, the original is kept.
+    let name = pdf_key.strip_prefix(&format!("{}/", ArtifactKind::Pdf.prefix())).unwrap_or(pdf_key);
+    let stored = api.artifacts.put(t, ArtifactKind::Pdf, name, pdf, "application/pdf").await?;
+    let change = Transition::Cancelled { cancellation, pdf: stored.key };
+    Ok(api.records.transition(t, &c.id, c.version, change, actor).await?)
+}

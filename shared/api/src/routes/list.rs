@@ -1,0 +1,274 @@
+//! `list-certificates`: the schools the caller may see, a school's cycles
+//! and plans for the filters, the students table, and a student's data
+//! ("Ver datos").
+
+use super::{certificate_json, ok};
+use crate::lookup::{require_cycle, require_student};
+use crate::request::query;
+use crate::router::{self, Answer, Caller, Function, FunctionRoutes, Routes};
+use crate::{Adapters, Api, Config, Problem};
+use bytes::Bytes;
+use certifica_core::identity::{Identity, Permission};
+use certifica_core::ports::{AuditStore, CertificateStore, CreditStore, InstitutionStore, StudentStore};
+use certifica_core::roster::{self, PlanScope, RosterFilter, StatusFilter};
+use certifica_core::rules;
+use chrono::NaiveDate;
+use futures_util::future::BoxFuture;
+use http::Request;
+use serde_json::{Value, json};
+
+/// The routes of `list-certificates`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Schools,
+    Cycles { school: String },
+    Plans { school: String },
+    Students { school: String, cycle: String },
+    Student { school: String, cycle: String, student: String },
+}
+
+impl Routes for Route {
+    fn of(route: router::Route) -> Option<Self> {
+        match route {
+            router::Route::List(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    fn writes(&self) -> Option<(&str, Permission)> {
+        None
+    }
+
+    fn answer<'a, X: Adapters>(
+        self,
+        api: &'a Api<X>,
+        request: &'a Request<Bytes>,
+        caller: Caller<'a>,
+    ) -> BoxFuture<'a, Answer> {
+        Box::pin(async move {
+            let id = caller.identity()?;
+            let records = &api.records;
+            match self {
+                Route::Schools => schools(records, id).await,
+                Route::Cycles { school } => cycles(records, id, &school).await,
+                Route::Plans { school } => plans(records, id, &school).await,
+                Route::Students { school, cycle } => students(records, &api.config, id, &school, &cycle, request).await,
+                Route::Student { school, cycle, student: control } => {
+                    student(records, id, &school, &cycle, &control).await
+                }
+            }
+        })
+    }
+}
+
+impl FunctionRoutes for Route {
+    const FUNCTION: Function = Function::ListCertificates;
+}
+
+async fn schools(records: &(impl InstitutionStore + CreditStore), id: &Identity) -> Answer {
+    let t = id.tenant();
+    let institution = records.institution(t).await?;
+    let credits = records.balance(t).await?;
+    let mut schools = Vec::new();
+    for school_id in id.visible_schools() {
+        // Grants for schools that do not exist (any more) show nothing.
+        if let Some(s) = records.school(t, school_id).await? {
+            schools.push(json!({
+                "id": s.id,
+                "name": s.name,
+                "campus": s.campus,
+                "institutionType": institution.as_ref().map(|i| i.kind),
+                "certificationMode": institution.as_ref().map(|i| i.mode),
+                "creditsAvailable": credits.available,
+            }));
+        }
+    }
+    ok(json!({
+        "institution": institution.as_ref().map(|i| json!({"id": i.id, "name": i.name})),
+        "schools": schools,
+    }))
+}
+
+async fn cycles(records: &impl InstitutionStore, id: &Identity, school: &str) -> Answer {
+    id.require(school, Permission::Ver)?;
+    let cycles = records.cycles(id.tenant(), school).await?;
+    ok(json!({ "cycles": cycles.iter().map(|c| json!({"id": c.id, "name": c.name})).collect::<Vec<_>>() }))
+}
+
+async fn plans(records: &impl InstitutionStore, id: &Identity, school: &str) -> Answer {
+    id.require(school, Permission::Ver)?;
+    let plans = records.plans(id.tenant(), school).await?;
+    ok(json!({ "plans": plans.iter().map(|p| json!({
+        "id": p.id,
+        "name": p.career.nombre,
+        "clavePlan": p.clave_plan,
+        "nivel": p.nivel.label(),
+        "lastGrade": p.last_grade,
+        "recognition": p.recognition,
+        "subjects": p.subjects.len(),
+        "totalCredits": p.total_credits.fixed2(),
+    })).collect::<Vec<_>>() }))
+}
+
+fn date_param(name: &str, value: Option<&String>) -> Result<Option<NaiveDate>, Problem> {
+    value
+        .map(|v| {
+            NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
+                Problem::bad_request(
+                    "fecha_invalida",
+                    format!("«{v}» no es una fecha válida para {name}; use AAAA-MM-DD"),
+                )
+            })
+        })
+        .transpose()
+}
+
+async fn students(
+    records: &(impl InstitutionStore + StudentStore),
+    config: &Config,
+    id: &Identity,
+    school: &str,
+    cycle: &str,
+    request: &Request<Bytes>,
+) -> Answer {
+    id.require(school, Permission::Ver)?;
+    let q = query(request, &["plan", "status", "issuedFrom", "issuedTo", "group", "q", "cursor", "limit"])?;
+    let t = id.tenant();
+    require_cycle(records, id, school, cycle).await?;
+    let plans = records.plans(t, school).await?;
+    let scope: Vec<PlanScope> = match q.get("plan") {
+        Some(plan) => {
+            let p = plans.iter().find(|p| &p.id == plan).ok_or_else(|| {
+                Problem::not_found("plan_no_encontrado", format!("la escuela {school} no tiene el plan {plan}"))
+            })?;
+            vec![PlanScope { plan_id: p.id.clone(), last_grade: p.last_grade }]
+        }
+        None => plans.iter().map(|p| PlanScope { plan_id: p.id.clone(), last_grade: p.last_grade }).collect(),
+    };
+    let status = match q.get("status") {
+        Some(s) => StatusFilter::parse(s).ok_or_else(|| {
+            Problem::bad_request(
+                "estado_invalido",
+                format!("el estado «{s}» no existe; use por_certificar, sellado, timbrado, error, cancelado o todos"),
+            )
+        })?,
+        None => StatusFilter::Todos,
+    };
+    let (issued_from, issued_to) =
+        (date_param("issuedFrom", q.get("issuedFrom"))?, date_param("issuedTo", q.get("issuedTo"))?);
+    if let (Some(f), Some(to)) = (issued_from, issued_to)
+        && f > to
+    {
+        return Err(Problem::bad_request(
+            "rango_de_fechas",
+            format!("issuedFrom ({f}) es posterior a issuedTo ({to})"),
+        ));
+    }
+    let limit = match q.get("limit") {
+        Some(l) => l.parse::<usize>().ok().filter(|l| (1..=roster::MAX_LIMIT).contains(l)).ok_or_else(|| {
+            Problem::bad_request(
+                "limite_invalido",
+                format!("limit debe ser un número entre 1 y {} (llegó «{l}»)", roster::MAX_LIMIT),
+            )
+        })?,
+        None => config.default_page,
+    };
+    let scope_key = format!("{school}/{cycle}");
+    let after = q.get("cursor").map(|c| config.cursor_key.open(t, &scope_key, c)).transpose()?;
+    let filter = RosterFilter {
+        plans: scope,
+        status,
+        issued_from,
+        issued_to,
+        group: q.get("group").map(|g| g.trim().to_string()).filter(|g| !g.is_empty()),
+        search: q.get("q").map(|s| roster::fold(s)).filter(|s| !s.is_empty()),
+    };
+    let page = records.roster_page(t, school, cycle, &filter, after.as_deref(), limit).await?;
+    let rows: Vec<Value> = page
+        .rows
+        .iter()
+        .map(|r| {
+            let (status, label) = match &r.certificate {
+                Some(c) => (c.status.as_str(), c.status.label()),
+                None => ("por_certificar", "Por certificar"),
+            };
+            json!({
+                "matricula": r.student.control_number,
+                "name": r.student.full_name,
+                "group": r.student.group,
+                "planId": r.student.plan_id,
+                "status": status,
+                "statusLabel": label,
+                "gradesEdited": r.grades_edited(),
+                "certificate": r.certificate.as_ref().map(certificate_json),
+            })
+        })
+        .collect();
+    let next = page.next.map(|p| config.cursor_key.seal(t, &scope_key, &p));
+    ok(json!({ "students": rows, "nextCursor": next }))
+}
+
+async fn student(
+    records: &(impl InstitutionStore + StudentStore + CertificateStore + AuditStore),
+    id: &Identity,
+    school: &str,
+    cycle: &str,
+    control: &str,
+) -> Answer {
+    id.require(school, Permission::Ver)?;
+    let t = id.tenant();
+    let record = require_student(records, id, school, cycle, control).await?;
+    let s = &record.student;
+    let plan = records.plan(t, school, &s.plan_id).await?;
+    let history = records.student_certificates(t, school, cycle, control).await?;
+    let audit = records.audit_of_student(t, school, cycle, control).await?;
+    let summary = plan.as_ref().map(|p| rules::summarize(p, s));
+    let subjects: Vec<Value> = plan
+        .as_ref()
+        .map(|p| {
+            p.subjects
+                .iter()
+                .map(|subject| {
+                    let grade = s.grades.iter().find(|g| g.subject_clave == subject.clave);
+                    json!({
+                        "clave": subject.clave,
+                        "nombre": subject.nombre,
+                        "grade": grade.map(|g| g.value.fixed2()),
+                        "ciclo": grade.map(|g| g.ciclo.clone()),
+                        "observacion": grade.map(|g| g.observacion.label()),
+                        "approved": grade.map(|g| p.scale.approves(g.value)),
+                        "configured": subject.certification.is_some(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let latest = roster::latest_certificate(&history, control);
+    ok(json!({
+        "matricula": s.control_number,
+        "name": s.full_name(),
+        "curp": s.curp,
+        "gender": s.genero.map(|g| g.letter().to_string()),
+        "birthDate": s.fecha_nacimiento,
+        "emailPersonal": s.email_personal,
+        "emailInstitucional": s.email_institucional,
+        "group": s.group,
+        "gradeLevel": s.grade_level,
+        "active": s.active,
+        "planId": s.plan_id,
+        "planFound": plan.is_some(),
+        "creditsObtained": summary.as_ref().map(|x| x.credits_obtained.fixed2()),
+        "creditsTotal": summary.as_ref().map(|x| x.total_credits.fixed2()),
+        "average": summary.as_ref().map(|x| x.average.fixed2()),
+        "approved": summary.as_ref().map(|x| x.approved),
+        "failed": summary.as_ref().map(|x| x.failed),
+        "subjects": subjects,
+        "gradesEdited": record.grades_edited || latest.is_some_and(|c| c.grades_edited),
+        "version": record.version,
+        "certificate": latest.map(certificate_json),
+        "history": history.iter().map(certificate_json).collect::<Vec<_>>(),
+        "audit": audit.iter().map(|e| json!({
+            "at": e.at, "by": e.actor, "action": e.action.as_str(), "detail": e.detail, "certificateId": e.certificate_id,
+        })).collect::<Vec<_>>(),
+    }))
+}

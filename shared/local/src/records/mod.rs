@@ -1,0 +1,105 @@
+//! Every record of the ports in one SQLite file: the institution's
+//! configuration, students, certificates, credits (with the ledger), the
+//! audit trail and idempotency records. Each write runs in one immediate
+//! transaction, which gives the same all-or-nothing guarantees as the
+//! DynamoDB transactions. One file per port, and the schema in [`schema`].
+
+mod audit;
+mod certificates;
+mod credits;
+mod idempotency;
+mod institution;
+mod schema;
+mod students;
+
+use certifica_core::ports::{StoreError, StoreResult};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use schema::SCHEMA;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// The embedded records store. Cheap to clone; writes are serialised on one
+/// connection, reads go through another.
+#[derive(Clone)]
+pub struct LocalRecords {
+    conn: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for LocalRecords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LocalRecords")
+    }
+}
+
+pub(super) fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+pub(super) fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+/// Rows of `(body)` JSON, parsed.
+pub(super) fn bodies<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
+    let rows = stmt.query_map(params, |r| r.get::<_, String>(0)).map_err(unavailable)?;
+    let mut out = Vec::new();
+    for body in rows {
+        out.push(serde_json::from_str(&body.map_err(unavailable)?).map_err(unavailable)?);
+    }
+    Ok(out)
+}
+
+impl LocalRecords {
+    /// Opens (creating if needed) the database file: one connection for
+    /// writes, one for reads. In WAL mode readers never wait for a writer, so
+    /// reads do not queue behind a commit's fsync.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let open = || {
+            let conn = Connection::open(path).map_err(unavailable)?;
+            // Several processes (server, CLI) may open the file: wait for a writer instead of failing.
+            conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(unavailable)?;
+            Ok::<_, StoreError>(conn)
+        };
+        let writer = open()?;
+        writer.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
+        writer.execute_batch(SCHEMA).map_err(unavailable)?;
+        let reader = open()?;
+        Ok(LocalRecords { conn: Arc::new(Mutex::new(writer)), reader: Arc::new(Mutex::new(reader)) })
+    }
+
+    /// Runs `f` in an immediate (write-locking) transaction on a blocking thread.
+    pub(super) async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().map_err(|_| unavailable("conexión envenenada"))?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(out)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    pub(super) async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let conn = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().map_err(|_| unavailable("conexión envenenada"))?;
+            f(&conn)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
