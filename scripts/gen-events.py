@@ -106,6 +106,7 @@ EVENTS = [
     ("list-cycles", "list-certificates", "GET", "/v1/schools/norte/cycles", "", None),
     ("list-plans", "list-certificates", "GET", "/v1/schools/norte/plans", "", None),
     ("list-students", "list-certificates", "GET", f"{BASE}/students", "status=por_certificar&group=8A&limit=50", None),
+    ("cycle-summary", "list-certificates", "GET", f"{BASE}/summary", "group=8A", None),
     ("get-student", "list-certificates", "GET", f"{BASE}/students/A0001", "", None),
     ("edit-grades", "manage-records", "PUT", f"{BASE}/students/A0003/grades", "",
      {"version": 1, "grades": [{"subjectClave": "ADM1", "value": "10", "ciclo": "2022-1"}, {"subjectClave": "CON1", "value": "9", "ciclo": "2022-2"}]}),
@@ -133,7 +134,7 @@ def event(name, function, method, path, query, body):
         "rawPath": path,
         "rawQueryString": query,
         "headers": {
-            "accept": "application/json",
+            "accept": "*/*",
             "authorization": "Bearer eyJhbGciOiJSUzI1NiJ9.ejemplo.firma",
             "host": "api.certifica.example",
             "user-agent": "curl/8.5.0",

@@ -7,6 +7,7 @@
 use certifica_core::catalogs::*;
 use certifica_core::curp::check_digit;
 use certifica_core::efirma::{Efirma, EfirmaError};
+use certifica_core::identity::Permission;
 use certifica_core::model::*;
 use certifica_core::numbers::Decimal2;
 use chrono::NaiveDate;
@@ -360,6 +361,81 @@ pub fn demo_institutions() -> Vec<DemoInstitution> {
     };
     vec![ipes, autonomo, portal]
 }
+
+/// A demo user the local sign-in page offers: one per set of permissions the
+/// certification view distinguishes.
+pub struct DemoLogin {
+    pub name: &'static str,
+    pub institution_name: &'static str,
+    pub institution: &'static str,
+    pub description: &'static str,
+    pub schools: &'static [&'static str],
+    pub permissions: &'static [Permission],
+    pub email: &'static str,
+}
+
+const UVA: &str = "Universidad del Valle de Anáhuac";
+
+/// The first is the one `serve --demo` signs the printed address in as.
+pub const DEMO_LOGINS: [DemoLogin; 6] = {
+    use Permission::{Administrar, Editar, Timbrar, Ver};
+    [
+        DemoLogin {
+            name: "Responsable de Control escolar",
+            institution_name: UVA,
+            institution: "uva",
+            description: "consulta, timbra, edita y registra al firmante",
+            schools: &["norte", "sur"],
+            permissions: &[Ver, Timbrar, Editar, Administrar],
+            email: "control.escolar@uva.edu.mx",
+        },
+        DemoLogin {
+            name: "Consulta",
+            institution_name: UVA,
+            institution: "uva",
+            description: "solo consulta y descarga (ver)",
+            schools: &["norte", "sur"],
+            permissions: &[Ver],
+            email: "consulta@uva.edu.mx",
+        },
+        DemoLogin {
+            name: "Timbrado",
+            institution_name: UVA,
+            institution: "uva",
+            description: "consulta, emite, cancela y envía (ver, timbrar)",
+            schools: &["norte", "sur"],
+            permissions: &[Ver, Timbrar],
+            email: "timbrado@uva.edu.mx",
+        },
+        DemoLogin {
+            name: "Edición de calificaciones",
+            institution_name: UVA,
+            institution: "uva",
+            description: "consulta y edita calificaciones (ver, editar)",
+            schools: &["norte", "sur"],
+            permissions: &[Ver, Editar],
+            email: "edicion@uva.edu.mx",
+        },
+        DemoLogin {
+            name: "Control escolar (autónoma)",
+            institution_name: "Universidad Autónoma de Zacatlán",
+            institution: "uaz",
+            description: "consulta, timbra y edita",
+            schools: &["centro", "oriente"],
+            permissions: &[Ver, Timbrar, Editar],
+            email: "control@uaz.edu.mx",
+        },
+        DemoLogin {
+            name: "Control escolar (semielectrónica)",
+            institution_name: "Instituto Tlaxcalteca del Pacífico",
+            institution: "itp",
+            description: "consulta, sella y edita; timbra por el portal de la autoridad",
+            schools: &["centro"],
+            permissions: &[Ver, Timbrar, Editar],
+            email: "control@itp.edu.mx",
+        },
+    ]
+};
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@ mod commands;
 mod demo;
 mod provision;
 mod serve;
+mod web;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -113,6 +114,9 @@ enum Command {
         /// Carga una vez las instituciones de demostración e imprime un token listo para usar.
         #[arg(long)]
         demo: bool,
+        /// Carpeta del cliente web que se sirve en `/`.
+        #[arg(long, default_value = web::DEFAULT_WEB)]
+        web: PathBuf,
     },
     /// Crea un token de desarrollo para `certifica serve` (firmado con la llave de la carpeta de datos).
     Token {
@@ -162,7 +166,7 @@ fn main() -> ExitCode {
             provision::run(&file, target, &operator)
         }
         Command::AutoridadSimulada { input, out, refuse } => commands::simulated_portal(&input, &out, &refuse),
-        Command::Serve { addr, data, demo } => serve::serve(addr, &data, demo),
+        Command::Serve { addr, data, demo, web } => serve::serve(addr, &data, demo, &web),
         Command::Token { institution, schools, perms, ttl, email, data } => {
             token(&institution, &schools, &perms, &ttl, &email, &data)
         }

@@ -4,6 +4,7 @@
 
 use crate::commands::CliError;
 use crate::demo;
+use crate::web;
 use base64::Engine;
 use bytes::Bytes;
 use certifica_api::upload::{UploadEvent, UploadOutcome, process_upload};
@@ -173,8 +174,29 @@ async fn seed_demo(records: &LocalRecords, secret_box: &SecretBox) -> Result<boo
     Ok(seeded)
 }
 
+/// A demo user the sign-in page offers (`--demo` only).
+#[derive(Debug, Serialize)]
+struct DemoUser {
+    name: &'static str,
+    institution: &'static str,
+    description: &'static str,
+    token: String,
+}
+
+/// The demo users, each with a token for the sign-in page.
+fn demo_users(data: &Path) -> Result<Vec<DemoUser>, CliError> {
+    demo::DEMO_LOGINS
+        .iter()
+        .map(|l| {
+            let schools: Vec<String> = l.schools.iter().map(|s| s.to_string()).collect();
+            let token = mint(data, l.institution, &schools, l.permissions, chrono::Duration::hours(8), l.email)?;
+            Ok(DemoUser { name: l.name, institution: l.institution_name, description: l.description, token })
+        })
+        .collect()
+}
+
 /// Runs the local server until interrupted.
-pub fn serve(addr: SocketAddr, data: &Path, demo_data: bool) -> Result<ExitCode, CliError> {
+pub fn serve(addr: SocketAddr, data: &Path, demo_data: bool, web: &Path) -> Result<ExitCode, CliError> {
     if !addr.ip().is_loopback() {
         return Err(CliError::Serve(format!(
             "{addr} no es una dirección local; el servidor de desarrollo solo escucha en 127.0.0.1"
@@ -182,10 +204,20 @@ pub fn serve(addr: SocketAddr, data: &Path, demo_data: bool) -> Result<ExitCode,
     }
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| CliError::Serve(e.to_string()))?;
-    runtime.block_on(run(addr, data.to_path_buf(), demo_data))
+    runtime.block_on(run(addr, data.to_path_buf(), demo_data, web.to_path_buf()))
 }
 
-async fn run(addr: SocketAddr, data: PathBuf, demo_data: bool) -> Result<ExitCode, CliError> {
+/// What every connection shares.
+struct Server {
+    api: LocalApi,
+    key: jsonwebtoken::DecodingKey,
+    /// The web client's folder.
+    web: PathBuf,
+    /// The sign-in page's demo users (`--demo`), as JSON.
+    demo_users: Option<String>,
+}
+
+async fn run(addr: SocketAddr, data: PathBuf, demo_data: bool, web: PathBuf) -> Result<ExitCode, CliError> {
     let secrets = secrets(&data)?;
     let store = |e: certifica_core::ports::StoreError| CliError::Store(e.to_string());
     let secret_box = || SecretBox::new(&secrets.secrets).map_err(|e| CliError::Store(e.to_string()));
@@ -199,7 +231,8 @@ async fn run(addr: SocketAddr, data: PathBuf, demo_data: bool) -> Result<ExitCod
     let artifacts =
         LocalArtifacts::new(&data.join("documentos"), format!("{base}/files/"), &secrets.links).map_err(store)?;
     let stamper = LocalAuthority::simulated_sep()?;
-    let config = Config::new(&secrets.cursor, secret_box()?, format!("{base}/v1/verify/"))
+    // The QR codes point to the web client's verification page.
+    let config = Config::new(&secrets.cursor, secret_box()?, format!("{base}/verificar/?folio="))
         .trusting(stamper.certificate().clone());
     // Mail goes to the outbox folder, one .eml per message.
     let sender = certifica_core::mail::Sender {
@@ -208,37 +241,35 @@ async fn run(addr: SocketAddr, data: PathBuf, demo_data: bool) -> Result<ExitCod
     };
     let outbox = LocalOutbox::new(&data.join("bandeja-de-salida"), sender)
         .map_err(|e| CliError::Write(data.join("bandeja-de-salida"), e.to_string()))?;
-    let api = Arc::new(LocalApi::new(records, artifacts, stamper, outbox, config));
+    let api = LocalApi::new(records, artifacts, stamper, outbox, config);
     let inbox = LocalInbox::new(&data).map_err(store)?;
     println!(
         "Bandeja de entrada: {} (suba los archivos a {{institución}}/{{escuela}}/{{ciclo}}/)",
         inbox.folder().display()
     );
-    tokio::spawn(watch_inbox(api.clone(), inbox));
-    let key =
-        Arc::new(jsonwebtoken::DecodingKey::from_secret(&secrets.jwt).map_err(|e| CliError::Token(e.to_string()))?);
+    let key = jsonwebtoken::DecodingKey::from_secret(&secrets.jwt).map_err(|e| CliError::Token(e.to_string()))?;
+    let users = if demo_data { Some(demo_users(&data)?) } else { None };
+    let demo_users = users.as_ref().map(|u| serde_json::json!({ "users": u }).to_string());
+    let server = Arc::new(Server { api, key, web, demo_users });
+    tokio::spawn(watch_inbox(server.clone(), inbox));
     println!("Certifica escucha en {base}");
-    if demo_data {
-        let token = mint(
-            &data,
-            "uva",
-            &["norte".into(), "sur".into()],
-            &[Permission::Ver, Permission::Timbrar, Permission::Editar, Permission::Administrar],
-            chrono::Duration::hours(8),
-            "control.escolar@uva.edu.mx",
-        )?;
-        println!("Token de demostración (Universidad del Valle de Anáhuac, 8 h):\n{token}");
+    if let Some(first) = users.as_ref().and_then(|u| u.first()) {
+        println!("Abra la vista de certificación (sesión de {}): {base}/#token={}", first.name, first.token);
+        println!("Otros usuarios de demostración: {base}/acceso.html");
+        println!("Token de demostración (Universidad del Valle de Anáhuac, 8 h):\n{}", first.token);
+    } else {
+        println!("Vista de certificación: {base}/ (inicie sesión con un token de «certifica token»)");
     }
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => accepted.map_err(|e| CliError::Serve(e.to_string()))?,
             _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
         };
-        let (api, key) = (api.clone(), key.clone());
+        let server = server.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request: http::Request<Incoming>| {
-                let (api, key) = (api.clone(), key.clone());
-                async move { Ok::<_, std::convert::Infallible>(answer(&api, &key, request).await) }
+                let server = server.clone();
+                async move { Ok::<_, std::convert::Infallible>(answer(&server, request).await) }
             });
             if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
                 eprintln!("conexión cerrada con error: {e}");
@@ -256,7 +287,8 @@ const INBOX_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Watches `DATA/inbox/` and handles every new file exactly as the
 /// `stamp-on-upload` Lambda handles an S3 upload (same code, same reports).
-async fn watch_inbox(api: Arc<LocalApi>, inbox: LocalInbox) {
+async fn watch_inbox(server: Arc<Server>, inbox: LocalInbox) {
+    let api = &server.api;
     let mut retry_at: std::collections::HashMap<String, std::time::Instant> = std::collections::HashMap::new();
     let mut tick = tokio::time::interval(INBOX_POLL);
     loop {
@@ -275,7 +307,7 @@ async fn watch_inbox(api: Arc<LocalApi>, inbox: LocalInbox) {
                 continue;
             }
             let event = UploadEvent { key: file.key.clone(), version: Some(file.version), etag: None };
-            match Box::pin(process_upload(&api, &inbox, &event)).await {
+            match Box::pin(process_upload(api, &inbox, &event)).await {
                 Ok(report) => {
                     let outcome = match report.outcome {
                         UploadOutcome::Procesado => "procesado",
@@ -309,16 +341,41 @@ async fn watch_inbox(api: Arc<LocalApi>, inbox: LocalInbox) {
     }
 }
 
-async fn answer(
-    api: &LocalApi,
-    key: &jsonwebtoken::DecodingKey,
-    request: http::Request<Incoming>,
-) -> http::Response<Full<Bytes>> {
+fn problem(status: http::StatusCode, code: &'static str, detail: &str) -> http::Response<Full<Bytes>> {
+    let (parts, body) = Problem::new(status, code, detail).into_response().into_parts();
+    http::Response::from_parts(parts, Full::new(body))
+}
+
+async fn answer(server: &Server, request: http::Request<Incoming>) -> http::Response<Full<Bytes>> {
+    let (api, key) = (&server.api, &server.key);
     let request_id = uuid::Uuid::new_v4().to_string();
-    if request.method() == http::Method::GET
-        && let Some(token) = request.uri().path().strip_prefix("/files/")
-    {
-        return file(api, token);
+    let path = request.uri().path();
+    if request.method() == http::Method::GET {
+        if let Some(token) = path.strip_prefix("/files/") {
+            return file(api, token);
+        }
+        if path == "/local/demo-users" {
+            return match &server.demo_users {
+                Some(users) => {
+                    let mut response = http::Response::new(Full::new(Bytes::from(users.clone())));
+                    let headers = response.headers_mut();
+                    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+                    headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+                    response
+                }
+                None => problem(
+                    http::StatusCode::NOT_FOUND,
+                    "sin_usuarios_de_demostracion",
+                    "el servidor no se inició con --demo; entre con un token de «certifica token»",
+                ),
+            };
+        }
+        if !path.starts_with("/v1/") {
+            return match web::resolve(&server.web, path).and_then(|f| web::file(&f)) {
+                Some(response) => response,
+                None => problem(http::StatusCode::NOT_FOUND, "pagina_no_encontrada", "no existe esa página"),
+            };
+        }
     }
     // Local mode only: the simulated authority can be told to fail the next
     // stamp, to try the Error → retry path by hand or in end-to-end tests.
@@ -350,10 +407,6 @@ async fn answer(
 
 /// Serves a short-lived document link (`/files/{token}`) made by the artifacts folder.
 fn file(api: &LocalApi, token: &str) -> http::Response<Full<Bytes>> {
-    let problem = |status, code, detail: &str| {
-        let (parts, body) = Problem::new(status, code, detail).into_response().into_parts();
-        http::Response::from_parts(parts, Full::new(body))
-    };
     let target = match api.artifacts().resolve_link(token, chrono::Utc::now()) {
         Ok(t) => t,
         Err(e) => return problem(http::StatusCode::FORBIDDEN, "enlace_invalido", &e.to_string()),

@@ -30,6 +30,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/v1/schools/{school}/plans/{plan}"),
     ("PUT", "/v1/schools/{school}/signer"),
     ("GET", "/v1/schools/{school}/cycles/{cycle}/students"),
+    ("GET", "/v1/schools/{school}/cycles/{cycle}/summary"),
     ("POST", "/v1/schools/{school}/cycles/{cycle}/students/import"),
     ("GET", "/v1/schools/{school}/cycles/{cycle}/students/{student}"),
     ("PUT", "/v1/schools/{school}/cycles/{cycle}/students/{student}/grades"),
@@ -142,6 +143,9 @@ impl Route {
             }
             ["v1", "schools", school, "cycles", cycle, "students"] => {
                 get.then(|| Route::List(list::Route::Students { school: owned(school), cycle: owned(cycle) }))
+            }
+            ["v1", "schools", school, "cycles", cycle, "summary"] => {
+                get.then(|| Route::List(list::Route::Summary { school: owned(school), cycle: owned(cycle) }))
             }
             ["v1", "schools", school, "cycles", cycle, "students", "import"] => post
                 .then(|| Route::Manage(manage::Route::ImportStudents { school: owned(school), cycle: owned(cycle) })),

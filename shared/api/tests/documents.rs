@@ -308,3 +308,79 @@ async fn a_retried_email_with_the_same_idempotency_key_is_sent_once() {
     send("correo-2", all("norte")).await;
     assert_eq!(std::fs::read_dir(f._dir.path().join("outbox")).unwrap().count(), 2, "a new key sends again");
 }
+
+/// The zip of the view's two downloads: XML and PDF of the timbrados and
+/// sellados, or every certificate's XML alone; a format or state that does
+/// not exist is refused.
+#[tokio::test]
+async fn the_cycle_zip_takes_the_asked_states_and_format() {
+    let f = fixture().await;
+    issued(&f, &["UVA000", "UVA001", "UVA002", "UVA004"]).await;
+    // The institution turns semi-electronic: the next certificate stops at Sellado.
+    use certifica_core::model::{CertificationMode, Institution, InstitutionType};
+    use certifica_core::ports::InstitutionStore;
+    let institution = Institution {
+        id: "uva".into(),
+        mec_id: "1".into(),
+        name: "Institución uva".into(),
+        kind: InstitutionType::Ipes,
+        mode: CertificationMode::SemiElectronic,
+    };
+    f.api.records().put_institution(&Tenant::from_verified_identity("uva"), &institution).await.unwrap();
+    let (status, body) = call(
+        &f,
+        Method::POST,
+        &format!("{BASE}/certificates/issue"),
+        Some(json!({"students": ["UVA006"]})),
+        token("uva", &all("norte")),
+    )
+    .await;
+    assert_eq!((status, body["results"][0]["status"].as_str()), (StatusCode::OK, Some("sellado")), "{body}");
+    let zip_of = |body: &Value| {
+        let bytes = follow(&f, body["url"].as_str().unwrap());
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        let mut names: Vec<String> =
+            (0..zip.len()).map(|i| zip.by_index(i).unwrap().name().unwrap().to_string()).collect();
+        names.sort();
+        names
+    };
+    let download = |body: Value| {
+        let f = &f;
+        async move {
+            call(f, Method::POST, &format!("{BASE}/certificates/download"), Some(body), token("uva", &all("norte")))
+                .await
+        }
+    };
+    let (status, both) = download(json!({"format": "xml+pdf", "statuses": ["timbrado", "sellado"]})).await;
+    assert_eq!((status, both["certificates"].as_u64()), (StatusCode::OK, Some(5)), "{both}");
+    let names = zip_of(&both);
+    assert_eq!(names.iter().filter(|n| n.ends_with(".pdf")).count(), 4, "sealed ones have no PDF yet: {names:?}");
+    assert!(names.iter().any(|n| n.starts_with("UVA006/") && n.ends_with(".xml")), "{names:?}");
+    let (status, xml) = download(json!({"format": "xml"})).await;
+    assert_eq!((status, xml["certificates"].as_u64()), (StatusCode::OK, Some(4)), "{xml}");
+    assert!(zip_of(&xml).iter().all(|n| n.ends_with(".xml") || n == "manifiesto.csv"));
+    let (status, body) = download(json!({"format": "docx"})).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("formato_invalido")));
+    let (status, body) = download(json!({"statuses": ["error"]})).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("estado_invalido")));
+}
+
+/// A browser's `fetch` cannot follow a redirect to another origin: asked
+/// for JSON, a document route answers the link itself.
+#[tokio::test]
+async fn a_document_link_is_answered_as_json_when_asked() {
+    let f = fixture().await;
+    issued(&f, &["UVA000"]).await;
+    for (accept, expected) in [("application/json", StatusCode::OK), ("*/*", StatusCode::FOUND)] {
+        let request = http::Request::builder()
+            .uri(format!("{BASE}/students/UVA000/certificate.pdf"))
+            .header("accept", accept)
+            .body(bytes::Bytes::new())
+            .unwrap();
+        let response = f.api.handle(request, token("uva", &all("norte")), "req").await;
+        assert_eq!(response.status(), expected, "{accept}");
+        assert_eq!(response.headers().contains_key("location"), expected == StatusCode::FOUND, "{accept}");
+        let body: Value = serde_json::from_slice(response.body()).unwrap();
+        assert!(follow(&f, body["url"].as_str().unwrap()).starts_with(b"%PDF"), "{accept}");
+    }
+}

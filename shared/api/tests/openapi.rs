@@ -42,6 +42,22 @@ fn every_route_is_documented_and_every_operation_is_a_route() {
     }
 }
 
+/// Client generators name operations by `operationId`: every operation has
+/// one, and no two share it.
+#[test]
+fn every_operation_has_its_own_operation_id() {
+    let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for (method, path, op) in operations(&doc) {
+        let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+        assert!(
+            id.chars().all(|c| c.is_ascii_alphanumeric()) && id.starts_with(|c: char| c.is_ascii_lowercase()),
+            "{id}"
+        );
+        assert!(seen.insert(id.to_string()), "{id} is repeated");
+    }
+}
+
 /// `x-certifica-function` (what the template wires each route to, checked
 /// by scripts/check-infra.py) names the function the router gives the route;
 /// only the public verification has no security requirement.

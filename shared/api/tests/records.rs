@@ -285,3 +285,32 @@ async fn students_load_from_csv_keeping_their_grades() {
     let problem: Value = serde_json::from_slice(response.body()).unwrap();
     assert_eq!(problem["code"], "csv_invalido");
 }
+
+/// The table's header: how many students are in each state under the same
+/// plan, group and search, and the cycle's groups for the group filter.
+#[tokio::test]
+async fn the_cycle_summary_counts_states_and_lists_groups() {
+    let f = fixture().await;
+    let (status, body) =
+        get(&f, "/v1/schools/norte/cycles/2026/summary", token("uva", &[("norte", Permission::Ver)])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let total = body["total"].as_u64().unwrap();
+    assert!(total > 0, "{body}");
+    assert_eq!(body["counts"]["porCertificar"].as_u64(), Some(total), "nothing issued yet: {body}");
+    assert!(body["groups"].as_array().is_some_and(|g| !g.is_empty()), "{body}");
+    let group = body["groups"][0].as_str().unwrap().to_string();
+    let (_, page) = get(
+        &f,
+        &format!("/v1/schools/norte/cycles/2026/students?group={group}&limit=200"),
+        token("uva", &all("norte")),
+    )
+    .await;
+    let (_, by_group) =
+        get(&f, &format!("/v1/schools/norte/cycles/2026/summary?group={group}"), token("uva", &all("norte"))).await;
+    assert_eq!(by_group["total"].as_u64(), Some(page["students"].as_array().unwrap().len() as u64));
+    let (status, _) = get(&f, "/v1/schools/norte/cycles/2026/summary", token("uva", &all("sur"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a school the caller may not see is not found");
+    let (status, body) =
+        get(&f, "/v1/schools/norte/cycles/2026/summary?status=timbrado", token("uva", &all("norte"))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("parametro_desconocido")));
+}

@@ -1,10 +1,12 @@
 //! `download-certificates`: one certificate's XML or PDF (a redirect to a
-//! short-lived link), and every issued certificate of a school and cycle
-//! (all plans), XML and PDF with a CSV manifest, as one zip.
+//! short-lived link, or the link as JSON), and a school and cycle's
+//! certificates (all plans: timbrados, and sellados or cancelados when
+//! asked; XML and PDF or XML only) with a CSV manifest, as one zip.
 
 use crate::bulk_zip::{BulkZip, LINK_MINUTES};
 use crate::lookup::{CyclePages, document, latest_certificate};
 use crate::problem::json_response;
+use crate::request::json_body;
 use crate::router::{self, Answer, Caller, Function, FunctionRoutes, Routes};
 use crate::{Adapters, Api, Problem};
 use bytes::Bytes;
@@ -15,6 +17,7 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use http::{Request, StatusCode, header};
+use serde::Deserialize;
 use serde_json::json;
 
 /// Certificates whose documents are read ahead while the zip is written.
@@ -44,15 +47,15 @@ impl Routes for Route {
     fn answer<'a, X: Adapters>(
         self,
         api: &'a Api<X>,
-        _: &'a Request<Bytes>,
+        request: &'a Request<Bytes>,
         caller: Caller<'a>,
     ) -> BoxFuture<'a, Answer> {
         Box::pin(async move {
             let id = caller.identity()?;
             match self {
-                Route::All { school, cycle } => download_all(api, id, &school, &cycle).await,
+                Route::All { school, cycle } => download_all(api, id, &school, &cycle, request).await,
                 Route::Document { school, cycle, student, pdf } => {
-                    download_one(api, id, &school, &cycle, &student, pdf).await
+                    download_one(api, id, &school, &cycle, &student, pdf, wants_json(request)).await
                 }
             }
         })
@@ -63,7 +66,21 @@ impl FunctionRoutes for Route {
     const FUNCTION: Function = Function::DownloadCertificates;
 }
 
-/// `GET …/students/{student}/certificate.xml|pdf`: a redirect to a short-lived link.
+/// Whether the client asked for the link as JSON (`Accept: application/json`)
+/// rather than to be redirected: a browser's `fetch` with a bearer token
+/// cannot follow a redirect to another origin.
+fn wants_json(request: &Request<Bytes>) -> bool {
+    request
+        .headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")))
+}
+
+/// `GET …/students/{student}/certificate.xml|pdf`: a redirect to a
+/// short-lived link, or the link as JSON when the client asks for JSON.
 async fn download_one<X: Adapters>(
     api: &Api<X>,
     id: &Identity,
@@ -71,6 +88,7 @@ async fn download_one<X: Adapters>(
     cycle: &str,
     control: &str,
     pdf: bool,
+    json: bool,
 ) -> Answer {
     id.require(school, Permission::Ver)?;
     let c = latest_certificate(&api.records, id.tenant(), school, cycle, control).await?;
@@ -90,38 +108,133 @@ async fn download_one<X: Adapters>(
         ));
     };
     let url = api.artifacts.link(id.tenant(), &key, chrono::Duration::minutes(LINK_MINUTES)).await?;
-    let mut response = json_response(
-        StatusCode::FOUND,
-        &json!({ "url": url, "expiresAt": Utc::now() + chrono::Duration::minutes(LINK_MINUTES) }),
-    );
+    let link = json!({ "url": url, "expiresAt": Utc::now() + chrono::Duration::minutes(LINK_MINUTES) });
+    if json {
+        return Ok(json_response(StatusCode::OK, &link));
+    }
+    let mut response = json_response(StatusCode::FOUND, &link);
     if let Ok(v) = http::HeaderValue::from_str(&url) {
         response.headers_mut().insert(header::LOCATION, v);
     }
     Ok(response)
 }
 
-/// One issued certificate with its XML, its PDF and its holder's name.
+/// What goes into a cycle's zip.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DownloadRequest {
+    /// `xml+pdf` (the default) or `xml`.
+    format: Option<String>,
+    /// Which certificates: `timbrado`, `sellado`, `cancelado` (default: timbrado and cancelado).
+    statuses: Option<Vec<String>>,
+}
+
+/// The zip's contents, as asked.
+struct Contents {
+    pdf: bool,
+    statuses: Vec<CertificateStatus>,
+}
+
+impl Contents {
+    fn of(request: &Request<Bytes>) -> Result<Contents, Problem> {
+        let body: DownloadRequest = if request.body().is_empty() {
+            DownloadRequest { format: None, statuses: None }
+        } else {
+            json_body(request)?
+        };
+        let pdf = match body.format.as_deref().map(str::trim) {
+            None | Some("xml+pdf") => true,
+            Some("xml") => false,
+            Some(other) => {
+                return Err(Problem::unprocessable(
+                    "formato_invalido",
+                    format!("el formato «{other}» no existe; use «xml+pdf» (XML y PDF) o «xml» (solo XML)"),
+                ));
+            }
+        };
+        let statuses = match body.statuses {
+            None => vec![CertificateStatus::Timbrado, CertificateStatus::Cancelado],
+            Some(names) => {
+                let mut statuses = Vec::new();
+                for name in &names {
+                    match CertificateStatus::parse(name.trim()) {
+                        Some(
+                            s @ (CertificateStatus::Timbrado
+                            | CertificateStatus::Sellado
+                            | CertificateStatus::Cancelado),
+                        ) => {
+                            if !statuses.contains(&s) {
+                                statuses.push(s)
+                            }
+                        }
+                        _ => {
+                            return Err(Problem::unprocessable(
+                                "estado_invalido",
+                                format!("«{name}» no se puede descargar; use timbrado, sellado o cancelado"),
+                            ));
+                        }
+                    }
+                }
+                if statuses.is_empty() {
+                    return Err(Problem::unprocessable("estado_invalido", "indique al menos un estado para descargar"));
+                }
+                statuses
+            }
+        };
+        Ok(Contents { pdf, statuses })
+    }
+
+    /// The documents of `c` this zip takes: its XML (stamped, or the sealed
+    /// one of a Sellado certificate) and, when asked, its PDF.
+    fn of_certificate<'c>(&self, c: &'c CertificateRecord) -> Option<(&'c str, Option<&'c str>)> {
+        if !self.statuses.contains(&c.status) {
+            return None;
+        }
+        match c.status {
+            CertificateStatus::Sellado => Some((c.artifacts.sealed_xml.as_deref()?, None)),
+            _ => {
+                let xml = c.artifacts.stamped_xml.as_deref()?;
+                let pdf = c.artifacts.pdf.as_deref()?;
+                Some((xml, self.pdf.then_some(pdf)))
+            }
+        }
+    }
+}
+
+/// One certificate with its XML, its PDF when taken, and its holder's name.
 async fn issued_documents<'c>(
     records: &impl StudentStore,
     artifacts: &impl ArtifactStore,
     t: &Tenant,
     c: &'c CertificateRecord,
     xml: &str,
-    pdf: &str,
-) -> Result<(&'c CertificateRecord, Vec<u8>, Vec<u8>, String), Problem> {
+    pdf: Option<&str>,
+) -> Result<(&'c CertificateRecord, Vec<u8>, Option<Vec<u8>>, String), Problem> {
     let name = async {
         let student = records.student(t, &c.school_id, &c.cycle_id, &c.control_number).await?;
         Ok::<_, Problem>(student.map(|s| s.student.full_name()).unwrap_or_default())
     };
-    let (xml, pdf, name) =
-        futures_util::future::try_join3(document(artifacts, t, xml), document(artifacts, t, pdf), name).await?;
+    let pdf = async {
+        match pdf {
+            Some(key) => document(artifacts, t, key).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let (xml, pdf, name) = futures_util::future::try_join3(document(artifacts, t, xml), pdf, name).await?;
     Ok((c, xml, pdf, name))
 }
 
-/// `POST …/certificates/download`: every issued certificate of the school
-/// and cycle (all plans), XML and PDF, with a CSV manifest, as one zip.
-async fn download_all<X: Adapters>(api: &Api<X>, id: &Identity, school: &str, cycle: &str) -> Answer {
+/// `POST …/certificates/download`: the school and cycle's certificates (all
+/// plans) in the asked states and format, with a CSV manifest, as one zip.
+async fn download_all<X: Adapters>(
+    api: &Api<X>,
+    id: &Identity,
+    school: &str,
+    cycle: &str,
+    request: &Request<Bytes>,
+) -> Answer {
     id.require(school, Permission::Ver)?;
+    let contents = Contents::of(request)?;
     let t = id.tenant();
     let mut zip = BulkZip::new(
         api,
@@ -132,23 +245,28 @@ async fn download_all<X: Adapters>(api: &Api<X>, id: &Identity, school: &str, cy
     let filled = async {
         let mut pages = CyclePages::new(&api.records, t, school, cycle, 100);
         while let Some(page) = pages.next().await? {
-            let issued = page.iter().filter_map(|c| {
-                let issued = matches!(c.status, CertificateStatus::Timbrado | CertificateStatus::Cancelado);
-                Some((c, c.artifacts.stamped_xml.as_deref()?, c.artifacts.pdf.as_deref()?)).filter(|_| issued)
-            });
+            let taken = page.iter().filter_map(|c| contents.of_certificate(c).map(|(xml, pdf)| (c, xml, pdf)));
             // Documents are read a few certificates ahead while earlier ones are
             // zipped. (The futures are collected first: a closure inside the
             // stream would make the handler's future lose `Send`.)
             let reads: Vec<_> =
-                issued.map(|(c, xml, pdf)| issued_documents(&api.records, &api.artifacts, t, c, xml, pdf)).collect();
+                taken.map(|(c, xml, pdf)| issued_documents(&api.records, &api.artifacts, t, c, xml, pdf)).collect();
             let mut fetched = futures_util::stream::iter(reads).buffered(FETCH_AHEAD);
             while let Some(one) = fetched.next().await {
                 let (c, xml, pdf, name) = one?;
                 let folio = c.folio_digital.clone().unwrap_or_default();
-                let base = format!("{}/{}", c.control_number, folio);
-                let (xml_name, pdf_name) = (format!("{base}.xml"), format!("{base}.pdf"));
+                // A sealed certificate has no folio digital yet: it is named by its folio de control.
+                let base = format!("{}/{}", c.control_number, if folio.is_empty() { &c.folio_control } else { &folio });
+                let xml_name = format!("{base}.xml");
                 zip.file(xml_name.clone(), &xml).await?;
-                zip.file(pdf_name.clone(), &pdf).await?;
+                let pdf_name = match pdf {
+                    Some(pdf) => {
+                        let pdf_name = format!("{base}.pdf");
+                        zip.file(pdf_name.clone(), &pdf).await?;
+                        pdf_name
+                    }
+                    None => String::new(),
+                };
                 zip.row(&[
                     c.control_number.as_str(),
                     &name,

@@ -1,6 +1,6 @@
 //! `list-certificates`: the schools the caller may see, a school's cycles
-//! and plans for the filters, the students table, and a student's data
-//! ("Ver datos").
+//! and plans for the filters, the students table with its counts and
+//! groups, and a student's data ("Ver datos").
 
 use super::{certificate_json, ok};
 use crate::lookup::{require_cycle, require_student};
@@ -10,6 +10,7 @@ use crate::{Adapters, Api, Config, Problem};
 use bytes::Bytes;
 use certifica_core::identity::{Identity, Permission};
 use certifica_core::ports::{AuditStore, CertificateStore, CreditStore, InstitutionStore, StudentStore};
+use certifica_core::records::{CertificateStatus, Tenant};
 use certifica_core::roster::{self, PlanScope, RosterFilter, StatusFilter};
 use certifica_core::rules;
 use chrono::NaiveDate;
@@ -21,10 +22,26 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Schools,
-    Cycles { school: String },
-    Plans { school: String },
-    Students { school: String, cycle: String },
-    Student { school: String, cycle: String, student: String },
+    Cycles {
+        school: String,
+    },
+    Plans {
+        school: String,
+    },
+    Students {
+        school: String,
+        cycle: String,
+    },
+    /// Counts by status and the cycle's groups, for the table's header and group filter.
+    Summary {
+        school: String,
+        cycle: String,
+    },
+    Student {
+        school: String,
+        cycle: String,
+        student: String,
+    },
 }
 
 impl Routes for Route {
@@ -53,6 +70,7 @@ impl Routes for Route {
                 Route::Cycles { school } => cycles(records, id, &school).await,
                 Route::Plans { school } => plans(records, id, &school).await,
                 Route::Students { school, cycle } => students(records, &api.config, id, &school, &cycle, request).await,
+                Route::Summary { school, cycle } => summary(records, id, &school, &cycle, request).await,
                 Route::Student { school, cycle, student: control } => {
                     student(records, id, &school, &cycle, &control).await
                 }
@@ -110,6 +128,33 @@ async fn plans(records: &impl InstitutionStore, id: &Identity, school: &str) -> 
     })).collect::<Vec<_>>() }))
 }
 
+/// The plans a list covers: the one asked for, or every plan of the school.
+async fn plan_scope(
+    records: &impl InstitutionStore,
+    t: &Tenant,
+    school: &str,
+    plan: Option<&String>,
+) -> Result<Vec<PlanScope>, Problem> {
+    let plans = records.plans(t, school).await?;
+    Ok(match plan {
+        Some(plan) => {
+            let p = plans.iter().find(|p| &p.id == plan).ok_or_else(|| {
+                Problem::not_found("plan_no_encontrado", format!("la escuela {school} no tiene el plan {plan}"))
+            })?;
+            vec![PlanScope { plan_id: p.id.clone(), last_grade: p.last_grade }]
+        }
+        None => plans.iter().map(|p| PlanScope { plan_id: p.id.clone(), last_grade: p.last_grade }).collect(),
+    })
+}
+
+/// The group and search of a list's query.
+fn group_and_search(q: &std::collections::HashMap<String, String>) -> (Option<String>, Option<String>) {
+    (
+        q.get("group").map(|g| g.trim().to_string()).filter(|g| !g.is_empty()),
+        q.get("q").map(|s| roster::fold(s)).filter(|s| !s.is_empty()),
+    )
+}
+
 fn date_param(name: &str, value: Option<&String>) -> Result<Option<NaiveDate>, Problem> {
     value
         .map(|v| {
@@ -135,16 +180,7 @@ async fn students(
     let q = query(request, &["plan", "status", "issuedFrom", "issuedTo", "group", "q", "cursor", "limit"])?;
     let t = id.tenant();
     require_cycle(records, id, school, cycle).await?;
-    let plans = records.plans(t, school).await?;
-    let scope: Vec<PlanScope> = match q.get("plan") {
-        Some(plan) => {
-            let p = plans.iter().find(|p| &p.id == plan).ok_or_else(|| {
-                Problem::not_found("plan_no_encontrado", format!("la escuela {school} no tiene el plan {plan}"))
-            })?;
-            vec![PlanScope { plan_id: p.id.clone(), last_grade: p.last_grade }]
-        }
-        None => plans.iter().map(|p| PlanScope { plan_id: p.id.clone(), last_grade: p.last_grade }).collect(),
-    };
+    let scope = plan_scope(records, t, school, q.get("plan")).await?;
     let status = match q.get("status") {
         Some(s) => StatusFilter::parse(s).ok_or_else(|| {
             Problem::bad_request(
@@ -175,14 +211,8 @@ async fn students(
     };
     let scope_key = format!("{school}/{cycle}");
     let after = q.get("cursor").map(|c| config.cursor_key.open(t, &scope_key, c)).transpose()?;
-    let filter = RosterFilter {
-        plans: scope,
-        status,
-        issued_from,
-        issued_to,
-        group: q.get("group").map(|g| g.trim().to_string()).filter(|g| !g.is_empty()),
-        search: q.get("q").map(|s| roster::fold(s)).filter(|s| !s.is_empty()),
-    };
+    let (group, search) = group_and_search(&q);
+    let filter = RosterFilter { plans: scope, status, issued_from, issued_to, group, search };
     let page = records.roster_page(t, school, cycle, &filter, after.as_deref(), limit).await?;
     let rows: Vec<Value> = page
         .rows
@@ -206,6 +236,58 @@ async fn students(
         .collect();
     let next = page.next.map(|p| config.cursor_key.seal(t, &scope_key, &p));
     ok(json!({ "students": rows, "nextCursor": next }))
+}
+
+/// `GET …/cycles/{cycle}/summary`: how many of the table's students (same
+/// plan, group and search) are in each state, and the cycle's groups.
+async fn summary(
+    records: &(impl InstitutionStore + StudentStore),
+    id: &Identity,
+    school: &str,
+    cycle: &str,
+    request: &Request<Bytes>,
+) -> Answer {
+    id.require(school, Permission::Ver)?;
+    let q = query(request, &["plan", "group", "q"])?;
+    let t = id.tenant();
+    require_cycle(records, id, school, cycle).await?;
+    let scope = plan_scope(records, t, school, q.get("plan")).await?;
+    let (group, search) = group_and_search(&q);
+    let filter =
+        RosterFilter { plans: scope, status: StatusFilter::Todos, issued_from: None, issued_to: None, group, search };
+    let mut counts = std::collections::BTreeMap::<&str, u64>::new();
+    let mut total = 0u64;
+    let mut after: Option<String> = None;
+    loop {
+        let page = records.roster_page(t, school, cycle, &filter, after.as_deref(), roster::MAX_LIMIT).await?;
+        for row in &page.rows {
+            let status = row.certificate.as_ref().map_or("porCertificar", |c| match c.status {
+                CertificateStatus::Sellado => "sellado",
+                CertificateStatus::Timbrado => "timbrado",
+                CertificateStatus::Error => "error",
+                CertificateStatus::Cancelado => "cancelado",
+            });
+            *counts.entry(status).or_default() += 1;
+            total += 1;
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let count = |k: &str| counts.get(k).copied().unwrap_or(0);
+    let groups = records.groups(t, school, cycle).await?;
+    ok(json!({
+        "total": total,
+        "counts": {
+            "porCertificar": count("porCertificar"),
+            "sellado": count("sellado"),
+            "timbrado": count("timbrado"),
+            "error": count("error"),
+            "cancelado": count("cancelado"),
+        },
+        "groups": groups,
+    }))
 }
 
 async fn student(
@@ -236,6 +318,7 @@ async fn student(
                         "grade": grade.map(|g| g.value.fixed2()),
                         "ciclo": grade.map(|g| g.ciclo.clone()),
                         "observacion": grade.map(|g| g.observacion.label()),
+                        "observacionCode": grade.map(|g| g.observacion),
                         "approved": grade.map(|g| p.scale.approves(g.value)),
                         "configured": subject.certification.is_some(),
                     })
