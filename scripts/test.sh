@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v pdftotext >/dev/null || need_apt+=(poppler-utils)
+# The web client's browser tests: Debian's chromium (with its translations),
+# driven by playwright-core; no browser is downloaded.
+[[ -x /usr/bin/chromium ]] || need_apt+=(chromium chromium-l10n)
+command -v node >/dev/null || need_apt+=(nodejs npm)
 if ((${#need_apt[@]})); then
   echo "== installing ${need_apt[*]}"
   if [[ $(id -u) -eq 0 ]]; then apt-get update -qq && apt-get install -y -qq "${need_apt[@]}" >/dev/null
@@ -29,6 +33,11 @@ if [[ ! -x $infra_venv/bin/checkov || ! -x $infra_venv/bin/cfn-lint ]]; then
   echo "== installing cfn-lint and checkov into $infra_venv"
   python3 -m venv "$infra_venv"
   "$infra_venv/bin/pip" install -q --disable-pip-version-check "cfn-lint==1.58.0" "checkov==3.3.30"
+fi
+# playwright-core and axe-core for the browser tests, from the lockfile, into web/tests.
+if [[ ! -d web/tests/node_modules/playwright-core || web/tests/package-lock.json -nt web/tests/node_modules ]]; then
+  echo "== installing the browser tests' packages into web/tests/node_modules"
+  (cd web/tests && npm ci --no-audit --no-fund --loglevel=error)
 fi
 moto_pids=()
 trap 'kill "${moto_pids[@]}" 2>/dev/null || true' EXIT
@@ -77,3 +86,6 @@ echo "== cargo test"
 # through deep frames, and the emulator-backed tests come close to 2 MiB
 # (release builds, which are what runs in Lambda, need a fraction of it).
 RUST_MIN_STACK=8388608 cargo test --workspace --locked
+echo "== web client in chromium (node --test)"
+# Against the certifica binary the tests just built; screenshots go to target/web-screenshots/.
+CERTIFICA_BIN=target/debug/certifica node --test --test-concurrency=1 web/tests/*.test.mjs

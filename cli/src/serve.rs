@@ -371,7 +371,7 @@ async fn answer(server: &Server, request: http::Request<Incoming>) -> http::Resp
             };
         }
         if !path.starts_with("/v1/") {
-            return match web::resolve(&server.web, path).and_then(|f| web::file(&f)) {
+            return match web::resolve(&server.web, path).and_then(|f| web::file(&server.web, &f)) {
                 Some(response) => response,
                 None => problem(http::StatusCode::NOT_FOUND, "pagina_no_encontrada", "no existe esa página"),
             };

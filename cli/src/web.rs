@@ -9,9 +9,35 @@ use std::path::{Path, PathBuf};
 /// The `web/` folder of this source tree (the default for `--web`).
 pub const DEFAULT_WEB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../web");
 
-/// Scripts, styles and data only from this origin; the API too (same origin).
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// The content security policy of the client in `web`: scripts, styles and
+/// images only from this origin; requests to it, to the API and to the
+/// sign-in service that `config.json` names (absent or unreadable: this
+/// origin alone).
+pub fn content_security_policy(web: &Path) -> String {
+    let config: serde_json::Value = std::fs::read(web.join("config.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    let origin = |url: &str| {
+        let (scheme, rest) = url.split_once("://")?;
+        let host = rest.split('/').next()?;
+        let safe = matches!(scheme, "http" | "https")
+            && !host.is_empty()
+            && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+        safe.then(|| format!("{scheme}://{host}"))
+    };
+    let mut connect = vec!["'self'".to_string()];
+    for url in [&config["apiBase"], &config["auth"]["domain"]].into_iter().filter_map(|v| v.as_str()) {
+        if let Some(o) = origin(url).filter(|o| !connect.contains(o)) {
+            connect.push(o);
+        }
+    }
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src {}; \
+         frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        connect.join(" ")
+    )
+}
 
 fn content_type(path: &Path) -> &'static str {
     match path.extension().and_then(|e| e.to_str()) {
@@ -47,15 +73,18 @@ pub fn resolve(web: &Path, path: &str) -> Option<PathBuf> {
     file.is_file().then_some(file)
 }
 
-/// The response for a web file.
-pub fn file(path: &Path) -> Option<http::Response<Full<Bytes>>> {
+/// The response for the file at `path` of the client in `web` (its policy
+/// read from `config.json` each time: an edit applies on the next reload).
+pub fn file(web: &Path, path: &Path) -> Option<http::Response<Full<Bytes>>> {
     let bytes = std::fs::read(path).ok()?;
     let mut response = http::Response::new(Full::new(Bytes::from(bytes)));
     let headers = response.headers_mut();
     headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type(path)));
     // The files change with every edit of the client: always revalidated.
     headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-cache"));
-    headers.insert("content-security-policy", http::HeaderValue::from_static(CSP));
+    if let Ok(csp) = http::HeaderValue::from_str(&content_security_policy(web)) {
+        headers.insert("content-security-policy", csp);
+    }
     headers.insert("x-content-type-options", http::HeaderValue::from_static("nosniff"));
     headers.insert("x-frame-options", http::HeaderValue::from_static("DENY"));
     headers.insert("referrer-policy", http::HeaderValue::from_static("no-referrer"));
@@ -65,6 +94,25 @@ pub fn file(path: &Path) -> Option<http::Response<Full<Bytes>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_policy_lets_the_client_reach_only_its_api_and_sign_in_service() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(content_security_policy(dir.path()).contains("connect-src 'self';"), "no config: this origin");
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"apiBase": "https://api.example.mx/v1", "auth": {"mode": "cognito", "domain": "https://login.example.mx"}}"#,
+        )
+        .unwrap();
+        let csp = content_security_policy(dir.path());
+        assert!(csp.contains("connect-src 'self' https://api.example.mx https://login.example.mx;"), "{csp}");
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"apiBase": "javascript:alert(1)", "auth": {"domain": "https://a b"}}"#,
+        )
+        .unwrap();
+        assert!(content_security_policy(dir.path()).contains("connect-src 'self';"));
+    }
 
     #[test]
     fn only_files_inside_the_web_folder_are_served() {

@@ -241,6 +241,12 @@ function render() {
   updateSelection();
 }
 
+/** A plan as clerks know it: its name and key. */
+function planName(id) {
+  const p = state.plans.find((x) => x.id === id);
+  return p ? `${p.name} (${p.clavePlan})` : id;
+}
+
 function rowOf(row) {
   const c = row.certificate;
   const box = el('input', {
@@ -273,7 +279,7 @@ function rowOf(row) {
   tr.append(
     el('td', { class: 'check' }, box),
     el('td', {}, row.matricula),
-    el('td', {}, el('div', { class: 'name' }, row.name), el('div', { class: 'sub' }, row.planId)),
+    el('td', {}, el('div', { class: 'name' }, row.name), el('div', { class: 'sub' }, planName(row.planId))),
     el('td', {}, row.group),
     el(
       'td',

@@ -7,8 +7,8 @@ import { AUDIT_LABELS, OBSERVACIONES, STATUS_LABELS, badge, date, el, longDateOf
 
 const dialog = () => document.getElementById('d-alumno');
 
-function fact(label, value) {
-  return el('div', {}, el('dt', {}, label), el('dd', {}, value ?? '—'));
+function fact(label, value, wide = false) {
+  return el('div', { class: wide ? 'wide' : null }, el('dt', {}, label), el('dd', {}, value ?? '—'));
 }
 
 function certificateSection(c) {
@@ -59,12 +59,12 @@ export async function openStudent({ school, cycle, matricula, canEdit, onChanged
     fact('Promedio general', s.average),
     fact('Materias aprobadas', s.approved),
     fact('Materias reprobadas', s.failed),
-    fact('CURP', s.curp || 'Sin CURP'),
+    fact('CURP', s.curp || 'Sin CURP', true),
     fact('Fecha de nacimiento', date(s.birthDate)),
     fact('Grupo', s.group),
     fact('Plan de estudios', s.planId),
-    fact('Correo personal', s.emailPersonal),
-    fact('Correo institucional', s.emailInstitucional),
+    fact('Correo personal', s.emailPersonal, true),
+    fact('Correo institucional', s.emailInstitucional, true),
   );
   const inputs = new Map();
   const subjects = el(

@@ -19,14 +19,19 @@ const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 export const shots = join(root, 'target', 'web-screenshots');
 mkdirSync(shots, { recursive: true });
 
-function binary() {
+/** The `certifica` binary the tests run (built by the test command). */
+export function certificaBinary() {
   return process.env.CERTIFICA_BIN || join(root, 'target', 'debug', 'certifica');
 }
 
-/** Starts `certifica serve --demo` and resolves once it prints its address and token. */
-export async function startServer() {
+/**
+ * Starts `certifica serve --demo` (serving the client from `web` when given)
+ * and resolves once it prints its address and token.
+ */
+export async function startServer({ web } = {}) {
   const data = mkdtempSync(join(tmpdir(), 'certifica-web-'));
-  const child = spawn(binary(), ['serve', '--demo', '--data', data, '--addr', '127.0.0.1:0'], {
+  const args = ['serve', '--demo', '--data', data, '--addr', '127.0.0.1:0', ...(web ? ['--web', web] : [])];
+  const child = spawn(certificaBinary(), args, {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const info = await new Promise((ok, fail) => {
@@ -84,19 +89,22 @@ export async function newPage(browser) {
     acceptDownloads: true,
   });
   const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
   page.on('pageerror', (e) => {
     throw new Error(`error de JavaScript en la página: ${e.message}`);
   });
   return page;
 }
 
-export async function screenshot(page, name) {
-  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+/** A screenshot for review: the whole page, or only what is on screen (a dialog). */
+export async function screenshot(page, name, { fullPage = true } = {}) {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage });
 }
 
 /** Serious or critical axe-core violations of the page as it is now. */
 export async function axeViolations(page) {
-  await page.addScriptTag({ content: AXE });
+  // Evaluated, not added as a script tag: the page's CSP (rightly) refuses inline scripts.
+  await page.evaluate(AXE);
   const result = await page.evaluate(async () => {
     // eslint-disable-next-line no-undef
     const r = await axe.run(document, { resultTypes: ['violations'] });
