@@ -1,7 +1,8 @@
 //! `certifica provision`: an institution, its schools and cycles and a
 //! purchase of credits, from one JSON file, into the deployment's DynamoDB
 //! table (AWS credentials and region from the environment) or a local data
-//! folder.
+//! folder. Writing to the table needs the `aws` feature (the local
+//! commands build without the AWS SDK).
 
 use crate::commands::CliError;
 use certifica_api::provision::{Provisioning, provision};
@@ -27,12 +28,21 @@ pub fn run(file: &Path, target: Target<'_>, operator: &str) -> Result<ExitCode, 
     let by = Actor::new(operator, format!("provision-{}", uuid::Uuid::new_v4()));
     let done = runtime.block_on(async {
         match target {
+            #[cfg(feature = "aws")]
             Target::Table(table) => {
                 let records = certifica_aws::DynamoRecords::new(
                     certifica_aws::dynamodb_client(&certifica_aws::sdk_config().await),
                     table,
                 );
                 provision(&records, &spec, &by).await
+            }
+            #[cfg(not(feature = "aws"))]
+            Target::Table(_) => {
+                return Err(CliError::Usage(
+                    "este «certifica» se compiló sin AWS; para escribir en la tabla de DynamoDB use \
+                     «cargo run -p certifica-cli --features aws -- provision --table …»"
+                        .into(),
+                ));
             }
             Target::Data(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| CliError::Write(dir.into(), e.to_string()))?;

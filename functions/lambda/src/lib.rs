@@ -18,35 +18,56 @@
 //! | `CERTIFICA_BUCKET` | all | S3 bucket for documents and the upload inbox |
 //! | `CERTIFICA_VERIFY_BASE_URL` | all | public verification page (the folio is appended) |
 //! | `CERTIFICA_SENDER` / `CERTIFICA_SENDER_NAME` | email | SES identity mail comes from |
-//! | `CERTIFICA_CURSOR_SECRET` | list | Secrets Manager secret sealing pagination cursors |
+//! | `CERTIFICA_CURSOR_SECRET` | list | the value of the secret sealing pagination cursors (a CloudFormation dynamic reference: list reads no secret at run time) |
 //! | `CERTIFICA_SEAL_SECRET` | issue, stamp-on-upload | Secrets Manager secret sealing signers' e.firma passwords |
 //! | `CERTIFICA_STAMPER` | issue, stamp-on-upload | `simulated` (the only authority reachable from here; dev stages) |
 //! | `CERTIFICA_AWS_ENDPOINT` | optional | an emulator endpoint (tests only) |
 //!
 //! Outside AWS (tests, an emulator) `CERTIFICA_CURSOR_KEY` / `CERTIFICA_SEAL_KEY`
-//! may carry the keys themselves (base64) instead of the secrets' ARNs. A
+//! may carry the keys themselves (base64) instead of the secrets. A
 //! function that does not use a key gets a random one for its lifetime: it
 //! can neither read a signer's password nor forge a cursor.
+//!
+//! Each binary wires only the adapters its routes use ([`RecordsOnly`],
+//! [`WithDocuments`], [`WithMail`], [`Issuing`]; [`Unused`] stands for the
+//! others) and reads Secrets Manager only when it needs the seal key
+//! ([`SecretsManager`] or [`NoSecrets`]), so verify and list carry the
+//! DynamoDB client alone; the AWS configuration comes from the Lambda
+//! environment ([`certifica_aws::lambda_config`]).
 
 pub use certifica_api::Function;
 
+mod unused;
 pub mod upload;
+
+pub use unused::Unused;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use certifica_api::{Adapters, Api, Config, FunctionRoutes};
 use certifica_aws::{DynamoRecords, S3Artifacts, SdkConfig, SesMailer};
+use certifica_core::efirma::SignerCertificate;
 use certifica_core::identity::{AccessError, Identity};
 use certifica_core::mail::Sender;
+use certifica_core::ports::{ArtifactStore, Mailer};
 use certifica_core::secretbox::SecretBox;
 use certifica_core::stamping::LocalAuthority;
+use certifica_core::stamping::Stamper;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use std::sync::Arc;
 
-/// The AWS adapters.
+/// Every AWS adapter (tests that drive any route).
 pub type Aws = (DynamoRecords, S3Artifacts, LocalAuthority, SesMailer);
+/// list, manage, verify: records only.
+pub type RecordsOnly = (DynamoRecords, Unused, Unused, Unused);
+/// download, cancel: records and documents.
+pub type WithDocuments = (DynamoRecords, S3Artifacts, Unused, Unused);
+/// email: records, documents and mail.
+pub type WithMail = (DynamoRecords, S3Artifacts, Unused, SesMailer);
+/// issue, stamp-on-upload: records, documents and the stamping authority.
+pub type Issuing = (DynamoRecords, S3Artifacts, LocalAuthority, Unused);
 
 /// Why a function cannot start (a deployment mistake, reported in the logs).
 #[derive(Debug, thiserror::Error)]
@@ -120,8 +141,10 @@ impl Lambda {
 /// Where a key comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
-    /// A Secrets Manager secret (its ARN): the key is derived from its value.
+    /// A Secrets Manager secret (its ARN), read at start: the key is derived from its value.
     Secret(String),
+    /// A secret's value, resolved into the environment at deployment: the key is derived from it.
+    Value(String),
     /// The key itself (tests, emulators).
     Inline(Vec<u8>),
     /// This function does not use the key: a random one.
@@ -148,14 +171,20 @@ impl Settings {
 
     pub fn from_lookup(lambda: Lambda, get: impl Fn(&str) -> Option<String>) -> Result<Self, StartError> {
         let need = |name: &'static str| get(name).filter(|v| !v.trim().is_empty()).ok_or(StartError::Missing(name));
-        let key = |secret: &'static str, inline: &'static str, min: usize, max: usize| {
-            if let Some(text) = get(inline).filter(|v| !v.trim().is_empty()) {
+        // A key given inline (base64; tests and emulators), if it is.
+        let inline = |name: &'static str, min: usize, max: usize| {
+            get(name).filter(|v| !v.trim().is_empty()).map(|text| {
                 let bytes =
-                    STANDARD.decode(text.trim()).map_err(|_| StartError::Invalid(inline, "no es base64".into()))?;
+                    STANDARD.decode(text.trim()).map_err(|_| StartError::Invalid(name, "no es base64".into()))?;
                 if bytes.len() < min || bytes.len() > max {
-                    return Err(StartError::Invalid(inline, format!("debe tener de {min} a {max} bytes")));
+                    return Err(StartError::Invalid(name, format!("debe tener de {min} a {max} bytes")));
                 }
-                return Ok(KeySource::Inline(bytes));
+                Ok(KeySource::Inline(bytes))
+            })
+        };
+        let key = |secret: &'static str, inline_name: &'static str, min: usize, max: usize| {
+            if let Some(key) = inline(inline_name, min, max) {
+                return key;
             }
             let arn = need(secret)?;
             if !arn.starts_with("arn:") {
@@ -164,7 +193,20 @@ impl Settings {
             Ok(KeySource::Secret(arn))
         };
         let cursor_key = if lambda.pages() {
-            key("CERTIFICA_CURSOR_SECRET", "CERTIFICA_CURSOR_KEY", 32, 64)?
+            match inline("CERTIFICA_CURSOR_KEY", 32, 64) {
+                Some(key) => key?,
+                // The template resolves the secret's value into the variable at deployment.
+                None => {
+                    let value = need("CERTIFICA_CURSOR_SECRET")?;
+                    if value.len() < 32 {
+                        return Err(StartError::Invalid(
+                            "CERTIFICA_CURSOR_SECRET",
+                            "debe tener 32 caracteres o más".into(),
+                        ));
+                    }
+                    KeySource::Value(value)
+                }
+            }
         } else {
             KeySource::Unused
         };
@@ -205,9 +247,38 @@ impl Settings {
     }
 }
 
+/// Where a function reads its secrets from at start.
+pub trait SecretSource {
+    /// The value of the secret `arn`.
+    fn value(aws: &SdkConfig, arn: &str) -> impl Future<Output = Result<String, StartError>> + Send;
+}
+
+/// Secrets Manager (issue and stamp-on-upload: the seal key).
+pub struct SecretsManager;
+
+impl SecretSource for SecretsManager {
+    async fn value(aws: &SdkConfig, arn: &str) -> Result<String, StartError> {
+        certifica_aws::secret_string(aws, arn).await.map_err(|e| StartError::Setup(e.to_string()))
+    }
+}
+
+/// No secret at run time: the function's keys are inline, resolved at
+/// deployment, or unused — so its binary carries no Secrets Manager client.
+pub struct NoSecrets;
+
+impl SecretSource for NoSecrets {
+    async fn value(_: &SdkConfig, arn: &str) -> Result<String, StartError> {
+        Err(StartError::Setup(format!("esta función no lee secretos en ejecución (llegó {arn})")))
+    }
+}
+
 /// The key of `source`: a secret's value is stretched with HMAC-SHA256 for
 /// `purpose` (any random secret string of ≥ 32 characters makes a full key).
-async fn resolve(aws: &SdkConfig, source: &KeySource, purpose: &str) -> Result<Vec<u8>, StartError> {
+async fn resolve<K: SecretSource>(aws: &SdkConfig, source: &KeySource, purpose: &str) -> Result<Vec<u8>, StartError> {
+    let stretch = |value: &str| {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, value.as_bytes());
+        aws_lc_rs::hmac::sign(&key, purpose.as_bytes()).as_ref().to_vec()
+    };
     match source {
         KeySource::Inline(bytes) => Ok(bytes.clone()),
         KeySource::Unused => {
@@ -215,37 +286,99 @@ async fn resolve(aws: &SdkConfig, source: &KeySource, purpose: &str) -> Result<V
             aws_lc_rs::rand::fill(&mut bytes).map_err(|_| StartError::Setup("sin aleatoriedad".into()))?;
             Ok(bytes)
         }
+        KeySource::Value(value) => Ok(stretch(value)),
         KeySource::Secret(arn) => {
-            let value = certifica_aws::secret_string(aws, arn).await.map_err(|e| StartError::Setup(e.to_string()))?;
+            let value = K::value(aws, arn).await?;
             if value.len() < 32 {
                 return Err(StartError::Invalid("CERTIFICA_SEAL_SECRET", format!("el secreto {arn} es muy corto")));
             }
-            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, value.as_bytes());
-            Ok(aws_lc_rs::hmac::sign(&key, purpose.as_bytes()).as_ref().to_vec())
+            Ok(stretch(&value))
         }
     }
 }
 
-/// Builds the API over the AWS clients (all from one `aws` configuration),
-/// once per process.
-pub async fn wire_aws(settings: &Settings, aws: &SdkConfig) -> Result<Api<Aws>, StartError> {
-    let setup = |e: &dyn std::fmt::Display| StartError::Setup(e.to_string());
-    let records = DynamoRecords::new(certifica_aws::dynamodb_client(aws), &settings.table);
-    let artifacts = S3Artifacts::new(certifica_aws::s3_client(aws), &settings.bucket);
-    // Functions other than email send nothing; their mailer has no identity.
-    let sender = settings.sender.clone().unwrap_or(Sender { name: String::new(), address: String::new() });
-    let mailer = SesMailer::new(certifica_aws::ses_client(aws), sender, None);
-    let stamper = LocalAuthority::simulated_sep().map_err(|e| setup(&e))?;
-    let seal_key: [u8; 32] = resolve(aws, &settings.seal_key, "certifica/sellos")
+/// One adapter of a function, built once per process from its settings and
+/// the AWS configuration.
+pub trait Wired: Sized {
+    fn wire(settings: &Settings, aws: &SdkConfig) -> Result<Self, StartError>;
+
+    /// An authority whose stamps uploaded documents may carry.
+    fn authority(&self) -> Option<SignerCertificate> {
+        None
+    }
+}
+
+impl Wired for DynamoRecords {
+    fn wire(settings: &Settings, aws: &SdkConfig) -> Result<Self, StartError> {
+        Ok(DynamoRecords::new(certifica_aws::dynamodb_client(aws), &settings.table))
+    }
+}
+
+impl Wired for S3Artifacts {
+    fn wire(settings: &Settings, aws: &SdkConfig) -> Result<Self, StartError> {
+        Ok(S3Artifacts::new(certifica_aws::s3_client(aws), &settings.bucket))
+    }
+}
+
+impl Wired for SesMailer {
+    fn wire(settings: &Settings, aws: &SdkConfig) -> Result<Self, StartError> {
+        let sender = settings.sender.clone().ok_or(StartError::Missing("CERTIFICA_SENDER"))?;
+        Ok(SesMailer::new(certifica_aws::ses_client(aws), sender, None))
+    }
+}
+
+impl Wired for LocalAuthority {
+    fn wire(_: &Settings, _: &SdkConfig) -> Result<Self, StartError> {
+        LocalAuthority::simulated_sep().map_err(|e| StartError::Setup(e.to_string()))
+    }
+
+    fn authority(&self) -> Option<SignerCertificate> {
+        Some(self.certificate().clone())
+    }
+}
+
+impl Wired for Unused {
+    fn wire(_: &Settings, _: &SdkConfig) -> Result<Self, StartError> {
+        Ok(Unused)
+    }
+}
+
+/// Builds the API over the adapters `R`, `A`, `S`, `M` (all from one `aws`
+/// configuration), reading secrets from `K`, once per process.
+pub async fn wire<R, A, S, M, K>(settings: &Settings, aws: &SdkConfig) -> Result<Api<(R, A, S, M)>, StartError>
+where
+    R: certifica_api::Records + Wired,
+    A: ArtifactStore + Wired + 'static,
+    S: Stamper + Wired + 'static,
+    M: Mailer + Wired + 'static,
+    K: SecretSource,
+{
+    let seal_key: [u8; 32] = resolve::<K>(aws, &settings.seal_key, "certifica/sellos")
         .await?
         .try_into()
         .map_err(|_| StartError::Invalid("CERTIFICA_SEAL_KEY", "debe tener exactamente 32 bytes".into()))?;
-    let cursor_key = resolve(aws, &settings.cursor_key, "certifica/cursores").await?;
-    let secrets = SecretBox::new(&seal_key).map_err(|e| setup(&e))?;
+    let cursor_key = resolve::<K>(aws, &settings.cursor_key, "certifica/cursores").await?;
+    let secrets = SecretBox::new(&seal_key).map_err(|e| StartError::Setup(e.to_string()))?;
+    let stamper = S::wire(settings, aws)?;
+    let mut config = Config::new(&cursor_key, secrets, settings.verify_base_url.clone());
     // Uploaded authority-returned documents are trusted when stamped by the configured authority.
-    let config =
-        Config::new(&cursor_key, secrets, settings.verify_base_url.clone()).trusting(stamper.certificate().clone());
-    Ok(Api::new(records, artifacts, stamper, mailer, config))
+    if let Some(authority) = stamper.authority() {
+        config = config.trusting(authority);
+    }
+    Ok(Api::new(R::wire(settings, aws)?, A::wire(settings, aws)?, stamper, M::wire(settings, aws)?, config))
+}
+
+/// Every adapter (tests and tools that drive any route).
+pub async fn wire_aws(settings: &Settings, aws: &SdkConfig) -> Result<Api<Aws>, StartError> {
+    let mut settings = settings.clone();
+    // Every adapter includes the mailer, which needs a sender even where none is configured.
+    settings.sender.get_or_insert(Sender { name: String::new(), address: String::new() });
+    wire::<DynamoRecords, S3Artifacts, LocalAuthority, SesMailer, SecretsManager>(&settings, aws).await
+}
+
+/// The AWS configuration of this function, from the Lambda environment.
+pub fn aws_config() -> Result<SdkConfig, StartError> {
+    certifica_aws::lambda_config().map_err(|e| StartError::Setup(e.to_string()))
 }
 
 /// The caller, from the JWT authorizer's claims.
@@ -314,15 +447,25 @@ fn to_lambda(response: http::Response<Bytes>) -> Response<Body> {
 }
 
 /// A function's whole life: configuration and clients once, then events.
-/// `R` is the function's routes module (`run::<routes::verify::Route>()`),
-/// so its binary holds only its own handlers.
-pub async fn run<R: FunctionRoutes>() -> Result<(), lambda_http::Error> {
+/// `Routes` is the function's routes module, `(R, A, S, M)` the adapters
+/// they use and `K` where secrets come from
+/// (`run::<routes::verify::Route, DynamoRecords, Unused, Unused, Unused, NoSecrets>()`),
+/// so its binary holds only its own handlers and clients.
+pub async fn run<Routes, R, A, S, M, K>() -> Result<(), lambda_http::Error>
+where
+    Routes: FunctionRoutes,
+    R: certifica_api::Records + Wired,
+    A: ArtifactStore + Wired + 'static,
+    S: Stamper + Wired + 'static,
+    M: Mailer + Wired + 'static,
+    K: SecretSource,
+{
     lambda_http::tracing::init_default_subscriber();
-    let settings = Settings::from_env(Lambda::Api(R::FUNCTION))?;
-    let api = Arc::new(wire_aws(&settings, &certifica_aws::sdk_config().await).await?);
+    let settings = Settings::from_env(Lambda::Api(Routes::FUNCTION))?;
+    let api = Arc::new(wire::<R, A, S, M, K>(&settings, &aws_config()?).await?);
     lambda_http::run(lambda_http::service_fn(move |request: Request| {
         let api = api.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle_routes::<Aws, R>(&api, request).await) }
+        async move { Ok::<_, std::convert::Infallible>(handle_routes::<(R, A, S, M), Routes>(&api, request).await) }
     }))
     .await
 }

@@ -9,12 +9,14 @@
 //! retry redelivers the event — the records already settled answer
 //! "repetido" and change nothing.
 
-use crate::{Aws, Lambda, Settings, StartError, wire_aws};
+use crate::{Issuing, Lambda, SecretsManager, Settings, StartError, Unused, aws_config, wire};
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use certifica_api::Api;
 use certifica_api::upload::{INBOX_PREFIX, RetryLater, UploadEvent, UploadReport, process_upload};
+use certifica_aws::DynamoRecords;
 use certifica_aws::S3Artifacts;
 use certifica_core::ports::Inbox;
+use certifica_core::stamping::LocalAuthority;
 use lambda_http::lambda_runtime::{self, LambdaEvent};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -107,9 +109,11 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// The API over the AWS clients and the bucket's inbox.
-pub async fn wire_upload(settings: &Settings) -> Result<(Api<Aws>, S3Artifacts), StartError> {
-    let api = wire_aws(settings, &certifica_aws::sdk_config().await).await?;
+/// The API over the AWS clients it uses (records, documents, the authority)
+/// and the bucket's inbox.
+pub async fn wire_upload(settings: &Settings) -> Result<(Api<Issuing>, S3Artifacts), StartError> {
+    let api =
+        wire::<DynamoRecords, S3Artifacts, LocalAuthority, Unused, SecretsManager>(settings, &aws_config()?).await?;
     // The inbox is the same bucket, through the same client.
     let inbox = api.artifacts().clone();
     Ok((api, inbox))

@@ -110,7 +110,7 @@ async fn issue_a_class() {
     records.create_table().await.unwrap();
     artifacts.create_bucket().await.unwrap();
     let sender = certifica_core::mail::Sender { name: String::new(), address: String::new() };
-    let mailer = SesMailer::new(certifica_aws::ses_client(&certifica_aws::sdk_config().await), sender, None);
+    let mailer = SesMailer::new(certifica_aws::ses_client(&certifica_aws::lambda_config().unwrap()), sender, None);
     let config = Config::new(&[1u8; 32], SecretBox::new(&[2u8; 32]).unwrap(), "https://certifica.example/v1/verify/");
     let api: Api<Counted> = Api::new(records, artifacts, LocalAuthority::simulated_sep().unwrap(), mailer, config);
 

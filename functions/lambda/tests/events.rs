@@ -253,6 +253,13 @@ fn settings_name_the_missing_or_wrong_variable() {
         Settings::from_lookup(email, without("CERTIFICA_SENDER")),
         Err(StartError::Missing("CERTIFICA_SENDER"))
     ));
+    // list reads the cursor secret's value, resolved into its environment at deployment.
+    let list = Lambda::Api(Function::ListCertificates);
+    let value = "x7Kp2qLm9Vz4Rt8Wn3Yb6Hc1Jd5Fg0Sa7Ue2Io9Pk4Mw8Nx3Qv6Zr1Ty5Lb0Gh";
+    let resolved = |name: &str| if name == "CERTIFICA_CURSOR_SECRET" { Some(value.to_string()) } else { full(name) };
+    assert_eq!(Settings::from_lookup(list, resolved).unwrap().cursor_key, KeySource::Value(value.into()));
+    let short = |name: &str| if name == "CERTIFICA_CURSOR_SECRET" { Some("corto".into()) } else { full(name) };
+    assert!(matches!(Settings::from_lookup(list, short), Err(StartError::Invalid("CERTIFICA_CURSOR_SECRET", _))));
 }
 
 /// `environment.json` (what the template is checked against) is exactly

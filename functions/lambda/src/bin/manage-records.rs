@@ -1,6 +1,10 @@
 //! The `manage-records` Lambda: loading plans and students, and editing grades.
 
+use certifica_aws::DynamoRecords;
+use certifica_functions::{NoSecrets, Unused};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    certifica_functions::run::<certifica_api::routes::manage::Route>().await
+    certifica_functions::run::<certifica_api::routes::manage::Route, DynamoRecords, Unused, Unused, Unused, NoSecrets>()
+        .await
 }

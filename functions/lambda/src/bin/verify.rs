@@ -1,6 +1,10 @@
 //! The `verify` Lambda: the public verification of a folio.
 
+use certifica_aws::DynamoRecords;
+use certifica_functions::{NoSecrets, Unused};
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    certifica_functions::run::<certifica_api::routes::verify::Route>().await
+    certifica_functions::run::<certifica_api::routes::verify::Route, DynamoRecords, Unused, Unused, Unused, NoSecrets>()
+        .await
 }
