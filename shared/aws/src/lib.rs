@@ -97,3 +97,35 @@ pub async fn secret_string(config: &SdkConfig, arn: &str) -> Result<String, cert
         .map(str::to_string)
         .ok_or_else(|| certifica_core::ports::StoreError::Invalid(format!("el secreto {arn} no es texto")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lambda_configuration_comes_from_the_variables_lambda_sets() {
+        let vars = |name: &str| {
+            Some(
+                match name {
+                    "AWS_REGION" => "us-east-1",
+                    "AWS_ACCESS_KEY_ID" => "AKIDEJEMPLO",
+                    "AWS_SECRET_ACCESS_KEY" => "secreto",
+                    "AWS_SESSION_TOKEN" => "sesion",
+                    "CERTIFICA_AWS_ENDPOINT" => "http://127.0.0.1:9",
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        };
+        let config = lambda_config_from(vars).unwrap();
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("us-east-1"));
+        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:9"));
+        assert!(config.credentials_provider().is_some() && config.sleep_impl().is_some());
+        for missing in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            let without = |name: &str| if name == missing { None } else { vars(name) };
+            assert_eq!(lambda_config_from(without).unwrap_err(), MissingVariable(missing));
+        }
+        let no_emulator = |name: &str| if name == "CERTIFICA_AWS_ENDPOINT" { None } else { vars(name) };
+        assert_eq!(lambda_config_from(no_emulator).unwrap().endpoint_url(), None);
+    }
+}
