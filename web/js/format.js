@@ -27,6 +27,7 @@ export const AUDIT_LABELS = {
   resealed: 'Sellado de nuevo',
   cancelled: 'Cancelado',
   grades_edited: 'Calificaciones editadas',
+  data_edited: 'Datos del alumno cambiados',
   emailed: 'Enviado por correo',
   upload_rejected: 'Carga rechazada',
 };

@@ -50,7 +50,8 @@ export async function openStudent({ school, cycle, matricula, canEdit, onChanged
     return;
   }
   document.getElementById('d-alumno-t').textContent = `Ver datos — ${s.name} (${s.matricula})`;
-  const editable = canEdit && (!s.certificate || s.certificate.status === 'cancelado');
+  // A certificate the authority refused (Error) is corrected here, then retried: it is sealed again from these grades.
+  const editable = canEdit && (!s.certificate || ['cancelado', 'error'].includes(s.certificate.status));
   const facts = el(
     'dl',
     { class: 'facts' },
@@ -139,6 +140,9 @@ export async function openStudent({ school, cycle, matricula, canEdit, onChanged
       }
     };
     parts.push(el('p', {}, save), message);
+    if (s.certificate?.status === 'error') {
+      parts.push(el('p', { class: 'sub' }, 'Corrija los datos y use «Reintentar»: el certificado se sella de nuevo con los datos actuales y el mismo folio de control.'));
+    }
   } else if (canEdit && s.certificate) {
     parts.push(
       el('p', { class: 'sub' }, `El certificado está ${STATUS_LABELS[s.certificate.status].toLowerCase()}: cancélelo antes de editar las calificaciones.`),

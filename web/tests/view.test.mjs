@@ -226,10 +226,23 @@ describe('la vista de certificación', () => {
     await row('A20001').getByText('Error en timbrado').waitFor();
     assert.match(await row('A20001').textContent(), /no está disponible/);
     await screenshot(page, '06-error-en-timbrado');
+    // In Error the clerk corrects a grade in «Ver datos»; the retry seals the corrected data.
+    await row('A20001').getByRole('button', { name: /Ver datos/ }).click();
+    const dialog = page.locator('#d-alumno');
+    const first = dialog.locator('input.grade-input').first();
+    await first.waitFor();
+    await first.fill('9.50');
+    await dialog.getByRole('button', { name: 'Guardar calificaciones' }).click();
+    await dialog.getByText('Calificaciones editadas en este proceso de certificación').first().waitFor();
+    assert.match(await dialog.textContent(), /se sella de nuevo con los datos actuales/);
+    await screenshot(page, '06b-corregir-en-error', { fullPage: false });
+    await dialog.getByRole('button', { name: 'Cerrar' }).click();
     await row('A20001').getByRole('button', { name: /Reintentar/ }).click();
     assert.match(await finishBatch(), /Timbrado: 1/);
     await closeBatch();
     await row('A20001').getByText('Timbrado', { exact: true }).waitFor();
+    const xml = await downloaded(() => row('A20001').getByRole('button', { name: /XML/ }).click());
+    assert.match(xml.toString(), /calificacion="9\.50"/, 'the legal document carries the corrected grade');
   });
 
   it('descarga el XML y el PDF de un certificado', async () => {

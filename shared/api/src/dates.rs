@@ -1,7 +1,14 @@
-//! The issue date: today in Mexico by default, never in the future.
+//! The issue date: today in Mexico by default; when given, a real calendar
+//! date written `AAAA-MM-DD`, not in the future, not before electronic
+//! certificates existed, and within the signer's certificate — checked once
+//! for the whole request, not student by student.
 
 use crate::Problem;
-use chrono::{FixedOffset, NaiveDate, Utc};
+use certifica_core::efirma::SignerCertificate;
+use chrono::{Datelike, FixedOffset, NaiveDate, Utc};
+
+/// No electronic certificate of studies (Dec) is dated before this.
+const EARLIEST_ISSUE_YEAR: i32 = 2000;
 
 /// Today in Mexico (UTC−6 all year since 2022): the default issue date.
 pub fn today_in_mexico() -> NaiveDate {
@@ -11,15 +18,55 @@ pub fn today_in_mexico() -> NaiveDate {
     }
 }
 
-/// The requested issue date (today in Mexico when absent); never in the future.
-pub(crate) fn issue_date_or_today(requested: Option<NaiveDate>) -> Result<NaiveDate, Problem> {
+/// The requested issue date (today in Mexico when absent).
+pub(crate) fn issue_date_or_today(requested: Option<&str>) -> Result<NaiveDate, Problem> {
     let today = today_in_mexico();
-    let issue_date = requested.unwrap_or(today);
-    if issue_date > today {
+    let Some(text) = requested else { return Ok(today) };
+    let shape_ok = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().filter(|_| shape_ok).ok_or_else(|| {
+        let shown: String = text.chars().take(40).collect();
+        Problem::unprocessable(
+            "fecha_invalida",
+            format!("la fecha de expedición «{shown}» no es una fecha válida: escríbala como AAAA-MM-DD (por ejemplo {today})"),
+        )
+    })?;
+    if date.year() < EARLIEST_ISSUE_YEAR {
         return Err(Problem::unprocessable(
-            "fecha_futura",
-            format!("la fecha de expedición {issue_date} es posterior a hoy ({today})"),
+            "fecha_invalida",
+            format!("la fecha de expedición {date} es anterior a {EARLIEST_ISSUE_YEAR}: revise el año"),
         ));
     }
-    Ok(issue_date)
+    if date > today {
+        return Err(Problem::unprocessable(
+            "fecha_futura",
+            format!("la fecha de expedición {date} es posterior a hoy ({today})"),
+        ));
+    }
+    Ok(date)
+}
+
+/// The issue date must fall within the signer's certificate (its der):
+/// otherwise every student would be refused for the same reason.
+pub(crate) fn within_signer(issue_date: NaiveDate, cer: &[u8]) -> Result<(), Problem> {
+    let Ok(certificate) = SignerCertificate::from_der(cer) else { return Ok(()) };
+    let (from, to) = (certificate.not_before().date_naive(), certificate.not_after().date_naive());
+    if issue_date < from {
+        return Err(Problem::unprocessable(
+            "fecha_anterior_al_firmante",
+            format!(
+                "la fecha de expedición {issue_date} es anterior al certificado de la e.firma del responsable \
+                 (vigente desde {from}); elija una fecha desde entonces"
+            ),
+        ));
+    }
+    if issue_date > to {
+        return Err(Problem::unprocessable(
+            "firmante_vencido",
+            format!(
+                "la e.firma del responsable venció el {to} y la fecha de expedición es {issue_date}: registre su e.firma vigente"
+            ),
+        ));
+    }
+    Ok(())
 }

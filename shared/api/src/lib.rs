@@ -11,6 +11,8 @@
 //!   parses, calls the use case or the ports, and maps to HTTP;
 //! - [`issuing`]: the HTTP-free use case of sealing, stamping and committing
 //!   certificates, shared by the issue route and the upload inbox;
+//! - [`importing`]: the HTTP-free use case of importing students (audited,
+//!   certified values kept while a certificate states them);
 //! - [`upload`]: what a file dropped in the inbox does;
 //! - [`outcome`]: what became of each student of a batch.
 //!
@@ -22,6 +24,7 @@ mod bulk_zip;
 mod csv_import;
 mod dates;
 mod idempotency;
+pub mod importing;
 pub mod inbox;
 pub mod issuing;
 mod lookup;

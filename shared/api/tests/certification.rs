@@ -216,15 +216,27 @@ async fn batches_dates_and_permissions_are_checked_before_anything_happens() {
     )
     .await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("fecha_futura")));
-    let (status, body) = call(
-        &f,
-        Method::POST,
-        ISSUE,
-        Some(json!({"students": ["UVA000"], "issueDate": "ayer"})),
-        token("uva", &all("norte")),
-    )
-    .await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("json_invalido")));
+    // A date that is not a real AAAA-MM-DD date, or before any e.firma could sign it, refuses the
+    // whole request (not each student), saying why.
+    for (date, code) in [
+        ("ayer", "fecha_invalida"),
+        ("2026-1-5", "fecha_invalida"),
+        ("2026-02-30", "fecha_invalida"),
+        ("0000-01-01", "fecha_invalida"),
+        ("1800-01-01", "fecha_invalida"),
+        ("2001-01-01", "fecha_anterior_al_firmante"),
+    ] {
+        let (status, body) = call(
+            &f,
+            Method::POST,
+            ISSUE,
+            Some(json!({"students": ["UVA000"], "issueDate": date})),
+            token("uva", &all("norte")),
+        )
+        .await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(code)), "{date}: {body}");
+        assert!(body["results"].is_null() && body["detail"].as_str().is_some_and(|d| d.contains("fecha")), "{body}");
+    }
     let (status, _) = call(
         &f,
         Method::POST,
@@ -298,4 +310,137 @@ async fn a_batch_answers_in_order_and_says_where_its_time_went() {
     for (name, ms) in &stages[..3] {
         assert!(*ms > 0.0, "{name} took no time: {timing}");
     }
+}
+
+/// The student's current certificate, as the records hold it.
+async fn certificate_of(f: &Fixture, matricula: &str) -> certifica_core::records::CertificateRecord {
+    use certifica_core::ports::CertificateStore;
+    let t = Tenant::from_verified_identity("uva");
+    f.api.records().student_certificates(&t, "norte", "2026", matricula).await.unwrap().pop().unwrap()
+}
+
+async fn document_text(f: &Fixture, key: &str) -> String {
+    use certifica_core::ports::ArtifactStore;
+    let t = Tenant::from_verified_identity("uva");
+    String::from_utf8(f.api.artifacts().get(&t, key).await.unwrap().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_refused_certificate_is_corrected_and_sealed_again_from_the_current_records() {
+    let f = fixture().await;
+    register_signer(&f, "uva").await;
+    f.api.stamper().fail_next(Failure::Reject("DATOS: calificación de FIS1 no corresponde".into()));
+    let (_, body) = issue(&f, "uva", &["UVA001"]).await;
+    assert_eq!(outcome(&body, "UVA001")["status"], "error", "{body}");
+    let refused = certificate_of(&f, "UVA001").await;
+    let refused_xml = document_text(&f, refused.artifacts.sealed_xml.as_deref().unwrap()).await;
+    assert!(refused_xml.contains("calificacion=\"5.00\""), "FIS1 was sealed with 5.00");
+    // In Error the clerk may correct the grades (audited, flagged) …
+    let (_, data) = get(&f, "/v1/schools/norte/cycles/2026/students/UVA001", token("uva", &all("norte"))).await;
+    let edit = json!({"version": data["version"], "grades": [
+        {"subjectClave": "MAT1", "value": "8", "ciclo": "2025-2"},
+        {"subjectClave": "FIS1", "value": "9", "ciclo": "2025-2"}]});
+    let uri = "/v1/schools/norte/cycles/2026/students/UVA001/grades";
+    let (status, answer) = call(&f, Method::PUT, uri, Some(edit), token("uva", &all("norte"))).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    // … and the retry seals the current records: same certificate and folio de control, a new document.
+    let (_, body) = issue(&f, "uva", &["UVA001"]).await;
+    assert_eq!(outcome(&body, "UVA001")["status"], "timbrado", "{body}");
+    let stamped = certificate_of(&f, "UVA001").await;
+    assert_eq!((&stamped.id, &stamped.folio_control), (&refused.id, &refused.folio_control));
+    assert_ne!(stamped.artifacts.sealed_xml, refused.artifacts.sealed_xml);
+    assert!(stamped.grades_edited && stamped.last_error.is_none());
+    let legal = document_text(&f, stamped.artifacts.stamped_xml.as_deref().unwrap()).await;
+    assert!(legal.contains("calificacion=\"9.00\"") && !legal.contains("calificacion=\"5.00\""), "{legal}");
+    assert_eq!(document_text(&f, refused.artifacts.sealed_xml.as_deref().unwrap()).await, refused_xml, "kept");
+    let (_, data) = get(&f, "/v1/schools/norte/cycles/2026/students/UVA001", token("uva", &all("norte"))).await;
+    let actions: Vec<&str> = data["audit"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["sealed", "stamp_failed", "grades_edited", "resealed", "stamped"], "{data}");
+    assert_eq!(credits(&f, "uva").await, 4, "one credit, for the one stamp");
+}
+
+#[tokio::test]
+async fn an_unchanged_refused_document_is_sent_again_as_it_was() {
+    let f = fixture().await;
+    register_signer(&f, "uva").await;
+    f.api.stamper().fail_next(Failure::Unavailable);
+    issue(&f, "uva", &["UVA002"]).await;
+    let refused = certificate_of(&f, "UVA002").await;
+    let (_, body) = issue(&f, "uva", &["UVA002"]).await;
+    assert_eq!(outcome(&body, "UVA002")["status"], "timbrado", "{body}");
+    let stamped = certificate_of(&f, "UVA002").await;
+    assert_eq!(stamped.artifacts.sealed_xml, refused.artifacts.sealed_xml, "the same document");
+    let (_, data) = get(&f, "/v1/schools/norte/cycles/2026/students/UVA002", token("uva", &all("norte"))).await;
+    assert!(!data["audit"].as_array().unwrap().iter().any(|e| e["action"] == "resealed"), "{data}");
+}
+
+#[tokio::test]
+async fn a_retry_checks_the_rules_again_before_sealing() {
+    let f = fixture().await;
+    register_signer(&f, "uva").await;
+    f.api.stamper().fail_next(Failure::Unavailable);
+    issue(&f, "uva", &["UVA004"]).await;
+    // The institution stopped certifying meanwhile: the retry is refused by the rules, nothing sealed.
+    let t = Tenant::from_verified_identity("uva");
+    let mut institution = f.api.records().institution(&t).await.unwrap().unwrap();
+    institution.mode = certifica_core::model::CertificationMode::Inactive;
+    f.api.records().put_institution(&t, &institution).await.unwrap();
+    let (_, body) = issue(&f, "uva", &["UVA004"]).await;
+    let refused = outcome(&body, "UVA004");
+    assert_eq!(refused["status"], "rechazado", "{body}");
+    assert_eq!(certificate_of(&f, "UVA004").await.status, certifica_core::records::CertificateStatus::Error);
+    assert_eq!(credits(&f, "uva").await, 5);
+}
+
+#[tokio::test]
+async fn imports_never_change_what_a_valid_certificate_states() {
+    let f = fixture().await;
+    register_signer(&f, "uva").await;
+    let import = "/v1/schools/norte/cycles/2026/students/import";
+    issue(&f, "uva", &["UVA000"]).await;
+    f.api.stamper().fail_next(Failure::Reject("DATOS".into()));
+    issue(&f, "uva", &["UVA001"]).await;
+    let (_, before) = get(&f, "/v1/schools/norte/cycles/2026/students/UVA000", token("uva", &all("norte"))).await;
+    let mut stamped = student("UVA000", "Josefina", "8A");
+    stamped.grades = vec![grade("MAT1", 8), grade("FIS1", 9)];
+    let mut refused = student("UVA001", "Ana", "8A");
+    refused.grades = vec![grade("MAT1", 8), grade("FIS1", 9)];
+    let mut pending = student("UVA002", "José", "8A");
+    pending.email_personal = Some("jose@example.mx".into());
+    let (status, answer) = call(
+        &f,
+        Method::POST,
+        import,
+        Some(json!({"students": [stamped, refused, pending]})),
+        token("uva", &all("norte")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!((answer["imported"].as_u64(), answer["updated"].as_u64()), (Some(2), Some(2)), "{answer}");
+    // Timbrado: refused for that student, with what to do; nothing of it changed.
+    assert_eq!(answer["refused"][0]["matricula"], "UVA000");
+    assert_eq!(answer["refused"][0]["code"], "datos_certificados");
+    assert!(answer["refused"][0]["detail"].as_str().unwrap().contains("cancele el certificado"), "{answer}");
+    let (_, after) = get(&f, "/v1/schools/norte/cycles/2026/students/UVA000", token("uva", &all("norte"))).await;
+    assert_eq!((&after["name"], &after["version"]), (&before["name"], &before["version"]));
+    // Error: corrected, audited old → new and flagged; the retry seals it.
+    let (_, data) = get(&f, "/v1/schools/norte/cycles/2026/students/UVA001", token("uva", &all("norte"))).await;
+    assert_eq!(data["gradesEdited"], true, "{data}");
+    let entry = data["audit"].as_array().unwrap().iter().find(|e| e["action"] == "grades_edited").unwrap();
+    assert!(entry["detail"].as_str().unwrap().contains("FIS1: 5.00 → 9.00"), "{entry}");
+    // No certificate: changed and audited (an email is not certified: no flag).
+    let (_, data) = get(&f, "/v1/schools/norte/cycles/2026/students/UVA002", token("uva", &all("norte"))).await;
+    assert_eq!(data["gradesEdited"], false);
+    assert_eq!(data["audit"][0]["action"], "data_edited");
+    assert_eq!(data["audit"][0]["detail"], "correo personal: uva002@correo.mx → jose@example.mx");
+    // The same import again changes nothing more.
+    let (_, again) = call(
+        &f,
+        Method::POST,
+        import,
+        Some(json!({"students": [student("UVA005", "Ana", "8B")]})),
+        token("uva", &all("norte")),
+    )
+    .await;
+    assert_eq!(again["unchanged"].as_u64(), Some(1), "{again}");
 }

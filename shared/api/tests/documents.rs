@@ -144,6 +144,9 @@ async fn cancelling_marks_the_pdf_keeps_the_xml_and_allows_a_new_certificate() {
     }
     let (_, data) = get(&f, &format!("{BASE}/students/UVA000"), t()).await;
     let folio = data["certificate"]["folioDigital"].as_str().unwrap().to_string();
+    let tenant = Tenant::from_verified_identity("uva");
+    let (_, valid) = f.api.records().by_folio(&folio).await.unwrap().unwrap();
+    let original_pdf = valid.artifacts.pdf.clone().unwrap();
     let (status, body) = call(
         &f,
         Method::POST,
@@ -157,10 +160,13 @@ async fn cancelling_marks_the_pdf_keeps_the_xml_and_allows_a_new_certificate() {
     assert_eq!(data["certificate"]["status"], "cancelado");
     assert_eq!(data["certificate"]["cancellation"]["motive"], "R3");
     assert_eq!(data["certificate"]["cancellation"]["reason"], "Corrección del nombre");
-    // The PDF has a second version (CANCELADO); the first is kept; the XML is unchanged.
-    let tenant = Tenant::from_verified_identity("uva");
+    // The certificate now serves the CANCELADO PDF, stored apart; the original is kept as it was; the XML is unchanged.
     let (_, c) = f.api.records().by_folio(&folio).await.unwrap().unwrap();
-    assert_eq!(f.api.artifacts().versions(&tenant, c.artifacts.pdf.as_deref().unwrap()).await.unwrap().len(), 2);
+    let cancelled_pdf = c.artifacts.pdf.clone().unwrap();
+    assert_ne!(cancelled_pdf, original_pdf);
+    assert_eq!(f.api.artifacts().versions(&tenant, &original_pdf).await.unwrap().len(), 1);
+    assert!(f.api.artifacts().get(&tenant, &cancelled_pdf).await.unwrap().is_some());
+    assert_eq!(c.artifacts.stamped_xml, valid.artifacts.stamped_xml);
     let (status, verified) = get(&f, &format!("/v1/verify/{folio}"), Err(AccessError::Unauthenticated)).await;
     assert_eq!((status, verified["status"].as_str()), (StatusCode::OK, Some("cancelado")));
     // Cancelling again is refused; a new certificate can be issued and consumes one more credit.

@@ -1,6 +1,6 @@
 //! `AuditStore` with the ledger: every certificate change is audited.
 
-use crate::fixtures::{by, fresh_tenant, sealed_certificate, stamp};
+use crate::fixtures::{by, fresh_tenant, resealed, sealed_certificate, stamp};
 use certifica_core::catalogs::MotivoCancelacion;
 use certifica_core::ports::{AuditStore, CertificateStore, CreditStore};
 use certifica_core::records::AuditAction;
@@ -24,10 +24,7 @@ where
         .transition(&t, &c.id, 0, Transition::StampFailed { message: "Autoridad no disponible".into() }, &issuer)
         .await
         .expect("fail");
-    let resealed = s
-        .transition(&t, &c.id, failed.version, Transition::Resealed { sealed_xml: "s2".into() }, &issuer)
-        .await
-        .expect("reseal");
+    let resealed = s.transition(&t, &c.id, failed.version, resealed("s2"), &issuer).await.expect("reseal");
     let stamped = stamp(s, &t, &resealed).await;
     let canceller = by("director@uva.edu.mx");
     let cancellation = Cancellation {

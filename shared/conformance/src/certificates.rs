@@ -1,7 +1,7 @@
 //! `CertificateStore`: one active certificate per student, changes only
 //! from the expected state and version, the folio lookup, a student's history.
 
-use crate::fixtures::{TTL, by, fresh_tenant, sealed_certificate, stamp};
+use crate::fixtures::{TTL, by, fresh_tenant, resealed, sealed_certificate, stamp};
 use certifica_core::catalogs::MotivoCancelacion;
 use certifica_core::ports::{CertificateStore, CreditStore, StoreError};
 use certifica_core::records::{Cancellation, CertificateStatus, Transition};
@@ -25,7 +25,7 @@ pub async fn transitions_apply_only_from_the_expected_state_and_version<S: Certi
     let stale = s.transition(&t, &c.id, 7, Transition::StampFailed { message: "x".into() }, &by("prueba")).await;
     assert_eq!(stale, Err(StoreError::Conflict));
     // Wrong state loses (only Error can be resealed).
-    let wrong = s.transition(&t, &c.id, 0, Transition::Resealed { sealed_xml: "k".into() }, &by("prueba")).await;
+    let wrong = s.transition(&t, &c.id, 0, resealed("k"), &by("prueba")).await;
     assert_eq!(wrong, Err(StoreError::Conflict));
     let failed = s
         .transition(&t, &c.id, 0, Transition::StampFailed { message: "Autoridad no disponible".into() }, &by("prueba"))
@@ -36,13 +36,18 @@ pub async fn transitions_apply_only_from_the_expected_state_and_version<S: Certi
     // Two requests racing from the same version: exactly one wins.
     let (first, second) = (by("uno"), by("dos"));
     let (a, b) = tokio::join!(
-        s.transition(&t, &c.id, 1, Transition::Resealed { sealed_xml: "a".into() }, &first),
-        s.transition(&t, &c.id, 1, Transition::Resealed { sealed_xml: "b".into() }, &second),
+        s.transition(&t, &c.id, 1, resealed("a"), &first),
+        s.transition(&t, &c.id, 1, resealed("b"), &second),
     );
     assert_eq!([a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count(), 1, "{a:?} {b:?}");
     assert!(matches!(a.err().or(b.err()), Some(StoreError::Conflict)));
     let now = s.get(&t, &c.id).await.expect("get").expect("exists");
     assert_eq!((now.status, now.version), (CertificateStatus::Sellado, 2));
+    // The resealed certificate carries the new document, its date and flag, and no stale message.
+    assert!(matches!(now.artifacts.sealed_xml.as_deref(), Some("a" | "b")));
+    assert_eq!(now.issue_date, chrono::NaiveDate::from_ymd_opt(2026, 7, 20).expect("date"));
+    assert!(now.grades_edited);
+    assert_eq!(now.last_error, None);
 }
 
 pub async fn a_cancelled_student_can_be_certified_again<S: CertificateStore + CreditStore>(s: &S) {

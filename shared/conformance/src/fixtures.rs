@@ -8,7 +8,9 @@ use certifica_core::model::{
 };
 use certifica_core::numbers::Decimal2;
 use certifica_core::ports::{CertificateStore, CreditStore};
-use certifica_core::records::{Actor, ArtifactRefs, CertificateRecord, CertificateStatus, StampCommit, Tenant};
+use certifica_core::records::{
+    Actor, ArtifactRefs, CertificateRecord, CertificateStatus, StampCommit, Tenant, Transition,
+};
 use chrono::{Duration, NaiveDate, Utc};
 
 /// The actor of a check's changes.
@@ -22,6 +24,16 @@ pub fn fresh_tenant(label: &str) -> Tenant {
 }
 
 /// A just-sealed certificate of student `control` (school `esc`, cycle `2026`, plan `lae`).
+/// Error → Sellado with a new sealed document `key`, issued on 2026-07-20
+/// from edited grades.
+pub fn resealed(key: &str) -> Transition {
+    Transition::Resealed {
+        sealed_xml: key.into(),
+        issue_date: chrono::NaiveDate::from_ymd_opt(2026, 7, 20).expect("date"),
+        grades_edited: true,
+    }
+}
+
 pub fn sealed_certificate(control: &str) -> CertificateRecord {
     CertificateRecord {
         id: uuid::Uuid::new_v4().to_string(),

@@ -123,6 +123,10 @@ macro_rules! conformance_tests {
             $crate::students_are_imported_edited_with_audit_and_kept_per_tenant(&$make.await).await
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn an_imported_change_is_written_with_its_audit_entry() {
+            $crate::an_imported_change_is_written_with_its_audit_entry(&$make.await).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn the_roster_filters_searches_and_paginates() {
             $crate::the_roster_filters_searches_and_paginates(&$make.await).await
         }

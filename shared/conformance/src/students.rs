@@ -6,7 +6,7 @@ use crate::fixtures::{by, certificate_for, fresh_tenant, grade, plan, school, st
 use certifica_core::catalogs::MotivoCancelacion;
 use certifica_core::model::Student;
 use certifica_core::ports::{AuditStore, CertificateStore, CreditStore, InstitutionStore, StoreError, StudentStore};
-use certifica_core::records::{AuditAction, Cancellation, CertificateStatus, Tenant, Transition};
+use certifica_core::records::{AuditAction, Cancellation, CertificateStatus, StudentUpdate, Tenant, Transition};
 use certifica_core::roster::{self, PlanScope, RosterFilter, RosterRow, StatusFilter};
 use chrono::{Duration, NaiveDate, Utc};
 
@@ -66,6 +66,68 @@ pub async fn students_are_imported_edited_with_audit_and_kept_per_tenant<
         s.edit_grades(&other, "norte", "2026", "A1", after.version, vec![], &by("intruso")).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+/// An import's change to an existing student: only at the version read,
+/// with its audit entry in the same write, the flag only when asked for.
+pub async fn an_imported_change_is_written_with_its_audit_entry<S: InstitutionStore + StudentStore + AuditStore>(
+    s: &S,
+) {
+    let (t, other) = (fresh_tenant("cambio"), fresh_tenant("cambio-b"));
+    s.put_school(&t, &school(&t, "norte")).await.expect("school");
+    let ana = student("C1", "Ana", "Ruiz", "lae", "8A", 8);
+    s.put_students(&t, "norte", "2026", std::slice::from_ref(&ana)).await.expect("import");
+    let before = s.student(&t, "norte", "2026", "C1").await.expect("get").expect("exists");
+    let mut corrected = ana.clone();
+    corrected.nombre = "Ana María".into();
+    corrected.group = "8C".into();
+    let changes = certifica_core::records::student_changes(&ana, &corrected);
+    assert_eq!(changes.describe(), "nombre: Ana → Ana María; grupo: 8A → 8C");
+    let update =
+        StudentUpdate { action: AuditAction::DataEdited, detail: changes.describe(), flag_grades_edited: false };
+    let stale = s.update_student(&t, "norte", "2026", before.version + 1, &corrected, &update, &by("x")).await;
+    assert_eq!(stale, Err(StoreError::Conflict));
+    assert!(s.audit_of_student(&t, "norte", "2026", "C1").await.expect("audit").is_empty(), "nothing audited");
+    let clerk = by("control.escolar@uva.edu.mx");
+    let after =
+        s.update_student(&t, "norte", "2026", before.version, &corrected, &update, &clerk).await.expect("update");
+    assert_eq!(
+        (after.student.clone(), after.grades_edited, after.version),
+        (corrected.clone(), false, before.version + 1)
+    );
+    assert_eq!(s.student(&t, "norte", "2026", "C1").await.expect("get"), Some(after.clone()));
+    assert!(
+        s.groups(&t, "norte", "2026").await.expect("groups").contains(&"8C".to_string()),
+        "the new group is listed"
+    );
+    let audit = s.audit_of_student(&t, "norte", "2026", "C1").await.expect("audit");
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        (audit[0].action, audit[0].detail.as_str()),
+        (AuditAction::DataEdited, "nombre: Ana → Ana María; grupo: 8A → 8C")
+    );
+    assert_eq!(audit[0].actor, clerk.user);
+    // Grades corrected for a refused certificate: flagged.
+    let mut regraded = corrected.clone();
+    regraded.grades = vec![grade("MAT1", 9)];
+    let grades = StudentUpdate {
+        action: AuditAction::GradesEdited,
+        detail: certifica_core::records::student_changes(&corrected, &regraded).describe(),
+        flag_grades_edited: true,
+    };
+    let flagged =
+        s.update_student(&t, "norte", "2026", after.version, &regraded, &grades, &clerk).await.expect("update");
+    assert!(flagged.grades_edited);
+    assert_eq!(s.audit_of_student(&t, "norte", "2026", "C1").await.expect("audit").len(), 2);
+    // Another institution's student is not there to change; a missing one is not created.
+    let theirs = s.update_student(&other, "norte", "2026", flagged.version, &regraded, &grades, &by("intruso")).await;
+    assert!(matches!(theirs, Err(StoreError::NotFound(_))), "{theirs:?}");
+    let missing = student("C9", "Nadie", "Nunca", "lae", "8A", 8);
+    assert!(matches!(
+        s.update_student(&t, "norte", "2026", 1, &missing, &update, &clerk).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(s.student(&t, "norte", "2026", "C9").await.expect("get"), None);
 }
 
 /// Every page of the table, following the positions.

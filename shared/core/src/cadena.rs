@@ -45,6 +45,12 @@ pub fn cadena_of<'a>(fields: impl IntoIterator<Item = (String, &'a str)>) -> Res
 
 /// The cadena original of a Dec 3.0 document, in the official field order.
 pub fn cadena_original(dec: &Dec) -> Result<String, PipeInValue> {
+    cadena_of(signed_values(dec))
+}
+
+/// The signed values of a Dec 3.0 document with their names
+/// (`Alumno/curp`, `Asignatura[3]/calificacion`), in the cadena's order, as written.
+pub fn signed_values(dec: &Dec) -> Vec<(String, &str)> {
     let n = |name: &str| name.to_string();
     let mut fields: Vec<(String, &str)> = vec![
         (n("Dec/version"), &dec.version),
@@ -89,7 +95,7 @@ pub fn cadena_original(dec: &Dec) -> Result<String, PipeInValue> {
         fields.push((at("idTipoAsignatura"), &a.id_tipo_asignatura));
         fields.push((at("creditos"), &a.creditos));
     }
-    cadena_of(fields)
+    fields
 }
 
 #[cfg(test)]

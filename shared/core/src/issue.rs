@@ -2,9 +2,9 @@
 //! document and seal it. Stamping (through a [`crate::stamping::Stamper`]),
 //! storage and credits are orchestrated by the callers that own them.
 
-use crate::cadena::cadena_original;
+use crate::cadena::{normalize_space, signed_values};
 use crate::curp::Curp;
-use crate::document::{self, CertificateInput, Dec};
+use crate::document::{self, CertificateInput, Dec, parse_date_time};
 use crate::efirma::{Efirma, SignerCertificate};
 use crate::model::{Responsable, School};
 use crate::rules::{AcademicSummary, IssueContext, IssueProblem, check_before_issue};
@@ -141,8 +141,9 @@ fn check_without_key(ctx: &IssueContext<'_>) -> Result<AcademicSummary, Vec<Issu
 /// its issue date (the signer's certificate, valid that day and issued to
 /// the responsable, in place of the key), and every signed value is what the
 /// records say — the document rebuilt with the uploaded folio and date has
-/// the same cadena original — so nothing (a grade, a name) was changed
-/// between export and upload. The seal itself is checked by [`crate::verify`].
+/// the same values ([`first_difference`]) — so nothing (a grade, a name) was
+/// changed between export and upload. The seal itself is checked by
+/// [`crate::verify`]; the document is kept byte for byte as sealed.
 pub fn check_offline_sealed(
     ctx: &IssueContext<'_>,
     school: &School,
@@ -174,22 +175,69 @@ pub fn check_offline_sealed(
     let Some(mut expected) = expected else { return Err(OfflineSealError::Rules(problems)) };
     expected.no_certificado_responsable = uploaded.no_certificado_responsable.clone();
     expected.certificado_responsable = uploaded.certificado_responsable.clone();
-    let (want, got) = (cadena_original(&expected), cadena_original(uploaded));
-    match (want, got) {
-        (Ok(want), Ok(got)) if want == got => Ok(crate::rules::summarize(ctx.plan, ctx.student)),
-        (Ok(want), Ok(got)) => {
-            let (expected, found) = want
-                .split('|')
-                .zip(got.split('|'))
-                .find(|(a, b)| a != b)
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .unwrap_or_else(|| {
-                    (format!("{} valores", want.split('|').count()), format!("{} valores", got.split('|').count()))
-                });
-            Err(OfflineSealError::Differs { expected, found })
-        }
-        _ => {
-            Err(OfflineSealError::Differs { expected: "valores sin «|»".into(), found: "un valor con «|»".into() })
-        }
+    match first_difference(&expected, uploaded) {
+        None => Ok(crate::rules::summarize(ctx.plan, ctx.student)),
+        Some((expected, found)) => Err(OfflineSealError::Differs { expected, found }),
     }
+}
+
+/// The first signed value where `found` says something else than
+/// `expected` (the document the records give), as «name: value» pairs;
+/// `None` when they agree. Judged by value, not by how it is written —
+/// other software seals these documents too: decimals as numbers (`5` is
+/// `5.00`), dates by their date (the time of day is the signer's), text
+/// after normalize-space.
+pub fn first_difference(expected: &Dec, found: &Dec) -> Option<(String, String)> {
+    let (want, got) = (signed_values(expected), signed_values(found));
+    if want.len() != got.len() {
+        let subjects = |d: &Dec| format!("{} asignaturas", d.asignatura.len());
+        return Some((subjects(expected), subjects(found)));
+    }
+    want.into_iter().zip(got).find(|((name, a), (_, b))| !same_value(name, a, b)).map(|((name, a), (_, b))| {
+        (format!("{name}: {}", normalize_space(a)), format!("{name}: {}", normalize_space(b)))
+    })
+}
+
+fn same_value(field: &str, a: &str, b: &str) -> bool {
+    let (a, b) = (normalize_space(a), normalize_space(b));
+    if a == b {
+        return true;
+    }
+    let leaf = field.rsplit('/').next().unwrap_or(field);
+    if leaf.starts_with("fecha") {
+        return parse_date_time(&a).is_some_and(|d| parse_date_time(&b) == Some(d));
+    }
+    if NUMERIC_VALUES.contains(&leaf) {
+        return canonical_decimal(&a).is_some_and(|x| canonical_decimal(&b) == Some(x));
+    }
+    false
+}
+
+/// Signed values that are numbers (grades, credits, averages, counts).
+const NUMERIC_VALUES: [&str; 11] = [
+    "calificacionMinima",
+    "calificacionMaxima",
+    "calificacionMinimaAprobatoria",
+    "total",
+    "asignadas",
+    "promedio",
+    "totalCreditos",
+    "creditosObtenidos",
+    "numeroCiclos",
+    "calificacion",
+    "creditos",
+];
+
+/// A plain decimal (`05.50`) written one way (`5.5`), exactly; `None` for
+/// anything else (signs, exponents, text like «AC»).
+fn canonical_decimal(text: &str) -> Option<String> {
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || !digits(int) || !digits(frac) || (text.contains('.') && frac.is_empty()) {
+        return None;
+    }
+    let int = int.trim_start_matches('0');
+    let frac = frac.trim_end_matches('0');
+    let int = if int.is_empty() { "0" } else { int };
+    Some(if frac.is_empty() { int.to_string() } else { format!("{int}.{frac}") })
 }

@@ -201,8 +201,9 @@ pub trait InstitutionStore: Send + Sync {
 
 /// Students with their grades, and the students table.
 pub trait StudentStore: Send + Sync {
-    /// Creates or replaces students of a school and cycle (an import). The
-    /// "calificaciones editadas" flag of an existing student is kept.
+    /// Creates or replaces students of a school and cycle (an import of new
+    /// students; changes to existing ones go through [`Self::update_student`],
+    /// audited). The "calificaciones editadas" flag of an existing student is kept.
     fn put_students(
         &self,
         tenant: &Tenant,
@@ -231,6 +232,22 @@ pub trait StudentStore: Send + Sync {
         control_number: &str,
         expected_version: u64,
         grades: Vec<Grade>,
+        by: &Actor,
+    ) -> impl Future<Output = StoreResult<StudentRecord>> + Send;
+
+    /// Replaces an existing student's data with `student` (an import that
+    /// changed it) if the record is still at `expected_version`, writing
+    /// `update`'s audit entry in the same transaction. `Conflict` when the
+    /// record changed meanwhile, `NotFound` when it does not exist.
+    #[allow(clippy::too_many_arguments, reason = "the student's school and cycle, the version, the change and who")]
+    fn update_student(
+        &self,
+        tenant: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        expected_version: u64,
+        student: &Student,
+        update: &StudentUpdate,
         by: &Actor,
     ) -> impl Future<Output = StoreResult<StudentRecord>> + Send;
 

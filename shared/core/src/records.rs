@@ -134,6 +134,8 @@ pub enum AuditAction {
     Cancelled,
     /// Grades edited for certification (detail: old → new).
     GradesEdited,
+    /// Other data of the student changed by an import (detail: old → new).
+    DataEdited,
     Emailed,
     /// An uploaded document for this certificate was refused (detail: why).
     UploadRejected,
@@ -148,6 +150,7 @@ impl AuditAction {
             AuditAction::Resealed => "resealed",
             AuditAction::Cancelled => "cancelled",
             AuditAction::GradesEdited => "grades_edited",
+            AuditAction::DataEdited => "data_edited",
             AuditAction::Emailed => "emailed",
             AuditAction::UploadRejected => "upload_rejected",
         }
@@ -155,7 +158,7 @@ impl AuditAction {
 
     pub fn parse(s: &str) -> Option<Self> {
         use AuditAction::*;
-        [Sealed, Stamped, StampFailed, Resealed, Cancelled, GradesEdited, Emailed, UploadRejected]
+        [Sealed, Stamped, StampFailed, Resealed, Cancelled, GradesEdited, DataEdited, Emailed, UploadRejected]
             .into_iter()
             .find(|a| a.as_str() == s)
     }
@@ -264,6 +267,78 @@ pub fn describe_grade_changes(old: &[Grade], new: &[Grade]) -> String {
     changes.join("; ")
 }
 
+/// What an import changes in a student's record, in the audit trail's words.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StudentChanges {
+    /// Values the certificate states (names, CURP, gender, birth date, plan, grades).
+    pub certified: Vec<String>,
+    /// The rest (emails, group, grade level, active).
+    pub other: Vec<String>,
+    /// Whether the grades are among the certified changes.
+    pub grades: bool,
+}
+
+impl StudentChanges {
+    pub fn is_empty(&self) -> bool {
+        self.certified.is_empty() && self.other.is_empty()
+    }
+
+    /// Every change, certified ones first: "nombre: Ana → Anna; grupo: 3A → 3B".
+    pub fn describe(&self) -> String {
+        self.certified.iter().chain(&self.other).cloned().collect::<Vec<_>>().join("; ")
+    }
+}
+
+/// What changes from `old` to `new` (the same matrícula).
+pub fn student_changes(old: &Student, new: &Student) -> StudentChanges {
+    fn text(v: &str) -> String {
+        if v.trim().is_empty() { "(vacío)".to_string() } else { v.to_string() }
+    }
+    fn opt<T: ToString>(v: &Option<T>) -> String {
+        v.as_ref().map_or_else(|| "(vacío)".to_string(), ToString::to_string)
+    }
+    let mut out = StudentChanges::default();
+    let mut field = |certified: bool, name: &str, a: String, b: String| {
+        if a != b {
+            let line = format!("{name}: {a} → {b}");
+            if certified { out.certified.push(line) } else { out.other.push(line) }
+        }
+    };
+    field(true, "CURP", text(&old.curp), text(&new.curp));
+    field(true, "nombre", text(&old.nombre), text(&new.nombre));
+    field(true, "primer apellido", text(&old.primer_apellido), text(&new.primer_apellido));
+    field(true, "segundo apellido", text(&old.segundo_apellido), text(&new.segundo_apellido));
+    let gender =
+        |g: &Option<crate::catalogs::Genero>| g.map_or_else(|| "(vacío)".to_string(), |g| g.letter().to_string());
+    field(true, "género", gender(&old.genero), gender(&new.genero));
+    field(true, "fecha de nacimiento", opt(&old.fecha_nacimiento), opt(&new.fecha_nacimiento));
+    field(true, "plan", text(&old.plan_id), text(&new.plan_id));
+    field(false, "correo personal", opt(&old.email_personal), opt(&new.email_personal));
+    field(false, "correo institucional", opt(&old.email_institucional), opt(&new.email_institucional));
+    field(false, "grupo", text(&old.group), text(&new.group));
+    field(false, "grado", old.grade_level.to_string(), new.grade_level.to_string());
+    let active = |a: bool| if a { "activo" } else { "inactivo" }.to_string();
+    field(false, "estado", active(old.active), active(new.active));
+    let grades = describe_grade_changes(&old.grades, &new.grades);
+    if !grades.is_empty() {
+        out.grades = true;
+        out.certified.push(grades);
+    }
+    out
+}
+
+/// An import's change to an existing student, written with its audit entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StudentUpdate {
+    /// `GradesEdited` when grades change, `DataEdited` otherwise.
+    pub action: AuditAction,
+    /// Old → new, for the audit trail.
+    pub detail: String,
+    /// Also marks the student "calificaciones editadas" (grades corrected
+    /// for a certificate the authority refused).
+    pub flag_grades_edited: bool,
+}
+
 /// A school cycle (school year or term) of a school: the filter every list starts from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cycle {
@@ -303,8 +378,10 @@ impl SignerConfig {
 pub enum Transition {
     /// Sellado (or Error, on a retry) → Error: the authority refused or failed (no credit consumed).
     StampFailed { message: String },
-    /// Error → Sellado: sealed again for a retry.
-    Resealed { sealed_xml: String },
+    /// Error → Sellado: sealed again from the current records for a retry
+    /// (the same certificate and folio de control; the new document's key,
+    /// issue date and "calificaciones editadas" flag).
+    Resealed { sealed_xml: String, issue_date: NaiveDate, grades_edited: bool },
     /// Timbrado → Cancelado, with the re-rendered PDF.
     Cancelled { cancellation: Cancellation, pdf: String },
 }
@@ -314,7 +391,10 @@ impl Transition {
     pub fn audit(&self) -> (AuditAction, String) {
         match self {
             Transition::StampFailed { message } => (AuditAction::StampFailed, message.clone()),
-            Transition::Resealed { .. } => (AuditAction::Resealed, String::new()),
+            Transition::Resealed { issue_date, .. } => (
+                AuditAction::Resealed,
+                format!("sellado de nuevo con los datos actuales, fecha de emisión {issue_date}"),
+            ),
             Transition::Cancelled { cancellation, .. } => (
                 AuditAction::Cancelled,
                 match &cancellation.reason {
@@ -349,9 +429,13 @@ impl CertificateRecord {
                 next.status = CertificateStatus::Error;
                 next.last_error = Some(message);
             }
-            Transition::Resealed { sealed_xml } => {
+            Transition::Resealed { sealed_xml, issue_date, grades_edited } => {
                 next.status = CertificateStatus::Sellado;
                 next.artifacts.sealed_xml = Some(sealed_xml);
+                next.issue_date = issue_date;
+                next.grades_edited = grades_edited;
+                // The authority's message was about the previous document.
+                next.last_error = None;
             }
             Transition::Cancelled { cancellation, pdf } => {
                 next.status = CertificateStatus::Cancelado;

@@ -246,3 +246,33 @@ fn rules_block_sealing_and_nothing_is_signed() {
     assert_eq!(codes, ["alumno_inactivo", "curp_invalida", "certificado_no_vigente", "sin_creditos"]);
     assert!(matches!(&problems[2], IssueProblem::Signer(EfirmaError::NotValidOn { .. })));
 }
+
+#[test]
+fn documents_are_compared_by_value_not_by_how_they_are_written() {
+    use certifica_core::issue::first_difference;
+    let efirma = fixtures().aes.load();
+    let ours = sealed_with(5, &efirma).dec;
+    // Another writer's spelling of the same values.
+    let mut theirs = ours.clone();
+    theirs.carrera.calificacion_minima = "5".into();
+    theirs.carrera.calificacion_minima_aprobatoria = "06.0".into();
+    theirs.asignatura[0].calificacion = format!("0{}", theirs.asignatura[0].calificacion);
+    theirs.expedicion.fecha = theirs.expedicion.fecha.replace("T00:00:00", "T12:00:00");
+    theirs.alumno.nombre = format!("  {} ", theirs.alumno.nombre);
+    assert_ne!(cadena_original(&theirs).unwrap(), cadena_original(&ours).unwrap());
+    assert_eq!(first_difference(&ours, &theirs), None);
+    // Different values are still told apart, naming the value.
+    let mut grade = ours.clone();
+    grade.asignatura[1].calificacion = "9.99".into();
+    let (expected, found) = first_difference(&ours, &grade).expect("a grade differs");
+    assert!(expected.starts_with("Asignatura[2]/calificacion: ") && found == "Asignatura[2]/calificacion: 9.99");
+    let mut day = ours.clone();
+    day.expedicion.fecha = "2026-07-16T00:00:00".into();
+    assert!(first_difference(&ours, &day).is_some_and(|(e, _)| e.starts_with("Expedicion/fecha")));
+    let mut name = ours.clone();
+    name.alumno.curp = name.alumno.curp.to_lowercase();
+    assert!(first_difference(&ours, &name).is_some());
+    let mut fewer = ours.clone();
+    fewer.asignatura.pop();
+    assert_eq!(first_difference(&ours, &fewer), Some(("5 asignaturas".into(), "4 asignaturas".into())));
+}

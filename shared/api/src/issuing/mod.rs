@@ -17,6 +17,7 @@ macro_rules! timed {
     }};
 }
 
+mod retry;
 mod signer;
 mod stamp;
 mod timing;
@@ -170,27 +171,33 @@ impl<'a, X: Adapters> Session<'a, X> {
             ));
         };
         let history = api.records.student_certificates(t, &self.school.id, self.cycle, matricula).await?;
-        if let Some(current) = roster::latest_certificate(&history, matricula).filter(|c| c.status.is_active()) {
-            return match current.status {
-                CertificateStatus::Timbrado => Ok(Outcome::one(
-                    matricula,
-                    Status::Omitido,
-                    "ya_timbrado",
-                    format!("el alumno {matricula} ya tiene un certificado timbrado"),
-                )
-                .with_certificate(current.clone())),
-                CertificateStatus::Sellado if !self.stamp => Ok(Outcome::one(
-                    matricula,
-                    Status::Omitido,
-                    "ya_sellado",
-                    "el certificado ya está sellado; expórtelo y entréguelo a la autoridad",
-                )
-                .with_certificate(current.clone())),
-                // Sellado (an interrupted attempt) or Error: stamp the sealed document again.
-                _ => self.stamp_existing(current.clone(), None).await,
-            };
+        let current = roster::latest_certificate(&history, matricula).filter(|c| c.status.is_active()).cloned();
+        if let Some(c) = &current {
+            match c.status {
+                CertificateStatus::Timbrado => {
+                    return Ok(Outcome::one(
+                        matricula,
+                        Status::Omitido,
+                        "ya_timbrado",
+                        format!("el alumno {matricula} ya tiene un certificado timbrado"),
+                    )
+                    .with_certificate(c.clone()));
+                }
+                CertificateStatus::Sellado if !self.stamp => {
+                    return Ok(Outcome::one(
+                        matricula,
+                        Status::Omitido,
+                        "ya_sellado",
+                        "el certificado ya está sellado; expórtelo y entréguelo a la autoridad",
+                    )
+                    .with_certificate(c.clone()));
+                }
+                // An interrupted attempt: the very document sealed goes to the authority.
+                CertificateStatus::Sellado => return self.stamp_existing(c.clone(), None).await,
+                CertificateStatus::Error | CertificateStatus::Cancelado => {}
+            }
         }
-        if matches!(self.signer.map(|s| &s.key), Some(Key::Offline)) {
+        if current.is_none() && matches!(self.signer.map(|s| &s.key), Some(Key::Offline)) {
             return Ok(Outcome::one(
                 matricula,
                 Status::Rechazado,
@@ -207,6 +214,10 @@ impl<'a, X: Adapters> Session<'a, X> {
                 format!("el plan {} del alumno no existe", record.student.plan_id),
             ));
         };
+        // Error: the authority refused it; issued again from the records as they are now.
+        if let Some(c) = current {
+            return self.retry(&record, &plan, c, issue_date).await;
+        }
         let ctx = IssueContext {
             institution: self.institution,
             plan: &plan,

@@ -129,7 +129,7 @@ async fn cancel_one<X: Adapters>(
         let why = format!("el certificado está {}; solo se cancelan timbrados", c.status.label().to_lowercase());
         return Err(StudentProblem::new("no_cancelable", why));
     }
-    let (Some(xml_key), Some(pdf_key)) = (&c.artifacts.stamped_xml, &c.artifacts.pdf) else {
+    let (Some(xml_key), Some(_)) = (&c.artifacts.stamped_xml, &c.artifacts.pdf) else {
         return Err(StudentProblem::new("documento_faltante", "faltan los documentos del certificado"));
     };
     let xml = document(&api.artifacts, t, xml_key).await?;
@@ -138,9 +138,11 @@ async fn cancel_one<X: Adapters>(
     let options =
         RenderOptions { variant: Variant::Cancelled, verify_base_url: api.config.verify_base_url.clone(), logo: None };
     let pdf = api.render_pdf(&dec, &options).map_err(|e| StudentProblem::new("pdf_fallido", e.to_string()))?;
-    // The same key: the cancelled PDF is a new version, the original is kept.
-    let name = pdf_key.strip_prefix(&format!("{}/", ArtifactKind::Pdf.prefix())).unwrap_or(pdf_key);
-    let stored = api.artifacts.put(t, ArtifactKind::Pdf, name, pdf, "application/pdf").await?;
+    // A key of its own: the certificate serves it only once the transition
+    // below switches to it, so a failed cancellation leaves a valid
+    // certificate with its original PDF (which is kept after it, too).
+    let name = format!("{}-cancelado.pdf", c.id);
+    let stored = api.artifacts.put(t, ArtifactKind::Pdf, &name, pdf, "application/pdf").await?;
     let change = Transition::Cancelled { cancellation, pdf: stored.key };
     Ok(api.records.transition(t, &c.id, c.version, change, actor).await?)
 }

@@ -5,7 +5,7 @@
 
 use crate::batch::{self, Selects};
 use crate::bulk_zip::BulkZip;
-use crate::dates::{issue_date_or_today, today_in_mexico};
+use crate::dates::{issue_date_or_today, today_in_mexico, within_signer};
 use crate::issuing::{Session, Signer, secret_context};
 use crate::lookup::{
     CyclePages, document, institution_and_school, require_cycle, require_plan_of, require_school, require_student,
@@ -165,7 +165,8 @@ async fn put_signer<X: Adapters>(api: &Api<X>, id: &Identity, school: &str, requ
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct IssueRequest {
     students: Vec<String>,
-    issue_date: Option<NaiveDate>,
+    /// `AAAA-MM-DD`; checked as text so that `2026-1-5` is refused.
+    issue_date: Option<String>,
 }
 
 impl Selects for IssueRequest {
@@ -198,13 +199,16 @@ async fn issue<X: Adapters>(
         }
         Ok(())
     })?;
-    let issue_date = issue_date_or_today(body.issue_date)?;
+    let issue_date = issue_date_or_today(body.issue_date.as_deref())?;
     require_cycle(&api.records, id, school_id, cycle).await?;
     let t = id.tenant();
     // Credits held by crashed invocations come back first.
     api.records.release_expired(t, Utc::now()).await?;
     let (institution, school) = institution_and_school(&api.records, t, school_id).await?;
     let signer = Signer::load(api, t, school_id, institution.kind).await?;
+    if let Some(signer) = &signer {
+        within_signer(issue_date, &signer.cer)?;
+    }
     let session = Session::new(api, t, id.actor(request_id), &institution, &school, cycle, signer.as_ref());
     session.preload().await?;
     let results = session.issue_all(&students, issue_date).await;
@@ -371,7 +375,8 @@ async fn export_sealed<X: Adapters>(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct UnsealedRequest {
     students: Vec<String>,
-    issue_date: Option<NaiveDate>,
+    /// `AAAA-MM-DD`, checked as text.
+    issue_date: Option<String>,
 }
 
 impl Selects for UnsealedRequest {
@@ -397,7 +402,7 @@ async fn export_unsealed<X: Adapters>(
 ) -> Answer {
     let (body, students) =
         batch::read::<UnsealedRequest>(id, school_id, Permission::Timbrar, request, batch::one_to(MAX_UNSEALED))?;
-    let issue_date = issue_date_or_today(body.issue_date)?;
+    let issue_date = issue_date_or_today(body.issue_date.as_deref())?;
     require_cycle(&api.records, id, school_id, cycle).await?;
     let t = id.tenant();
     let (institution, school) = institution_and_school(&api.records, t, school_id).await?;
@@ -407,6 +412,7 @@ async fn export_unsealed<X: Adapters>(
             "registre al responsable (su certificado .cer) antes de exportar: su nombre y cargo van en el documento",
         )
     })?;
+    within_signer(issue_date, &STANDARD.decode(&signer.cer_base64).unwrap_or_default())?;
     let mut zip = BulkZip::new(api, t, &["matricula", "folioControl", "fechaExpedicion", "archivo"]).await?;
     let mut refused = Vec::new();
     let filled = async {
@@ -455,7 +461,10 @@ impl<R: InstitutionStore + StudentStore + CertificateStore + CreditStore> Unseal
             return one("alumno_no_encontrado", format!("no existe el alumno {matricula}"));
         };
         let history = self.records.student_certificates(t, &school.id, cycle, matricula).await?;
-        if let Some(current) = roster::latest_certificate(&history, matricula).filter(|c| c.status.is_active()) {
+        let current = roster::latest_certificate(&history, matricula).filter(|c| c.status.is_active());
+        // A certificate the authority refused is sealed again with its own folio de control.
+        let refused = current.filter(|c| c.status == CertificateStatus::Error).map(|c| c.folio_control.clone());
+        if let Some(current) = current.filter(|c| c.status != CertificateStatus::Error) {
             return one(
                 "certificado_vigente",
                 format!(
@@ -476,7 +485,8 @@ impl<R: InstitutionStore + StudentStore + CertificateStore + CreditStore> Unseal
             credits_available: 1,
             issue_date,
         };
-        let folio_control = format!("{}-{cycle}-{matricula}-{}", school.id, history.len() + 1);
+        let folio_control =
+            refused.unwrap_or_else(|| format!("{}-{cycle}-{matricula}-{}", school.id, history.len() + 1));
         match certifica_core::issue::unsealed_document(&ctx, school, &signer.responsable, &folio_control) {
             Ok(dec) => Ok(Ok((folio_control, dec.to_xml()))),
             Err(problems) => Ok(Err(problems.iter().map(|p| (p.code().to_string(), p.to_string())).collect())),

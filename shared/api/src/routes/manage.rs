@@ -60,7 +60,9 @@ impl Routes for Route {
             let (records, actor) = (&api.records, || id.actor(caller.request_id));
             match self {
                 Route::PutPlan { school, plan } => put_plan(records, id, &school, &plan, request).await,
-                Route::ImportStudents { school, cycle } => import_students(records, id, &school, &cycle, request).await,
+                Route::ImportStudents { school, cycle } => {
+                    import_students(records, id, &school, &cycle, request, &actor()).await
+                }
                 Route::EditGrades { school, cycle, student } => {
                     edit_grades(records, id, &school, &cycle, &student, request, &actor()).await
                 }
@@ -145,11 +147,12 @@ struct ImportStudents {
 }
 
 async fn import_students(
-    records: &(impl InstitutionStore + StudentStore),
+    records: &(impl InstitutionStore + StudentStore + CertificateStore),
     id: &Identity,
     school: &str,
     cycle: &str,
     request: &Request<Bytes>,
+    actor: &Actor,
 ) -> Answer {
     id.require(school, Permission::Editar)?;
     let is_csv = request
@@ -210,8 +213,15 @@ async fn import_students(
         let name = body.cycle_name.clone().unwrap_or_else(|| cycle.to_string());
         records.put_cycle(t, &Cycle { id: cycle.to_string(), school_id: school.to_string(), name }).await?;
     }
-    records.put_students(t, school, cycle, &body.students).await?;
-    ok(json!({ "imported": body.students.len() }))
+    let report = crate::importing::import_students(records, t, school, cycle, body.students, actor).await?;
+    let imported = report.created + report.updated + report.unchanged;
+    ok(json!({
+        "imported": imported,
+        "created": report.created,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "refused": report.refused,
+    }))
 }
 
 /// Checks `grades` against the student's plan: known subjects, within the scale, with a cycle.
@@ -246,23 +256,25 @@ struct EditGrades {
     grades: Vec<Grade>,
 }
 
-/// Whether the student's certificate still allows editing (nothing issued,
-/// or the last one cancelled).
+/// Whether the student's grades may change: not while a Sellado or
+/// Timbrado certificate states them (cancel it first); nothing issued, the
+/// last one cancelled, or one the authority refused (Error: correct, then
+/// retry) may be edited. `Err` with why not.
 async fn editable(
     records: &impl CertificateStore,
     id: &Identity,
     school: &str,
     cycle: &str,
     control: &str,
-) -> Result<(), String> {
-    let history = records.student_certificates(id.tenant(), school, cycle, control).await.map_err(|e| e.to_string())?;
-    match roster::latest_certificate(&history, control) {
-        Some(c) if c.status != CertificateStatus::Cancelado => Err(format!(
+) -> Result<Result<(), String>, StoreError> {
+    let history = records.student_certificates(id.tenant(), school, cycle, control).await?;
+    Ok(match roster::latest_certificate(&history, control) {
+        Some(c) if matches!(c.status, CertificateStatus::Sellado | CertificateStatus::Timbrado) => Err(format!(
             "el alumno {control} ya tiene un certificado {}; cancélelo antes de editar sus calificaciones",
             c.status.label().to_lowercase()
         )),
         _ => Ok(()),
-    }
+    })
 }
 
 async fn edit_grades(
@@ -288,7 +300,7 @@ async fn edit_grades(
         .with("problems", json!(problems)));
     }
     editable(records, id, school, cycle, control)
-        .await
+        .await?
         .map_err(|d| Problem::new(StatusCode::CONFLICT, "certificado_vigente", d))?;
     let updated = records.edit_grades(t, school, cycle, control, body.version, body.grades, actor).await.map_err(
         |e| match e {
@@ -382,7 +394,7 @@ async fn apply_grades(
     if !problems.is_empty() {
         return Err(problems.join("; "));
     }
-    editable(records, id, school, cycle, control).await?;
+    editable(records, id, school, cycle, control).await.map_err(|e| e.to_string())??;
     let mut updated = record.student.grades.clone();
     for g in grades {
         updated.retain(|x| x.subject_clave != g.subject_clave);

@@ -37,7 +37,7 @@ use certifica_core::ports::{
     StudentStore, settled_key,
 };
 use certifica_core::records::{
-    Actor, AuditAction, AuditEntry, CertificateRecord, CertificateStatus, IdempotencyState, Tenant,
+    Actor, AuditAction, AuditEntry, CertificateRecord, CertificateStatus, IdempotencyState, StudentRecord, Tenant,
 };
 use certifica_core::roster;
 use certifica_core::rules::IssueContext;
@@ -372,7 +372,11 @@ async fn sealed<X: Adapters>(
                 Ok(done(result, existing))
             }
             CertificateStatus::Timbrado | CertificateStatus::Cancelado => already(api, s, result, existing).await,
-            CertificateStatus::Sellado | CertificateStatus::Error if !s.stamps() => Ok(result
+            // Refused by the authority: this upload may be the signer's new seal of corrected data.
+            CertificateStatus::Error => {
+                reseal_refused(api, s, result, existing.clone(), &student, signer, certificate, found).await
+            }
+            CertificateStatus::Sellado if !s.stamps() => Ok(result
                 .ended(
                     Status::Sellado,
                     "ya_sellado",
@@ -380,9 +384,7 @@ async fn sealed<X: Adapters>(
                 )
                 .certificate(existing)),
             // An earlier attempt recorded it (this upload retried, or the same document again): stamp it.
-            CertificateStatus::Sellado | CertificateStatus::Error => {
-                from_outcome(result, s.stamp_existing(existing.clone(), None).await?)
-            }
+            CertificateStatus::Sellado => from_outcome(result, s.stamp_existing(existing.clone(), None).await?),
         };
     }
     if let Some(active) = roster::latest_certificate(&history, matricula).filter(|c| c.status.is_active()) {
@@ -426,6 +428,71 @@ async fn sealed<X: Adapters>(
         None => s.stamp_existing(certificate, Some(found.xml.clone())).await?,
     };
     from_outcome(result, outcome)
+}
+
+/// A document sealed offline for a certificate the authority refused
+/// (Error), with that certificate's folio de control. The very document
+/// already stored goes to the authority again; a new one (the signer sealed
+/// the corrected data) is checked against the records like any upload and
+/// becomes the certificate's document before it is stamped.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the upload's session, result and document, and what it is checked against"
+)]
+async fn reseal_refused<X: Adapters>(
+    api: &Api<X>,
+    s: &Session<'_, X>,
+    result: DocumentResult,
+    existing: CertificateRecord,
+    student: &StudentRecord,
+    signer: &Signer,
+    certificate: &SignerCertificate,
+    found: &Found,
+) -> Result<DocumentResult, RetryLater> {
+    let t = s.tenant;
+    let dec = &found.dec;
+    let ours = match &existing.artifacts.sealed_xml {
+        Some(key) => api.artifacts.get(t, key).await?,
+        None => None,
+    };
+    let ours = ours.and_then(|bytes| String::from_utf8(bytes).ok()).and_then(|xml| Dec::parse(&xml).ok());
+    let same = ours.is_some_and(|ours| ours.sello == dec.sello);
+    if same && s.stamps() {
+        return from_outcome(result, s.stamp_existing(existing, None).await?);
+    }
+    let issue_date = dec.issue_date().unwrap_or(existing.issue_date);
+    if !same {
+        let Some(plan) = api.records.plan(t, &s.school.id, &student.student.plan_id).await? else {
+            return Ok(result
+                .refused("plan_no_encontrado", format!("el plan {} del alumno no existe", student.student.plan_id)));
+        };
+        let ctx = IssueContext {
+            institution: s.institution,
+            plan: &plan,
+            student: &student.student,
+            signer: None,
+            credits_available: 1,
+            issue_date,
+        };
+        if let Err(e) = check_offline_sealed(&ctx, s.school, &signer.config.responsable, certificate, dec) {
+            return Ok(result.refused(e.code(), e.to_string()).certificate(&existing));
+        }
+    }
+    let new_document = (!same).then_some(found.xml.as_str());
+    let certificate = match s.reseal(existing, new_document, issue_date, student.grades_edited).await? {
+        Ok(c) => c,
+        Err(outcome) => return from_outcome(result, outcome),
+    };
+    if !s.stamps() {
+        return Ok(result
+            .ended(
+                Status::Sellado,
+                "sellado",
+                "quedó sellado de nuevo; expórtelo (export-sealed) y entréguelo a la autoridad",
+            )
+            .certificate(&certificate));
+    }
+    from_outcome(result, s.stamp_existing(certificate, Some(found.xml.clone())).await?)
 }
 
 /// A document the authority returned (stamped).

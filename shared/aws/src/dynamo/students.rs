@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use certifica_core::model::{Grade, Student};
 use certifica_core::ports::{StoreError, StoreResult, StudentStore};
 use certifica_core::records::{
-    Actor, AuditAction, AuditEntry, StudentRecord, Tenant, check_control_number, describe_grade_changes,
+    Actor, AuditAction, AuditEntry, StudentRecord, StudentUpdate, Tenant, check_control_number, describe_grade_changes,
 };
 use certifica_core::roster::{self, PageBuilder, RosterFilter, RosterPage, RosterStudent};
 
@@ -134,6 +134,64 @@ impl StudentStore for DynamoRecords {
             TransactWriteItem::builder().update(update).build(),
             self.audit_item(t, &AuditEntry::of_student(by, AuditAction::GradesEdited, &record, detail))?,
         ];
+        match self.transact(items).await {
+            Ok(()) => Ok(record),
+            Err(reasons) if failed(&reasons, 0) => Err(StoreError::Conflict),
+            Err(reasons) => Err(reasons.into_error()),
+        }
+    }
+
+    async fn update_student(
+        &self,
+        t: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        expected_version: u64,
+        student: &Student,
+        update: &StudentUpdate,
+        by: &Actor,
+    ) -> StoreResult<StudentRecord> {
+        check_control_number(&student.control_number).map_err(StoreError::Invalid)?;
+        let control = student.control_number.as_str();
+        let mut record = self
+            .student(t, school_id, cycle_id, control)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("el alumno {control}")))?;
+        if record.version != expected_version {
+            return Err(StoreError::Conflict);
+        }
+        if !student.group.trim().is_empty() {
+            let sk = format!("GROUP#{}#{}#{}", esc(school_id), esc(cycle_id), esc(student.group.trim()));
+            self.put_config(t, &sk, &student.group.trim()).await?;
+        }
+        record.student = student.clone();
+        record.grades_edited |= update.flag_grades_edited;
+        record.version += 1;
+        let item = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(students_pk(t, school_id, cycle_id), &esc(control))))
+            .update_expression("SET #n = :n, #g = :g, #p = :p, #l = :l, #a = :a, body = :body, #e = :e, version = :nv")
+            .condition_expression("version = :v")
+            .set_expression_attribute_names(Some(
+                ROSTER_NAMES
+                    .iter()
+                    .filter(|(k, _)| *k != "#c")
+                    .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                    .collect(),
+            ))
+            .expression_attribute_values(":n", s(student.full_name()))
+            .expression_attribute_values(":g", s(student.group.trim()))
+            .expression_attribute_values(":p", s(&student.plan_id))
+            .expression_attribute_values(":l", n(student.grade_level))
+            .expression_attribute_values(":a", AttributeValue::Bool(student.active))
+            .expression_attribute_values(":body", s(serde_json::to_string(student).map_err(invalid)?))
+            .expression_attribute_values(":e", AttributeValue::Bool(record.grades_edited))
+            .expression_attribute_values(":nv", n(record.version))
+            .expression_attribute_values(":v", n(expected_version))
+            .build()
+            .map_err(invalid)?;
+        let entry = AuditEntry::of_student(by, update.action, &record, update.detail.clone());
+        let items = vec![TransactWriteItem::builder().update(item).build(), self.audit_item(t, &entry)?];
         match self.transact(items).await {
             Ok(()) => Ok(record),
             Err(reasons) if failed(&reasons, 0) => Err(StoreError::Conflict),

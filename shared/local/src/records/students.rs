@@ -7,7 +7,7 @@ use super::{LocalRecords, bodies, unavailable};
 use certifica_core::model::{Grade, Student};
 use certifica_core::ports::{StoreError, StoreResult, StudentStore};
 use certifica_core::records::{
-    Actor, AuditAction, AuditEntry, CertificateRecord, StudentRecord, Tenant, check_control_number,
+    Actor, AuditAction, AuditEntry, CertificateRecord, StudentRecord, StudentUpdate, Tenant, check_control_number,
     describe_grade_changes,
 };
 use certifica_core::roster::{self, PageBuilder, RosterFilter, RosterPage, RosterStudent};
@@ -135,6 +135,56 @@ impl StudentStore for LocalRecords {
             )
             .map_err(unavailable)?;
             audit_entry(tx, tenant, &AuditEntry::of_student(by, AuditAction::GradesEdited, &record, detail))?;
+            Ok(record)
+        })
+        .await
+    }
+
+    async fn update_student(
+        &self,
+        tenant: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        expected_version: u64,
+        student: &Student,
+        update: &StudentUpdate,
+        by: &Actor,
+    ) -> StoreResult<StudentRecord> {
+        check_control_number(&student.control_number).map_err(StoreError::Invalid)?;
+        let args =
+            (tenant.clone(), school_id.to_string(), cycle_id.to_string(), student.clone(), update.clone(), by.clone());
+        self.write(move |tx| {
+            let (tenant, school, cycle, student, update, by) = &args;
+            let control = &student.control_number;
+            let mut record = load_student(tx, tenant, school, cycle, control)?
+                .ok_or_else(|| StoreError::NotFound(format!("el alumno {control}")))?;
+            if record.version != expected_version {
+                return Err(StoreError::Conflict);
+            }
+            record.student = student.clone();
+            record.grades_edited |= update.flag_grades_edited;
+            record.version += 1;
+            tx.execute(
+                "UPDATE students SET full_name = ?5, grp = ?6, plan_id = ?7, grade_level = ?8, active = ?9,
+                    grades_edited = ?10, version = ?11, body = ?12
+                 WHERE tenant = ?1 AND school_id = ?2 AND cycle_id = ?3 AND control_number = ?4",
+                params![
+                    tenant.id(),
+                    school,
+                    cycle,
+                    control,
+                    student.full_name(),
+                    student.group,
+                    student.plan_id,
+                    student.grade_level,
+                    student.active,
+                    record.grades_edited,
+                    record.version as i64,
+                    serde_json::to_string(student).map_err(unavailable)?
+                ],
+            )
+            .map_err(unavailable)?;
+            audit_entry(tx, tenant, &AuditEntry::of_student(by, update.action, &record, update.detail.clone()))?;
             Ok(record)
         })
         .await
