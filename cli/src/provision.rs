@@ -37,12 +37,11 @@ pub fn run(file: &Path, target: Target<'_>, operator: &str) -> Result<ExitCode, 
                 provision(&records, &spec, &by).await
             }
             #[cfg(not(feature = "aws"))]
-            Target::Table(_) => {
-                return Err(CliError::Usage(
+            Target::Table(table) => {
+                return Err(CliError::Usage(format!(
                     "este «certifica» se compiló sin AWS; para escribir en la tabla de DynamoDB use \
-                     «cargo run -p certifica-cli --features aws -- provision --table …»"
-                        .into(),
-                ));
+                     «cargo run -p certifica-cli --features aws -- provision --table {table} …»"
+                )));
             }
             Target::Data(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| CliError::Write(dir.into(), e.to_string()))?;

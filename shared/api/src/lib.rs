@@ -94,6 +94,10 @@ pub struct Config {
     /// Stamping authorities whose certificates are trusted in uploaded
     /// authority-returned documents (the configured stamper's).
     pub authorities: Vec<SignerCertificate>,
+    /// How long a credit is held while the authority answers; a crashed
+    /// attempt's hold is settled by the sweep after it (well above a
+    /// function's timeout).
+    pub reservation_ttl: chrono::Duration,
 }
 
 impl Config {
@@ -105,6 +109,7 @@ impl Config {
             default_page: 50,
             max_batch: 50,
             authorities: Vec::new(),
+            reservation_ttl: chrono::Duration::minutes(5),
         }
     }
 

@@ -2,35 +2,12 @@
 //! 127.0.0.1 (started by `scripts/test.sh`), and its links are presigned,
 //! expiring and fetchable.
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, timeout::TimeoutConfig};
-use certifica_aws::S3Artifacts;
+mod emulator;
+
 use certifica_core::ports::{ArtifactKind, ArtifactStore};
 use certifica_core::records::Tenant;
-use std::time::Duration;
-use tokio::sync::OnceCell;
 
-async fn store() -> S3Artifacts {
-    static STORE: OnceCell<S3Artifacts> = OnceCell::const_new();
-    STORE
-        .get_or_init(|| async {
-            let endpoint = std::env::var("CERTIFICA_TEST_AWS_ENDPOINT")
-                .expect("CERTIFICA_TEST_AWS_ENDPOINT is not set: run the tests with scripts/test.sh, which starts moto on 127.0.0.1");
-            assert!(endpoint.starts_with("http://127.0.0.1:"), "the emulator must be local: {endpoint}");
-            let config = aws_sdk_s3::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .endpoint_url(endpoint)
-                .region(Region::new("us-east-1"))
-                .credentials_provider(Credentials::new("test", "test", None, None, "emulator"))
-                .force_path_style(true)
-                .timeout_config(TimeoutConfig::builder().operation_timeout(Duration::from_secs(20)).build())
-                .build();
-            let store = S3Artifacts::new(aws_sdk_s3::Client::from_conf(config), format!("certifica-{}", uuid::Uuid::new_v4().simple()));
-            store.create_bucket().await.expect("bucket");
-            store
-        })
-        .await
-        .clone()
-}
+use emulator::documents as store;
 
 certifica_conformance::artifact_conformance_tests!(store());
 

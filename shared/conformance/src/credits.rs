@@ -121,10 +121,16 @@ pub async fn reservations_of_a_crashed_invocation_expire_and_are_released<S: Cer
     let c = sealed_certificate("G1");
     s.create(&t, &c, &by("prueba")).await.expect("create");
     let crashed = s.reserve(&t, &c.id, Duration::seconds(30), &by("lambda-caida")).await.expect("reserve");
-    // The invocation dies here. Before the expiry nothing is released.
-    assert_eq!(s.release_expired(&t, Utc::now()).await.expect("sweep"), 0);
+    // The invocation dies here. Before the expiry nothing is listed.
+    assert_eq!(s.expired_reservations(&t, Utc::now()).await.expect("sweep"), []);
     assert_eq!(s.balance(&t).await.expect("b").reserved, 1);
-    assert_eq!(s.release_expired(&t, Utc::now() + Duration::seconds(31)).await.expect("sweep"), 1);
+    let expired = s.expired_reservations(&t, Utc::now() + Duration::seconds(31)).await.expect("sweep");
+    let listed: Vec<_> = expired.iter().map(|r| (r.id.as_str(), r.certificate_id.as_str())).collect();
+    assert_eq!(listed, [(crashed.id.as_str(), c.id.as_str())]);
+    assert_eq!(expired[0].expires_at.timestamp_millis(), crashed.expires_at.timestamp_millis());
+    assert!(s.expire(&t, &crashed).await.expect("expire"));
+    assert!(!s.expire(&t, &crashed).await.expect("expire again"), "settled once");
+    assert_eq!(s.expired_reservations(&t, Utc::now() + Duration::seconds(31)).await.expect("sweep"), []);
     assert_eq!(s.balance(&t).await.expect("b"), CreditBalance { available: 1, reserved: 0, consumed: 0 });
     // The crashed holder cannot commit later with its expired reservation.
     assert!(matches!(

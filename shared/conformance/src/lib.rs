@@ -13,6 +13,7 @@ mod idempotency;
 mod inbox;
 mod institution;
 mod mail;
+pub mod stamping;
 mod students;
 
 pub use artifacts::*;
@@ -24,7 +25,20 @@ pub use idempotency::*;
 pub use inbox::*;
 pub use institution::*;
 pub use mail::*;
+pub use stamping::a_stamp_is_never_lost_nor_obtained_twice;
 pub use students::*;
+
+/// Generates the stamping check under injected failures for the records
+/// built by `$records` and the documents built by `$artifacts` (one set).
+#[macro_export]
+macro_rules! stamping_conformance_tests {
+    ($records:expr, $artifacts:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_stamp_is_never_lost_nor_obtained_twice() {
+            $crate::a_stamp_is_never_lost_nor_obtained_twice(&$records.await, &$artifacts.await).await
+        }
+    };
+}
 
 /// Generates one `#[tokio::test]` per inbox check for the inbox built by
 /// `$make` and the [`Dropper`] built by `$drop`.

@@ -132,13 +132,18 @@ pub trait CreditStore: Send + Sync {
         by: &Actor,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Returns the credits of reservations that expired before `now` (a
-    /// crashed invocation's); answers how many.
-    fn release_expired(
+    /// The reservations that expired before `now` and still hold their
+    /// credit (a crashed invocation's), for the sweep to settle one by one:
+    /// commit the stamp the authority gave, if it was kept, or [`Self::expire`].
+    fn expired_reservations(
         &self,
         tenant: &Tenant,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> impl Future<Output = StoreResult<u64>> + Send;
+    ) -> impl Future<Output = StoreResult<Vec<Reservation>>> + Send;
+
+    /// Returns a held reservation's credit as expired (ledger: expired);
+    /// `false` when it was settled already (committed, released, expired).
+    fn expire(&self, tenant: &Tenant, reservation: &Reservation) -> impl Future<Output = StoreResult<bool>> + Send;
 
     /// In one transaction: the certificate (at `expected_version`, Sellado or
     /// Error) moves to Timbrado, the reservation's credit is consumed, and the

@@ -21,6 +21,7 @@ use crate::document::{Dec, DocumentError, Dreoe, SepIpes};
 use crate::efirma::{Efirma, EfirmaError, SignerCertificate};
 use crate::sello::{from_base64, to_base64};
 use chrono::{NaiveDateTime, Utc};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
 
@@ -36,6 +37,17 @@ pub struct Stamped {
     pub xml: String,
     pub folio_digital: String,
     pub stamped_at: NaiveDateTime,
+}
+
+impl Stamped {
+    /// An authenticated document read back (kept by an earlier attempt, or
+    /// returned through the authority's portal): its folio and the
+    /// authority's time; `None` when it carries no authentication.
+    pub fn from_document(xml: String, dec: &Dec) -> Option<Stamped> {
+        let sep = dec.sep_ipes.as_ref().filter(|s| !s.folio_digital.trim().is_empty())?;
+        let stamped_at = NaiveDateTime::parse_from_str(sep.fecha_sep_ipes.trim(), "%Y-%m-%dT%H:%M:%S").ok()?;
+        Some(Stamped { folio_digital: sep.folio_digital.trim().to_string(), stamped_at, xml })
+    }
 }
 
 /// Why stamping did not happen.
@@ -84,7 +96,18 @@ pub struct LocalAuthority {
     efirma: Efirma,
     signer: AuthoritySigner,
     failures: Mutex<Vec<Failure>>,
+    /// Answers given, by the document's folio de control and sello (the
+    /// cadena does not include the folio, so a student's second certificate
+    /// may carry the first one's sello): a document is authenticated once,
+    /// and asked again the authority answers that same authentication (as a
+    /// real authority answers a repeated submission), so an attempt that
+    /// lost the answer gets the same folio digital back.
+    answered: Mutex<HashMap<String, Stamped>>,
 }
+
+/// Answers remembered at most (a simulator's memory stays bounded; the
+/// folio, derived from the sello, is the same even after it forgets).
+const ANSWERS_KEPT: usize = 10_000;
 
 impl std::fmt::Debug for LocalAuthority {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -131,12 +154,13 @@ impl LocalAuthority {
                 cargo: Cargo::ResponsableExpedicion,
             },
             failures: Mutex::new(Vec::new()),
+            answered: Mutex::new(HashMap::new()),
         })
     }
 
     /// An autonomous institution's own authority node.
     pub fn institution_node(efirma: Efirma, signer: AuthoritySigner) -> Self {
-        LocalAuthority { efirma, signer, failures: Mutex::new(Vec::new()) }
+        LocalAuthority { efirma, signer, failures: Mutex::new(Vec::new()), answered: Mutex::new(HashMap::new()) }
     }
 
     pub fn certificate(&self) -> &SignerCertificate {
@@ -170,6 +194,10 @@ impl LocalAuthority {
         }
         if !dec.is_sealed() {
             return Err(StampError::rejected("SIN_SELLO", "el documento no tiene el sello de la institución"));
+        }
+        let submission = format!("{}|{}", dec.folio_control, dec.sello);
+        if let Some(previous) = self.answered.lock().ok().and_then(|a| a.get(&submission).cloned()) {
+            return Ok(previous);
         }
         if let Some(p) = value_problems(&dec).first() {
             return Err(StampError::rejected("DATOS", p.to_string()));
@@ -208,7 +236,11 @@ impl LocalAuthority {
             sello_dreoe: String::new(),
         };
         dreoe.sello_dreoe = sign(dreoe_cadena(&dreoe).map_err(|e| StampError::rejected("CADENA", e.to_string()))?)?;
-        let folio = uuid::Uuid::new_v4().to_string();
+        // Derived from the submission: the same document always gets the same folio.
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, submission.as_bytes());
+        let mut random = [0u8; 16];
+        random.copy_from_slice(&digest.as_ref()[..16]);
+        let folio = uuid::Builder::from_random_bytes(random).into_uuid().to_string();
         let mut sep = SepIpes {
             version: SEP_IPES_VERSION.into(),
             folio_digital: folio.clone(),
@@ -220,7 +252,14 @@ impl LocalAuthority {
         sep.sello_sep_ipes = sign(sep_ipes_cadena(&sep).map_err(|e| StampError::rejected("CADENA", e.to_string()))?)?;
         dec.dreoe = Some(dreoe);
         dec.sep_ipes = Some(sep);
-        Ok(Stamped { xml: dec.to_xml(), folio_digital: folio, stamped_at: now })
+        let stamped = Stamped { xml: dec.to_xml(), folio_digital: folio, stamped_at: now };
+        if let Ok(mut answered) = self.answered.lock() {
+            if answered.len() >= ANSWERS_KEPT {
+                answered.clear();
+            }
+            answered.insert(submission, stamped.clone());
+        }
+        Ok(stamped)
     }
 }
 

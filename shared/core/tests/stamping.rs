@@ -35,12 +35,22 @@ fn the_simulated_authority_appends_its_nodes_with_a_uuid_folio() {
 }
 
 #[test]
-fn each_stamp_gets_a_new_folio() {
+fn a_document_is_authenticated_once_and_each_document_gets_its_own_folio() {
     let authority = LocalAuthority::simulated_sep().unwrap();
     let sealed = sealed_xml(&fixtures().des3, "2026-07-15");
     let a = authority.authenticate(&sealed).unwrap();
-    let b = authority.authenticate(&sealed).unwrap();
-    assert_ne!(a.folio_digital, b.folio_digital);
+    // Submitted again (an attempt that lost the answer): the same authentication.
+    assert_eq!(authority.authenticate(&sealed).unwrap(), a);
+    // A simulator that forgot (restarted) still gives that document the same folio.
+    let restarted = LocalAuthority::simulated_sep().unwrap();
+    assert_eq!(restarted.authenticate(&sealed).unwrap().folio_digital, a.folio_digital);
+    // Another document (another date, so another sello), another folio.
+    let other = authority.authenticate(&sealed_xml(&fixtures().des3, "2026-07-16")).unwrap();
+    assert_ne!(other.folio_digital, a.folio_digital);
+    // The same values under another folio de control (a student's next certificate): another folio.
+    let next = sealed.replace("folioControl=\"", "folioControl=\"2-");
+    assert_ne!(next, sealed);
+    assert_ne!(authority.authenticate(&next).unwrap().folio_digital, a.folio_digital);
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! The embedded adapter passes the storage conformance suite.
+//! The embedded adapters pass the storage conformance suite, and the
+//! stamping check under injected failures over the database and the folder.
 
 use certifica_local::LocalRecords;
 use std::sync::OnceLock;
@@ -20,3 +21,16 @@ async fn store() -> LocalRecords {
 }
 
 certifica_conformance::conformance_tests!(store());
+
+/// The documents folder beside the database.
+async fn documents() -> certifica_local::LocalArtifacts {
+    static DOCS: OnceLock<certifica_local::LocalArtifacts> = OnceLock::new();
+    DOCS.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("local-records-docs");
+        let _ = std::fs::remove_dir_all(&dir);
+        certifica_local::LocalArtifacts::new(&dir, "http://127.0.0.1:3000/v1/files/", &[7u8; 32]).expect("open")
+    })
+    .clone()
+}
+
+certifica_conformance::stamping_conformance_tests!(store(), documents());

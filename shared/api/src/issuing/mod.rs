@@ -41,10 +41,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// How long a credit is held while the authority answers; a crashed
-/// invocation's hold is released after it.
-const RESERVATION_TTL_MINUTES: i64 = 5;
-
 /// Certificates of one batch issued at once: their storage and authority
 /// calls overlap instead of queueing one certificate after another.
 const ISSUE_CONCURRENCY: usize = 4;

@@ -1,9 +1,12 @@
 //! A certificate's way from sealed to stamped: record it Sellado, hold a
-//! credit, ask the authority, store the stamped XML and its PDF, and commit
-//! the stamp with the credit in one transaction — or give the credit back
-//! and record the authority's message.
+//! credit, ask the authority, keep its answer (the stamped XML, under a key
+//! derived from the certificate) before anything else, store the PDF, and
+//! commit the stamp with the credit in one transaction — or give the credit
+//! back and record the authority's message. A stamp kept by an attempt that
+//! died before its commit is found and committed by the next attempt or the
+//! expiry sweep: the authority is never asked twice for one certificate.
 
-use super::{RESERVATION_TTL_MINUTES, Session, Stage};
+use super::{Session, Stage};
 use crate::Adapters;
 use crate::outcome::{Outcome, Status};
 use certifica_core::document::Dec;
@@ -66,12 +69,16 @@ impl<X: Adapters> Session<'_, X> {
 
     /// Sends a Sellado / Error certificate's sealed XML to the authority and
     /// records the outcome. `sealed_xml` is the document when the caller has
-    /// it at hand (just sealed); otherwise it is read from storage.
+    /// it at hand (just sealed: no earlier attempt can have stamped it);
+    /// otherwise it is read from storage, and a stamp an earlier attempt
+    /// kept is committed instead of asking the authority again. (A
+    /// certificate in Error has none: the authority refused it.)
     pub async fn stamp_existing(
         &self,
         certificate: CertificateRecord,
         sealed_xml: Option<String>,
     ) -> Result<Outcome, StoreError> {
+        let sealed_earlier = sealed_xml.is_none();
         let xml = match sealed_xml {
             Some(xml) => xml,
             None => {
@@ -86,6 +93,14 @@ impl<X: Adapters> Session<'_, X> {
                 String::from_utf8_lossy(&xml).into_owned()
             }
         };
+        // A stamp the authority already gave for this document is committed, not asked for again.
+        let kept = if sealed_earlier { self.kept_stamp(&certificate, &xml).await? } else { None };
+        if let Some(kept) = kept {
+            return match self.hold(&certificate).await? {
+                Err(outcome) => Ok(outcome),
+                Ok(reservation) => self.commit_held(certificate, (reservation, Ok(kept)), Kept::Already).await,
+            };
+        }
         // Hold a credit first, so the authority is only called when one is available.
         let stamped = match self.hold(&certificate).await? {
             Err(outcome) => return Ok(outcome),
@@ -95,11 +110,65 @@ impl<X: Adapters> Session<'_, X> {
                 None => (reservation, timed!(self.timings, Stage::Stamp, self.api.stamper.stamp(&xml))),
             },
         };
-        self.commit_held(certificate, stamped).await
+        self.commit_held(certificate, stamped, Kept::Not).await
+    }
+
+    /// The stamp kept for `certificate` by an earlier attempt, if it
+    /// authenticates this very sealed document (same sello).
+    async fn kept_stamp(
+        &self,
+        certificate: &CertificateRecord,
+        sealed_xml: &str,
+    ) -> Result<Option<Stamped>, StoreError> {
+        let key = ArtifactKind::StampedXml.key(&format!("{}.xml", certificate.id));
+        let Some(bytes) = timed!(self.timings, Stage::Documents, self.api.artifacts.get(self.tenant, &key))? else {
+            return Ok(None);
+        };
+        let Ok(xml) = String::from_utf8(bytes) else { return Ok(None) };
+        let (Ok(kept), Ok(sealed)) = (Dec::parse(&xml), Dec::parse(sealed_xml)) else { return Ok(None) };
+        if kept.sello != sealed.sello {
+            return Ok(None);
+        }
+        Ok(Stamped::from_document(xml, &kept))
+    }
+
+    /// Settles the credits held by attempts that died (their reservation
+    /// expired): the stamp such an attempt kept is committed with its held
+    /// credit; without one, the credit comes back. Run before a batch.
+    pub async fn settle_expired(&self) -> Result<(), StoreError> {
+        let (api, t) = (self.api, self.tenant);
+        for reservation in api.records.expired_reservations(t, Utc::now()).await? {
+            let Some(certificate) = api.records.get(t, &reservation.certificate_id).await? else {
+                api.records.expire(t, &reservation).await?;
+                continue;
+            };
+            let waiting = matches!(certificate.status, CertificateStatus::Sellado | CertificateStatus::Error);
+            let sealed = match (&certificate.artifacts.sealed_xml, waiting) {
+                (Some(key), true) => api.artifacts.get(t, key).await?.and_then(|b| String::from_utf8(b).ok()),
+                _ => None,
+            };
+            let kept = match &sealed {
+                Some(xml) => self.kept_stamp(&certificate, xml).await?,
+                None => None,
+            };
+            match kept {
+                Some(stamped) => {
+                    tracing::info!(certificate = %certificate.id, folio = %stamped.folio_digital, "kept stamp committed by the sweep");
+                    match self.commit_held(certificate, (reservation.clone(), Ok(stamped)), Kept::Already).await {
+                        Ok(_) | Err(StoreError::Conflict | StoreError::ReservationGone(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                None => {
+                    api.records.expire(t, &reservation).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn hold(&self, c: &CertificateRecord) -> Result<Result<Reservation, Outcome>, StoreError> {
-        let ttl = chrono::Duration::minutes(RESERVATION_TTL_MINUTES);
+        let ttl = self.api.config.reservation_ttl;
         match timed!(self.timings, Stage::Records, self.api.records.reserve(self.tenant, &c.id, ttl, &self.actor)) {
             Ok(r) => Ok(Ok(r)),
             Err(StoreError::NoCredits) => Ok(Err(Outcome::one(
@@ -130,7 +199,7 @@ impl<X: Adapters> Session<'_, X> {
     ) -> Result<Outcome, StoreError> {
         match self.hold(&certificate).await? {
             Err(outcome) => Ok(outcome),
-            Ok(reservation) => self.commit_held(certificate, (reservation, stamped)).await,
+            Ok(reservation) => self.commit_held(certificate, (reservation, stamped), Kept::Not).await,
         }
     }
 
@@ -138,6 +207,7 @@ impl<X: Adapters> Session<'_, X> {
         &self,
         certificate: CertificateRecord,
         (reservation, stamped): (Reservation, Result<Stamped, StampError>),
+        kept: Kept,
     ) -> Result<Outcome, StoreError> {
         let (api, t) = (self.api, self.tenant);
         let matricula = certificate.control_number.clone();
@@ -154,32 +224,41 @@ impl<X: Adapters> Session<'_, X> {
                 return Ok(if e.is_transient() { outcome.retry_later() } else { outcome });
             }
         };
-        let stored = async {
-            let pdf = self.timings.time(Stage::Pdf, || {
-                let dec = Dec::parse(&stamped.xml)
-                    .map_err(|e| StoreError::Invalid(format!("la autoridad devolvió un XML ilegible: {e}")))?;
-                let options = RenderOptions {
-                    variant: Variant::Normal,
-                    verify_base_url: api.config.verify_base_url.clone(),
-                    logo: None,
-                };
-                api.render_pdf(&dec, &options).map_err(|e| StoreError::Invalid(e.to_string()))
-            })?;
-            let (xml_name, pdf_name) = (format!("{}.xml", certificate.id), format!("{}.pdf", certificate.id));
-            let xml_bytes = stamped.xml.clone().into_bytes();
-            let xml = api.artifacts.put(t, ArtifactKind::StampedXml, &xml_name, xml_bytes, "application/xml");
-            let pdf = api.artifacts.put(t, ArtifactKind::Pdf, &pdf_name, pdf, "application/pdf");
-            // Two independent documents: stored at once (two S3 puts, or two fsyncs, overlap).
-            let (xml, pdf) = timed!(self.timings, Stage::Documents, futures_util::future::try_join(xml, pdf))?;
-            Ok::<_, StoreError>((xml.key, pdf.key))
-        }
-        .await;
-        let (xml_key, pdf_key) = match stored {
-            Ok(keys) => keys,
+        let (xml_name, pdf_name) = (format!("{}.xml", certificate.id), format!("{}.pdf", certificate.id));
+        // The authority's answer is kept first, under a key derived from the
+        // certificate: whatever fails after this, the next attempt commits it.
+        let xml_key = match kept {
+            Kept::Already => ArtifactKind::StampedXml.key(&xml_name),
+            Kept::Not => {
+                let bytes = stamped.xml.clone().into_bytes();
+                let put = api.artifacts.put(t, ArtifactKind::StampedXml, &xml_name, bytes, "application/xml");
+                match timed!(self.timings, Stage::Documents, put) {
+                    Ok(stored) => stored.key,
+                    Err(e) => {
+                        // Not kept: the hold expires and its credit comes back; asked
+                        // again, the authority answers the same authentication.
+                        tracing::error!(certificate = %certificate.id, folio = %stamped.folio_digital, error = %e, "stamped document not kept");
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        let pdf = self.timings.time(Stage::Pdf, || {
+            let dec = Dec::parse(&stamped.xml)
+                .map_err(|e| StoreError::Invalid(format!("la autoridad devolvió un XML ilegible: {e}")))?;
+            let options = RenderOptions {
+                variant: Variant::Normal,
+                verify_base_url: api.config.verify_base_url.clone(),
+                logo: None,
+            };
+            api.render_pdf(&dec, &options).map_err(|e| StoreError::Invalid(e.to_string()))
+        })?;
+        let put = api.artifacts.put(t, ArtifactKind::Pdf, &pdf_name, pdf, "application/pdf");
+        let pdf_key = match timed!(self.timings, Stage::Documents, put) {
+            Ok(stored) => stored.key,
             Err(e) => {
-                // Stamped but not stored: keep the hold until it expires rather than
-                // consuming a credit for a document we do not have; log for follow-up.
-                tracing::error!(certificate = %certificate.id, folio = %stamped.folio_digital, error = %e, "stamped document not stored");
+                // The stamp is kept: the retry or the sweep commits it.
+                tracing::error!(certificate = %certificate.id, folio = %stamped.folio_digital, error = %e, "PDF not stored; the kept stamp waits for its commit");
                 return Err(e);
             }
         };
@@ -195,4 +274,11 @@ impl<X: Adapters> Session<'_, X> {
         let _ = self.credits_hint.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
         Ok(Outcome::done(&matricula, Status::Timbrado, Some(done)))
     }
+}
+
+/// Whether the stamped XML is already kept in storage.
+#[derive(Clone, Copy)]
+enum Kept {
+    Already,
+    Not,
 }

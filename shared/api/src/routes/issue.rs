@@ -202,14 +202,14 @@ async fn issue<X: Adapters>(
     let issue_date = issue_date_or_today(body.issue_date.as_deref())?;
     require_cycle(&api.records, id, school_id, cycle).await?;
     let t = id.tenant();
-    // Credits held by crashed invocations come back first.
-    api.records.release_expired(t, Utc::now()).await?;
     let (institution, school) = institution_and_school(&api.records, t, school_id).await?;
     let signer = Signer::load(api, t, school_id, institution.kind).await?;
     if let Some(signer) = &signer {
         within_signer(issue_date, &signer.cer)?;
     }
     let session = Session::new(api, t, id.actor(request_id), &institution, &school, cycle, signer.as_ref());
+    // Credits held by attempts that died are settled first (their kept stamps committed).
+    session.settle_expired().await?;
     session.preload().await?;
     let results = session.issue_all(&students, issue_date).await;
     let stamped = results.iter().filter(|o| o.status == Status::Timbrado).count();

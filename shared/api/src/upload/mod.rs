@@ -249,6 +249,8 @@ async fn handle<X: Adapters, I: Inbox>(
     let actor = Actor::new(UPLOAD_ACTOR, scope.id);
     let signer_ref = signer.as_ref().map(|(signer, _)| signer);
     let s = Session::new(api, scope.tenant, actor, scope.institution, scope.school, scope.cycle, signer_ref);
+    // A redelivered upload whose first delivery died finds its kept stamp committed here.
+    s.settle_expired().await?;
     let certificate = signer.as_ref().map(|(_, certificate)| certificate);
     let mut documents = Vec::new();
     for found in &upload.documents {

@@ -94,27 +94,24 @@ impl CreditStore for DynamoRecords {
         self.return_credit(t, r, LedgerKind::Released, actor).await.map(|_| ())
     }
 
-    async fn release_expired(&self, t: &Tenant, now: DateTime<Utc>) -> StoreResult<u64> {
+    async fn expired_reservations(&self, t: &Tenant, now: DateTime<Utc>) -> StoreResult<Vec<Reservation>> {
         let expired =
             self.query_all(reservations_pk(t), Some(("expires_at < :now", ":now", n(now.timestamp_millis())))).await?;
-        let mut released = 0;
-        for item in &expired {
-            let (Some(id), Some(certificate_id)) = (get_s(item, "sk"), get_s(item, "certificate_id")) else {
-                continue;
-            };
-            let r = Reservation {
-                id: id.to_string(),
-                certificate_id: certificate_id.to_string(),
-                expires_at: DateTime::from_timestamp_millis(get_n(item, "expires_at").unwrap_or(0)).unwrap_or_default(),
-            };
-            if self
-                .return_credit(t, &r, LedgerKind::Expired, &Actor::new("sistema", "expiracion-de-reservaciones"))
-                .await?
-            {
-                released += 1;
-            }
-        }
-        Ok(released)
+        Ok(expired
+            .iter()
+            .filter_map(|item| {
+                Some(Reservation {
+                    id: get_s(item, "sk")?.to_string(),
+                    certificate_id: get_s(item, "certificate_id")?.to_string(),
+                    expires_at: DateTime::from_timestamp_millis(get_n(item, "expires_at").unwrap_or(0))
+                        .unwrap_or_default(),
+                })
+            })
+            .collect())
+    }
+
+    async fn expire(&self, t: &Tenant, r: &Reservation) -> StoreResult<bool> {
+        self.return_credit(t, r, LedgerKind::Expired, &Actor::new("sistema", "expiracion-de-reservaciones")).await
     }
 
     async fn commit_stamp(

@@ -146,24 +146,37 @@ impl CreditStore for LocalRecords {
         .await
     }
 
-    async fn release_expired(&self, tenant: &Tenant, now: DateTime<Utc>) -> StoreResult<u64> {
+    async fn expired_reservations(&self, tenant: &Tenant, now: DateTime<Utc>) -> StoreResult<Vec<Reservation>> {
         let tenant = tenant.clone();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, certificate_id, expires_at FROM reservations WHERE tenant = ?1 AND expires_at < ?2
+                     ORDER BY expires_at, id",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![tenant.id(), now.timestamp_millis()], |r| {
+                    Ok(Reservation {
+                        id: r.get(0)?,
+                        certificate_id: r.get(1)?,
+                        expires_at: DateTime::from_timestamp_millis(r.get(2)?).unwrap_or_default(),
+                    })
+                })
+                .map_err(unavailable)?;
+            rows.collect::<Result<_, _>>().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn expire(&self, tenant: &Tenant, reservation: &Reservation) -> StoreResult<bool> {
+        let (tenant, r) = (tenant.clone(), reservation.clone());
         self.write(move |tx| {
-            let expired: Vec<(String, String)> = {
-                let mut stmt = tx
-                    .prepare("SELECT id, certificate_id FROM reservations WHERE tenant = ?1 AND expires_at < ?2")
-                    .map_err(unavailable)?;
-                let rows = stmt
-                    .query_map(params![tenant.id(), now.timestamp_millis()], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .map_err(unavailable)?;
-                rows.collect::<Result<_, _>>().map_err(unavailable)?
-            };
-            for (id, certificate_id) in &expired {
-                if return_credit(tx, &tenant, id)? {
-                    ledger_entry(tx, &tenant, LedgerKind::Expired, Some(certificate_id), Some(id), &system(), 1)?;
-                }
+            let returned = return_credit(tx, &tenant, &r.id)?;
+            if returned {
+                ledger_entry(tx, &tenant, LedgerKind::Expired, Some(&r.certificate_id), Some(&r.id), &system(), 1)?;
             }
-            Ok(expired.len() as u64)
+            Ok(returned)
         })
         .await
     }
