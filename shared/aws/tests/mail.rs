@@ -3,6 +3,8 @@
 //! the emulator's record of sent messages; throttling is answered with
 //! backoff, shown against a local endpoint that throttles on purpose.
 
+mod emulator;
+
 use aws_sdk_sesv2::config::{BehaviorVersion, Credentials, Region, timeout::TimeoutConfig};
 use certifica_aws::{MAIL_ATTEMPTS, SesMailer, mail_retry_config};
 use certifica_conformance::{Delivered, certificate_mail};
@@ -11,7 +13,6 @@ use certifica_core::ports::Mailer;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn client(endpoint: &str, initial_backoff: Duration) -> aws_sdk_sesv2::Client {
     assert!(endpoint.starts_with("http://127.0.0.1:"), "the emulator must be local: {endpoint}");
@@ -70,61 +71,18 @@ async fn a_mail_with_attachments_is_sent_raw_through_ses() {
 /// A local endpoint that answers SES `TooManyRequests` to the first
 /// `throttled` requests and accepts the rest; counts requests.
 async fn throttling_endpoint(throttled: usize) -> (String, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let seen = Arc::new(AtomicUsize::new(0));
-    let counter = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else { return };
-            let n = counter.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                // Read the request head and its body.
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                let body_len = loop {
-                    let read = socket.read(&mut chunk).await.unwrap_or(0);
-                    if read == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..read]);
-                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-                        let len = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        break end + 4 + len;
-                    }
-                };
-                while buf.len() < body_len {
-                    let read = socket.read(&mut chunk).await.unwrap_or(0);
-                    if read == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..read]);
-                }
-                let (status, kind, body) = if n < throttled {
-                    (
-                        "429 Too Many Requests",
-                        "TooManyRequestsException",
-                        r#"{"message":"Maximum sending rate exceeded."}"#,
-                    )
-                } else {
-                    ("200 OK", "", r#"{"MessageId":"msg-aceptado"}"#)
-                };
-                let error_type = if kind.is_empty() { String::new() } else { format!("x-amzn-ErrorType: {kind}\r\n") };
-                let response = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{error_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(response.as_bytes()).await;
-                let _ = socket.shutdown().await;
-            });
+    emulator::scripted_endpoint(move |n, _| {
+        if n < throttled {
+            (
+                "429 Too Many Requests",
+                "TooManyRequestsException",
+                r#"{"message":"Maximum sending rate exceeded."}"#.to_string(),
+            )
+        } else {
+            ("200 OK", "", r#"{"MessageId":"msg-aceptado"}"#.to_string())
         }
-    });
-    (url, seen)
+    })
+    .await
 }
 
 #[tokio::test]

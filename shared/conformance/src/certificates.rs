@@ -1,10 +1,10 @@
 //! `CertificateStore`: one active certificate per student, changes only
 //! from the expected state and version, the folio lookup, a student's history.
 
-use crate::fixtures::{TTL, by, fresh_tenant, resealed, sealed_certificate, stamp};
+use crate::fixtures::{TTL, by, fresh_tenant, resealed, sealed_certificate, stamp, stamp_of};
 use certifica_core::catalogs::MotivoCancelacion;
 use certifica_core::ports::{CertificateStore, CreditStore, StoreError};
-use certifica_core::records::{Cancellation, CertificateStatus, Transition};
+use certifica_core::records::{Cancellation, CertificateStatus, StampCommit, Transition};
 use chrono::{Duration, Utc};
 
 pub async fn a_second_active_certificate_for_a_student_is_refused<S: CertificateStore>(s: &S) {
@@ -134,4 +134,28 @@ pub async fn a_students_certificates_are_its_history<S: CertificateStore + Credi
         [(first.id.clone(), CertificateStatus::Cancelado), (second.id.clone(), CertificateStatus::Sellado)]
     );
     assert!(s.student_certificates(&fresh_tenant("x"), "esc", "2026", "K1").await.expect("history").is_empty());
+}
+
+/// A folio digital identifies one certificate of one institution: a second
+/// commit of the same folio (forged or repeated, in any tenant) is refused
+/// and consumes nothing, and the public lookup keeps answering the first.
+pub async fn a_folio_digital_belongs_to_one_certificate<S: CertificateStore + CreditStore>(s: &S) {
+    let (first, second) = (fresh_tenant("folio-a"), fresh_tenant("folio-b"));
+    let folio = uuid::Uuid::new_v4().to_string();
+    let mut committed = Vec::new();
+    for t in [&first, &second] {
+        s.add_credits(t, 1, &by("admin")).await.expect("credits");
+        let c = sealed_certificate("F1");
+        s.create(t, &c, &by("prueba")).await.expect("create");
+        let r = s.reserve(t, &c.id, Duration::seconds(TTL), &by("prueba")).await.expect("reserve");
+        let commit = StampCommit { folio_digital: folio.clone(), ..stamp_of(&c) };
+        committed.push((c.id.clone(), s.commit_stamp(t, &r, 0, commit, &by("prueba")).await));
+    }
+    assert!(committed[0].1.is_ok(), "{:?}", committed[0].1);
+    assert_eq!(committed[1].1, Err(StoreError::Conflict), "the same folio again is refused");
+    let (owner, found) = s.by_folio(&folio).await.expect("lookup").expect("found");
+    assert_eq!((owner, found.id), (first.clone(), committed[0].0.clone()));
+    let refused = s.get(&second, &committed[1].0).await.expect("get").expect("exists");
+    assert_eq!((refused.status, refused.folio_digital), (CertificateStatus::Sellado, None));
+    assert_eq!(s.balance(&second).await.expect("balance").consumed, 0);
 }

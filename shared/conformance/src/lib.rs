@@ -121,6 +121,10 @@ macro_rules! conformance_tests {
             $crate::the_credit_invariant_holds_under_concurrency(&$make.await).await
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_folio_digital_belongs_to_one_certificate() {
+            $crate::a_folio_digital_belongs_to_one_certificate(&$make.await).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn reservations_of_a_crashed_invocation_expire_and_are_released() {
             $crate::reservations_of_a_crashed_invocation_expire_and_are_released(&$make.await).await
         }

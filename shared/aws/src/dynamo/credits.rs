@@ -158,11 +158,14 @@ impl CreditStore for DynamoRecords {
                     c.folio_digital.clone().unwrap_or_default(),
                 ),
             )?,
+            // A folio digital belongs to one certificate of one institution, for
+            // good: the public lookup by folio cannot be shadowed by a repeated one.
+            self.folio_guard(t, &c)?,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(c),
             Err(reasons) if failed(&reasons, 0) => Err(StoreError::ReservationGone(r.id.clone())),
-            Err(reasons) if failed(&reasons, 2) => Err(StoreError::Conflict),
+            Err(reasons) if failed(&reasons, 2) || failed(&reasons, 5) => Err(StoreError::Conflict),
             Err(reasons) => Err(reasons.into_error()),
         }
     }
@@ -237,6 +240,15 @@ impl DynamoRecords {
             .build()
             .map_err(invalid)?;
         Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The item that keeps `c`'s folio digital unique across institutions.
+    fn folio_guard(&self, t: &Tenant, c: &CertificateRecord) -> StoreResult<TransactWriteItem> {
+        let folio = c.folio_digital.as_deref().unwrap_or_default();
+        let mut item = key(format!("FOLIO#{folio}"), "FOLIO");
+        item.insert("tenant".into(), s(t.id()));
+        item.insert("certificate_id".into(), s(&c.id));
+        self.put(item, Some("attribute_not_exists(pk)"))
     }
 
     /// Removes a live reservation (the transaction's first item, so a

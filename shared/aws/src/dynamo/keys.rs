@@ -15,6 +15,7 @@
 //! | student (with grades) | `{t}#STU#{school}#{cycle}` | `{matrícula}` | | |
 //! | certificate | `{t}#CERT#{id}` | `CERT` | `FOLIO#{folio}` / `{t}` once stamped | `{t}#ROSTER#{school}#{cycle}` / `{matrícula}#{created}#{id}` |
 //! | active-certificate guard | `{t}#ACTIVE#{school}#{cycle}#{plan}#{matrícula}` | `ACTIVE` | | |
+//! | folio guard (one per folio digital, across institutions, never removed) | `FOLIO#{folio}` | `FOLIO` | | |
 //! | credit balance | `{t}#CREDITS` | `CREDITS` | | |
 //! | credit reservation | `{t}#RES` | `{reservation id}` | | |
 //! | ledger entry | `{t}#LEDGER` | `{time, ns}#{uuid}` | | `{t}#CERTLEDGER#{certificate}` / same as sk |

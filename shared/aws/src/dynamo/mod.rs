@@ -104,16 +104,41 @@ pub(super) enum TxFailure {
     Store(StoreError),
 }
 
+/// Retries of a transaction that conflicted with another in flight.
+const CONFLICT_RETRIES: u32 = 6;
+
+/// The wait before retry `attempt` (0-based): half to all of 25 ms × 2^attempt,
+/// at most 800 ms, so conflicting writers spread out instead of colliding again.
+fn conflict_backoff(attempt: u32) -> std::time::Duration {
+    let ceiling = (25u64 << attempt.min(5)).min(800);
+    let spread = (uuid::Uuid::new_v4().as_u128() % 1_000) as u64;
+    std::time::Duration::from_millis(ceiling / 2 + ceiling * spread / 2_000)
+}
+
 impl TxFailure {
-    /// An unexpected cancellation: a condition that should not fail, or a fault.
+    /// Cancelled only because another transaction touched the same items:
+    /// worth retrying (a failed condition is not).
+    fn is_conflict(&self) -> bool {
+        let TxFailure::Cancelled(reasons) = self else { return false };
+        let codes: Vec<&str> = reasons.iter().flatten().map(String::as_str).collect();
+        codes.contains(&"TransactionConflict") && !codes.contains(&"ConditionalCheckFailed")
+    }
+
+    /// An unexpected cancellation: a condition that should not fail, a
+    /// conflict that outlasted the retries, or a fault.
     pub(super) fn into_error(self) -> StoreError {
         match self {
             TxFailure::Store(e) => e,
-            TxFailure::Cancelled(reasons) => match reasons.into_iter().flatten().next() {
-                Some(r) if r == "ConditionalCheckFailed" => StoreError::Conflict,
-                Some(r) => StoreError::Unavailable(format!("transacción cancelada: {r}")),
-                None => StoreError::Unavailable("transacción cancelada".into()),
-            },
+            TxFailure::Cancelled(reasons) => {
+                let codes: Vec<String> = reasons.into_iter().flatten().collect();
+                if codes.iter().any(|r| r == "ConditionalCheckFailed") {
+                    StoreError::Conflict
+                } else if codes.iter().any(|r| r == "TransactionConflict") {
+                    StoreError::Unavailable("otras operaciones siguen escribiendo los mismos registros".into())
+                } else {
+                    StoreError::Unavailable(format!("transacción cancelada: {}", codes.join(", ")))
+                }
+            }
         }
     }
 }
@@ -192,13 +217,27 @@ impl DynamoRecords {
         self.get_item(key(cert_pk(t, id), "CERT")).await
     }
 
+    /// Writes `items` in one transaction. A cancellation only because
+    /// another transaction was touching the same items (`TransactionConflict`,
+    /// e.g. four issues in flight on one institution's credits item) is
+    /// retried with jittered backoff; a failed condition is an answer and
+    /// is returned at once.
     pub(super) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxFailure> {
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(match cancellation_reasons(e) {
-                Ok(reasons) => TxFailure::Cancelled(reasons),
-                Err(store) => TxFailure::Store(store),
-            }),
+        let mut attempt = 0;
+        loop {
+            let sent = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let failure = match sent {
+                Ok(_) => return Ok(()),
+                Err(e) => match cancellation_reasons(e) {
+                    Ok(reasons) => TxFailure::Cancelled(reasons),
+                    Err(store) => TxFailure::Store(store),
+                },
+            };
+            if !failure.is_conflict() || attempt >= CONFLICT_RETRIES {
+                return Err(failure);
+            }
+            tokio::time::sleep(conflict_backoff(attempt)).await;
+            attempt += 1;
         }
     }
 

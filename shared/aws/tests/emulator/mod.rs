@@ -68,3 +68,67 @@ pub async fn documents() -> S3Artifacts {
         .await
         .clone()
 }
+
+/// What a scripted endpoint answers: HTTP status line, `x-amzn-ErrorType` (empty: none), JSON body.
+pub type Answer = (&'static str, &'static str, String);
+
+/// A local endpoint standing in for an AWS service whose answers a test
+/// scripts: `answer(n, target)` gets the request's number (0-based) and its
+/// `x-amz-target` header (empty for REST services). Counts requests.
+pub async fn scripted_endpoint<F>(answer: F) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>)
+where
+    F: Fn(usize, &str) -> Answer + Send + Sync + 'static,
+{
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (counter, answer) = (seen.clone(), std::sync::Arc::new(answer));
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                // Read the request head and its body.
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let (body_len, target) = loop {
+                    let read = socket.read(&mut chunk).await.unwrap_or(0);
+                    if read == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..read]);
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                        let header = |name: &str| {
+                            head.lines()
+                                .find_map(|l| l.strip_prefix(name))
+                                .map(|v| v.trim().to_string())
+                                .unwrap_or_default()
+                        };
+                        let len = header("content-length:").parse::<usize>().unwrap_or(0);
+                        break (end + 4 + len, header("x-amz-target:"));
+                    }
+                };
+                while buf.len() < body_len {
+                    let read = socket.read(&mut chunk).await.unwrap_or(0);
+                    if read == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..read]);
+                }
+                let (status, kind, body) = answer(n, &target);
+                let error_type = if kind.is_empty() { String::new() } else { format!("x-amzn-ErrorType: {kind}\r\n") };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{error_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (url, seen)
+}
