@@ -273,6 +273,127 @@ async fn an_offline_sealed_document_is_stamped_once_however_often_it_is_delivere
     assert_eq!(consumed(&w, "uva").await, 1);
 }
 
+/// `dec` written and sealed as other software does: the scale's minimum as
+/// `5`, the issue date at noon, elements on lines of their own, the seal's
+/// attributes first; the sello made by openssl over the document's cadena.
+fn sealed_elsewhere(dec: &Dec) -> String {
+    let mut text = dec.to_xml();
+    let date = dec.expedicion.fecha.get(..10).unwrap().to_string();
+    for (from, to) in [
+        (r#"calificacionMinima="5.00""#.to_string(), r#"calificacionMinima="5""#.to_string()),
+        (format!(r#"fecha="{date}T00:00:00""#), format!(r#"fecha="{date}T12:00:00""#)),
+        ("><".to_string(), ">\n  <".to_string()),
+    ] {
+        assert!(text.contains(&from), "{from} in {text}");
+        text = text.replace(&from, &to);
+    }
+    let cadena = certifica_core::cadena::cadena_original(&Dec::parse(&text).unwrap()).unwrap();
+    assert!(cadena.contains("|5|") && cadena.contains("T12:00:00|"), "{cadena}");
+    let dir = tempfile::tempdir().unwrap();
+    let (pem, input) = (dir.path().join("llave.pem"), dir.path().join("cadena.txt"));
+    let key = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/demo-efirma/responsable.key");
+    let openssl = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new("openssl").args(args).output().expect("openssl");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let pass = format!("pass:{DEMO_PASSWORD}");
+    openssl(&[
+        "pkcs8".as_ref(),
+        "-inform".as_ref(),
+        "DER".as_ref(),
+        "-in".as_ref(),
+        key.as_os_str(),
+        "-passin".as_ref(),
+        pass.as_ref(),
+        "-out".as_ref(),
+        pem.as_os_str(),
+    ]);
+    std::fs::write(&input, &cadena).unwrap();
+    let signature =
+        openssl(&["dgst".as_ref(), "-sha256".as_ref(), "-sign".as_ref(), pem.as_os_str(), input.as_os_str()]);
+    let number =
+        Efirma::load(DEMO_CER, DEMO_KEY, DEMO_PASSWORD.as_bytes()).unwrap().certificate().number().value.clone();
+    let seal = format!(
+        r#"<Dec sello="{}" noCertificadoResponsable="{number}" certificadoResponsable="{}" "#,
+        STANDARD.encode(signature),
+        STANDARD.encode(DEMO_CER)
+    );
+    text.replacen("<Dec ", &seal, 1)
+}
+
+#[tokio::test]
+async fn a_document_sealed_by_other_software_is_judged_by_its_values_and_kept_as_sealed() {
+    let w = world().await;
+    let [dec] = <[Dec; 1]>::try_from(export_unsealed(&w, &["A0003"]).await).unwrap();
+    let sealed = sealed_elsewhere(&dec);
+    assert!(certifica_core::verify::verify(&sealed, &[]).valid, "openssl's seal verifies");
+    let key = format!("inbox/uva/norte/{CYCLE}/A0003.xml");
+    let record = upload(&w, &key, sealed.clone().into_bytes()).await;
+    let answer = deliver(&w, vec![record]).await.unwrap();
+    assert_eq!(answer["records"][0]["outcome"], "procesado", "{answer}");
+    let [c] = <[CertificateRecord; 1]>::try_from(certificates(&w, "uva", "norte", "A0003").await).unwrap();
+    assert_eq!(c.status, CertificateStatus::Timbrado);
+    // Kept byte for byte as sealed; the authority's copy carries the same values as written.
+    let t = tenant("uva");
+    let kept = w.api.artifacts().get(&t, c.artifacts.sealed_xml.as_ref().unwrap()).await.unwrap().unwrap();
+    assert_eq!(kept, sealed.as_bytes());
+    let stamped = w.api.artifacts().get(&t, c.artifacts.stamped_xml.as_ref().unwrap()).await.unwrap().unwrap();
+    assert!(String::from_utf8(stamped).unwrap().contains(r#"calificacionMinima="5""#));
+    // A value that really differs from the records is still refused.
+    let [other] = <[Dec; 1]>::try_from(export_unsealed(&w, &["A0004"]).await).unwrap();
+    let mut changed = other.clone();
+    changed.alumno.nombre = format!("{} José", changed.alumno.nombre);
+    let key = format!("inbox/uva/norte/{CYCLE}/A0004.xml");
+    let record = upload(&w, &key, sealed_elsewhere(&changed).into_bytes()).await;
+    let answer = deliver(&w, vec![record]).await.unwrap();
+    let refused = &answer["records"][0]["documents"][0];
+    assert_eq!(refused["code"], "documento_distinto", "{answer}");
+    let why = report(&w, &format!("rejected/uva/norte/{CYCLE}/A0004.xml")).await.documents[0].message.clone();
+    assert!(why.as_deref().is_some_and(|m| m.contains("Alumno/nombre")), "{why:?}");
+}
+
+#[tokio::test]
+async fn an_offline_certificate_in_error_is_corrected_sealed_again_and_stamped() {
+    let w = world().await;
+    let who = identity("uva", "norte");
+    let [dec] = <[Dec; 1]>::try_from(export_unsealed(&w, &["A0005"]).await).unwrap();
+    let key = format!("inbox/uva/norte/{CYCLE}/A0005.xml");
+    let record = upload(&w, &key, seal(dec.clone()).into_bytes()).await;
+    w.api.stamper().fail_next(Failure::Reject("la calificación de CON1 no corresponde".into()));
+    deliver(&w, vec![record]).await.unwrap();
+    let [refused] = <[CertificateRecord; 1]>::try_from(certificates(&w, "uva", "norte", "A0005").await).unwrap();
+    assert_eq!(refused.status, CertificateStatus::Error);
+    // The clerk corrects the grade; the signer seals offline, so a retry asks for a new seal.
+    let base = format!("/v1/schools/norte/cycles/{CYCLE}");
+    let (_, data) = call(&w.api, &who, Method::GET, &format!("{base}/students/A0005"), Value::Null).await;
+    let edit = json!({"version": data["version"], "grades": [
+        {"subjectClave": "ADM1", "value": "9", "ciclo": "2022-1"},
+        {"subjectClave": "CON1", "value": "9.5", "ciclo": "2022-2"}]});
+    let (status, answer) = call(&w.api, &who, Method::PUT, &format!("{base}/students/A0005/grades"), edit).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (_, retried) =
+        call(&w.api, &who, Method::POST, &format!("{base}/certificates/issue"), json!({"students": ["A0005"]})).await;
+    assert_eq!(retried["results"][0]["problems"][0]["code"], "sellar_de_nuevo", "{retried}");
+    // Exported again: the same certificate's folio de control, the corrected grade.
+    let [again] = <[Dec; 1]>::try_from(export_unsealed(&w, &["A0005"]).await).unwrap();
+    assert_eq!(again.folio_control, refused.folio_control);
+    assert!(again.asignatura.iter().any(|a| a.calificacion == "9.50"), "{:?}", again.asignatura);
+    let key = format!("inbox/uva/norte/{CYCLE}/A0005-corregido.xml");
+    let record = upload(&w, &key, seal(again).into_bytes()).await;
+    let answer = deliver(&w, vec![record]).await.unwrap();
+    assert_eq!(answer["records"][0]["documents"][0]["status"], "timbrado", "{answer}");
+    let [c] = <[CertificateRecord; 1]>::try_from(certificates(&w, "uva", "norte", "A0005").await).unwrap();
+    assert_eq!((c.id.as_str(), c.status), (refused.id.as_str(), CertificateStatus::Timbrado));
+    assert_ne!(c.artifacts.sealed_xml, refused.artifacts.sealed_xml, "the new seal is the certificate's document");
+    let t = tenant("uva");
+    let stamped = w.api.artifacts().get(&t, c.artifacts.stamped_xml.as_ref().unwrap()).await.unwrap().unwrap();
+    assert!(String::from_utf8(stamped).unwrap().contains(r#"calificacion="9.50""#));
+    assert_eq!(consumed(&w, "uva").await, 1);
+    let audit = w.api.records().audit_of_certificate(&t, &c.id).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == AuditAction::Resealed), "{audit:?}");
+}
+
 #[tokio::test]
 async fn a_transient_failure_is_retried_and_charges_one_credit() {
     let w = world().await;
