@@ -127,6 +127,8 @@ fn seal_document(efirma: &Efirma, name: &Path, xml: &str) -> Result<String, CliE
         .map_err(|e| CliError::Invalid(vec![format!("  - Responsable/curp: {e}")]))?;
     let issue_date = dec.issue_date().ok_or_else(|| CliError::Invalid(vec!["  - Expedicion/fecha ilegible".into()]))?;
     efirma.check_usable(issue_date, &curp)?;
+    // The seal is made now: an expired e.firma cannot seal with an earlier date.
+    efirma.certificate().check_valid_on(certifica_api::today_in_mexico())?;
     for warning in totals_warnings(&dec) {
         eprintln!("aviso: {warning} ({})", name.display());
     }

@@ -44,7 +44,8 @@ pub fn run(file: &Path, target: Target<'_>, operator: &str) -> Result<ExitCode, 
                 )));
             }
             Target::Data(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| CliError::Write(dir.into(), e.to_string()))?;
+                certifica_local::private::create_dir_all(dir)
+                    .map_err(|e| CliError::Write(dir.into(), e.to_string()))?;
                 let records = certifica_local::LocalRecords::open(&dir.join("certifica.db"))
                     .map_err(|e| CliError::Store(e.to_string()))?;
                 provision(&records, &spec, &by).await

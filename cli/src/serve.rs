@@ -50,7 +50,7 @@ fn derive(master: &[u8], purpose: &str) -> Vec<u8> {
 
 /// Reads the data folder's key, creating folder and key on first use.
 fn secrets(data: &Path) -> Result<Secrets, CliError> {
-    std::fs::create_dir_all(data).map_err(|e| CliError::Write(data.into(), e.to_string()))?;
+    certifica_local::private::create_dir_all(data).map_err(|e| CliError::Write(data.into(), e.to_string()))?;
     let path = data.join("secret.key");
     let master = match std::fs::read(&path) {
         Ok(bytes) if bytes.len() == 32 => bytes,
@@ -58,7 +58,9 @@ fn secrets(data: &Path) -> Result<Secrets, CliError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut bytes = vec![0u8; 32];
             aws_lc_rs::rand::fill(&mut bytes).map_err(|_| CliError::Write(path.clone(), "sin aleatoriedad".into()))?;
-            std::fs::write(&path, &bytes).map_err(|e| CliError::Write(path.clone(), e.to_string()))?;
+            certifica_local::private::create_new(&path)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, &bytes))
+                .map_err(|e| CliError::Write(path.clone(), e.to_string()))?;
             bytes
         }
         Err(e) => return Err(CliError::Write(path, e.to_string())),
@@ -82,6 +84,7 @@ struct Claims {
     iss: String,
     aud: String,
     iat: i64,
+    nbf: i64,
     exp: i64,
 }
 
@@ -106,6 +109,7 @@ pub fn mint(
         iss: ISSUER.into(),
         aud: AUDIENCE.into(),
         iat: now.timestamp(),
+        nbf: now.timestamp(),
         exp: (now + ttl).timestamp(),
     };
     let key = jsonwebtoken::EncodingKey::from_secret(&secrets.jwt).map_err(|e| CliError::Token(e.to_string()))?;
@@ -123,6 +127,9 @@ fn identity(headers: &http::HeaderMap, key: &jsonwebtoken::DecodingKey) -> Resul
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.set_issuer(&[ISSUER]);
     validation.set_audience(&[AUDIENCE]);
+    // A token is good only between its nbf and exp (60 s of clock leeway each side).
+    validation.validate_nbf = true;
+    validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud"]);
     let claims = jsonwebtoken::decode::<Claims>(token.trim(), key, &validation)
         .map_err(|_| AccessError::Unauthenticated)?
         .claims;
@@ -430,5 +437,54 @@ fn file(api: &LocalApi, token: &str) -> http::Response<Full<Bytes>> {
         }
         Ok(None) => problem(http::StatusCode::NOT_FOUND, "documento_no_encontrado", "el documento ya no existe"),
         Err(e) => problem(http::StatusCode::FORBIDDEN, "enlace_invalido", &e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(nbf: i64, exp: i64, aud: &str) -> Claims {
+        Claims {
+            sub: "clerk@uva.mx".into(),
+            email: Some("clerk@uva.mx".into()),
+            institution: "uva".into(),
+            permissions: Identity::permissions_claim(&[("norte", Permission::Ver)]),
+            iss: ISSUER.into(),
+            aud: aud.into(),
+            iat: nbf,
+            nbf,
+            exp,
+        }
+    }
+
+    fn bearer(token: &str) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        headers
+    }
+
+    fn sign<T: Serialize>(claims: &T) -> String {
+        let key = jsonwebtoken::EncodingKey::from_secret(b"clave de prueba").unwrap();
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), claims, &key).unwrap()
+    }
+
+    #[test]
+    fn a_token_is_accepted_only_between_its_nbf_and_exp_for_this_server() {
+        let key = jsonwebtoken::DecodingKey::from_secret(b"clave de prueba").unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let check = |c: &Claims| identity(&bearer(&sign(c)), &key);
+        assert_eq!(check(&claims(now, now + 600, AUDIENCE)).unwrap().tenant().id(), "uva");
+        let not_yet = claims(now + 3600, now + 7200, AUDIENCE);
+        assert!(matches!(check(&not_yet), Err(AccessError::Unauthenticated)), "nbf in an hour");
+        assert!(
+            matches!(check(&claims(now - 7200, now - 3600, AUDIENCE)), Err(AccessError::Unauthenticated)),
+            "expired"
+        );
+        assert!(matches!(check(&claims(now, now + 600, "otra-api")), Err(AccessError::Unauthenticated)), "audience");
+        // A token without nbf is not one this server mints.
+        let mut without = serde_json::to_value(claims(now, now + 600, AUDIENCE)).unwrap();
+        without.as_object_mut().unwrap().remove("nbf");
+        assert!(matches!(identity(&bearer(&sign(&without)), &key), Err(AccessError::Unauthenticated)));
     }
 }

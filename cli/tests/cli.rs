@@ -275,3 +275,16 @@ fn render_takes_a_png_logo_and_refuses_other_files() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("el logotipo no se puede usar: debe ser una imagen PNG"), "{}", stderr(&out));
 }
+
+#[cfg(unix)]
+#[test]
+fn the_data_folder_and_its_key_are_private_to_their_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = workdir().join("datos-privados");
+    let _ = std::fs::remove_dir_all(&data);
+    let out = certifica(&["token", "--institution", "uva", "--school", "norte", "--data", data.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("secret.key")), 0o600);
+}

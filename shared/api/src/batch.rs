@@ -1,10 +1,12 @@
 //! The preamble every batch route shares: the permission, the body, and
-//! the selected students sorted and without repeats, within the route's size.
+//! the selected students sorted and without repeats, within the route's
+//! size, each a well-formed matrícula.
 
 use crate::Problem;
 use crate::request::json_body;
 use bytes::Bytes;
 use certifica_core::identity::{Identity, Permission};
+use certifica_core::records::check_control_number;
 use http::Request;
 use serde::de::DeserializeOwned;
 
@@ -26,7 +28,29 @@ pub(crate) fn read<T: DeserializeOwned + Selects>(
     let body: T = json_body(request)?;
     let students = sorted(body.students());
     size(&students)?;
+    well_formed(&students)?;
     Ok((body, students))
+}
+
+/// Every matrícula of a selection is one that can exist: an empty or
+/// malformed one makes the whole request a 422 (not a per-student "not found").
+fn well_formed(students: &[String]) -> Result<(), Problem> {
+    let bad: Vec<String> = students
+        .iter()
+        .filter(|m| check_control_number(m).is_err())
+        .take(5)
+        .map(|m| format!("«{}»", crate::request::excerpt(m)))
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    Err(Problem::unprocessable(
+        "matricula_invalida",
+        format!(
+            "la selección tiene matrículas no válidas ({}): use de 1 a 40 letras sin acento, números, guion, guion bajo o punto",
+            bad.join(", ")
+        ),
+    ))
 }
 
 /// The students sorted, each once.
@@ -54,5 +78,6 @@ pub(crate) fn one_to(max: usize) -> impl FnOnce(&[String]) -> Result<(), Problem
 pub(crate) fn selection(students: &[String], max: usize) -> Result<Vec<String>, Problem> {
     let s = sorted(students);
     one_to(max)(&s)?;
+    well_formed(&s)?;
     Ok(s)
 }

@@ -46,6 +46,23 @@ pub(crate) fn issue_date_or_today(requested: Option<&str>) -> Result<NaiveDate, 
     Ok(date)
 }
 
+/// A server that seals now needs the signer's certificate valid now, not
+/// only on the issue date: an expired e.firma cannot seal with an earlier date.
+pub(crate) fn signer_valid_today(cer: &[u8]) -> Result<(), Problem> {
+    let Ok(certificate) = SignerCertificate::from_der(cer) else { return Ok(()) };
+    let (today, to) = (today_in_mexico(), certificate.not_after().date_naive());
+    if today > to {
+        return Err(Problem::unprocessable(
+            "firmante_vencido",
+            format!(
+                "la e.firma del responsable venció el {to}: ya no puede sellar hoy ({today}), aunque la fecha de \
+                 expedición sea anterior; registre su e.firma vigente"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The issue date must fall within the signer's certificate (its der):
 /// otherwise every student would be refused for the same reason.
 pub(crate) fn within_signer(issue_date: NaiveDate, cer: &[u8]) -> Result<(), Problem> {

@@ -36,6 +36,7 @@ pub mod router;
 pub mod routes;
 pub mod upload;
 
+pub use dates::today_in_mexico;
 pub use problem::Problem;
 pub use request::MAX_BODY_BYTES;
 pub use router::{Function, FunctionRoutes, ROUTES, Routes, function_of};

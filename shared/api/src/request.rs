@@ -53,15 +53,19 @@ pub fn json_body<T: DeserializeOwned>(request: &Request<Bytes>) -> Result<T, Pro
             format!("el cuerpo mide {} bytes; el máximo es {MAX_BODY_BYTES}", body.len()),
         ));
     }
-    if let Some(ct) = request.headers().get(header::CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
-        if !ct.starts_with("application/json") {
-            return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "tipo_de_contenido",
-                format!("se esperaba «application/json» y llegó «{ct}»"),
-            ));
-        }
+    // Declared, not guessed: a body sent as a form or text is not read as JSON.
+    let ct = request.headers().get(header::CONTENT_TYPE).map(|ct| ct.to_str().unwrap_or_default().to_ascii_lowercase());
+    let media = ct.as_deref().and_then(|ct| ct.split(';').next()).map(str::trim);
+    if media != Some("application/json") {
+        let got = match &ct {
+            Some(ct) => format!("llegó «{}»", excerpt(ct)),
+            None => "la solicitud no dice su tipo".to_string(),
+        };
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "tipo_de_contenido",
+            format!("envíe el cuerpo como JSON con «Content-Type: application/json» ({got})"),
+        ));
     }
     if body.is_empty() {
         return Err(Problem::bad_request("cuerpo_vacio", "la solicitud no tiene cuerpo; envíe un documento JSON"));
@@ -69,27 +73,73 @@ pub fn json_body<T: DeserializeOwned>(request: &Request<Bytes>) -> Result<T, Pro
     serde_json::from_slice(body).map_err(|e| Problem::bad_request("json_invalido", explain(&e)))
 }
 
-/// serde's message, in Spanish, with where it happened.
+/// Longest quote of the caller's input in an error (a 10 MB value must not
+/// come back whole in a 400).
+const MAX_QUOTE: usize = 80;
+
+/// `text`, cut to [`MAX_QUOTE`] characters with "…" when longer.
+pub(crate) fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(MAX_QUOTE) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// serde's message, in Spanish, with where it happened; any value it quotes cut short.
 fn explain(e: &serde_json::Error) -> String {
     let message = e.to_string();
+    // serde appends " at line L column C"; the position is given in Spanish below.
+    let message = message.split(" at line").next().unwrap_or(&message);
+    let message = &excerpt_quotes(message);
     let field = |prefix: &str| message.strip_prefix(prefix).and_then(|rest| rest.split('`').next()).map(str::to_string);
     let what = if let Some(f) = field("unknown field `") {
         format!("el campo «{f}» no existe")
     } else if let Some(f) = field("missing field `") {
         format!("falta el campo obligatorio «{f}»")
     } else if let Some(rest) = message.strip_prefix("invalid type: ") {
-        format!("un valor tiene un tipo incorrecto ({})", rest.split(" at line").next().unwrap_or(rest))
+        format!("un valor tiene un tipo incorrecto ({rest})")
     } else if let Some(rest) = message.strip_prefix("invalid value: ") {
-        format!("un valor no es válido ({})", rest.split(" at line").next().unwrap_or(rest))
+        format!("un valor no es válido ({rest})")
     } else if let Some(rest) = message.strip_prefix("unknown variant `") {
         let (value, expected) = rest.split_once("`, expected ").unwrap_or((rest, ""));
-        format!("el valor «{value}» no es válido; se espera {}", expected.split(" at line").next().unwrap_or(expected))
+        format!("el valor «{value}» no es válido; se espera {expected}")
     } else if e.is_syntax() || e.is_eof() {
         "el cuerpo no es JSON válido".to_string()
     } else {
-        format!("el cuerpo no es válido ({})", message.split(" at line").next().unwrap_or(&message))
+        format!("el cuerpo no es válido ({message})")
     };
     format!("{what} (línea {}, columna {})", e.line(), e.column())
+}
+
+/// serde quotes values as `"…"` or `` `…` ``: each quote cut to an excerpt.
+fn excerpt_quotes(message: &str) -> String {
+    if message.chars().count() <= 2 * MAX_QUOTE {
+        return message.to_string();
+    }
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(start) = rest.find(['"', '`']) {
+        let quote = rest.as_bytes()[start] as char;
+        out.push_str(&rest[..=start]);
+        let inner = &rest[start + 1..];
+        let end = inner.find(quote).unwrap_or(inner.len());
+        out.push_str(&excerpt(&inner[..end]));
+        rest = &inner[end..];
+        if let Some(close) = rest.strip_prefix(quote) {
+            out.push(quote);
+            rest = close;
+        }
+    }
+    out.push_str(rest);
+    excerpt_long(&out)
+}
+
+/// A message still too long after its quotes were cut.
+fn excerpt_long(message: &str) -> String {
+    match message.char_indices().nth(4 * MAX_QUOTE) {
+        Some((at, _)) => format!("{}…", &message[..at]),
+        None => message.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -116,6 +166,44 @@ mod tests {
         assert!(err(r#"{"students":"A1"}"#).starts_with("un valor tiene un tipo incorrecto"));
         assert!(err("{").starts_with("el cuerpo no es JSON válido"));
         assert_eq!(json_body::<Sample>(&post("")).unwrap_err().code, "cuerpo_vacio");
+    }
+
+    #[test]
+    fn a_json_body_must_say_it_is_json() {
+        let without = Request::builder().body(Bytes::from(r#"{"students":[]}"#)).unwrap();
+        let refused = json_body::<Sample>(&without).unwrap_err();
+        assert_eq!((refused.status, refused.code), (StatusCode::UNSUPPORTED_MEDIA_TYPE, "tipo_de_contenido"));
+        let form = Request::builder()
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Bytes::from(r#"{"students":[]}"#))
+            .unwrap();
+        assert_eq!(json_body::<Sample>(&form).unwrap_err().status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let lookalike = Request::builder()
+            .header("content-type", "application/jsonp")
+            .body(Bytes::from(r#"{"students":[]}"#))
+            .unwrap();
+        assert_eq!(json_body::<Sample>(&lookalike).unwrap_err().status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let with_charset = Request::builder()
+            .header("content-type", "application/json; charset=utf-8")
+            .body(Bytes::from(r#"{"students":[]}"#))
+            .unwrap();
+        assert!(json_body::<Sample>(&with_charset).is_ok());
+    }
+
+    #[test]
+    fn an_error_quotes_only_an_excerpt_of_a_huge_value() {
+        // As big a value as a body may carry.
+        let huge = "x".repeat(MAX_BODY_BYTES - 100);
+        let refused = json_body::<Sample>(&post(&format!(r#"{{"students":"{huge}"}}"#))).unwrap_err();
+        assert_eq!(refused.code, "json_invalido");
+        assert!(refused.detail.len() < 1_000, "{} bytes", refused.detail.len());
+        assert!(
+            refused.detail.starts_with("un valor tiene un tipo incorrecto") && refused.detail.contains("xxx…"),
+            "{}",
+            refused.detail
+        );
+        let field = json_body::<Sample>(&post(&format!(r#"{{"{huge}":1}}"#))).unwrap_err();
+        assert!(field.detail.len() < 1_000 && field.detail.starts_with("el campo «xxx"), "{}", &field.detail[..100]);
     }
 
     #[test]

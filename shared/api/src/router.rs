@@ -316,10 +316,16 @@ impl<X: Adapters> Api<X> {
         let method = request.method().clone();
         let path = request.uri().path().to_string();
         let caller = Caller { identity: &identity, request_id };
-        let response = match self.route::<R>(&request, caller).await {
+        let mut response = match self.route::<R>(&request, caller).await {
             Ok(response) => response,
             Err(problem) => problem.into_response(),
         };
+        let headers = response.headers_mut();
+        // A browser never guesses a type; an answer about a signed-in caller is never stored by a cache.
+        headers.insert(http::header::X_CONTENT_TYPE_OPTIONS, http::HeaderValue::from_static("nosniff"));
+        if identity.is_ok() {
+            headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+        }
         tracing::info!(%method, %path, status = response.status().as_u16(), request_id, "request");
         response
     }

@@ -444,3 +444,79 @@ async fn imports_never_change_what_a_valid_certificate_states() {
     .await;
     assert_eq!(again["unchanged"].as_u64(), Some(1), "{again}");
 }
+
+#[tokio::test]
+async fn a_malformed_selection_or_a_body_not_declared_as_json_is_refused_whole() {
+    let f = fixture().await;
+    register_signer(&f, "uva").await;
+    for students in [json!(["UVA000", ""]), json!(["UVA000", "../UVA001"]), json!(["A 1"])] {
+        let (status, body) =
+            call(&f, Method::POST, ISSUE, Some(json!({ "students": students })), token("uva", &all("norte"))).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("matricula_invalida")));
+        assert!(body["results"].is_null(), "nothing issued: {body}");
+    }
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(ISSUE)
+        .header("content-type", "text/plain")
+        .body(Bytes::from(json!({"students": ["UVA000"]}).to_string()))
+        .unwrap();
+    let response = f.api.handle(request, token("uva", &all("norte")), "req").await;
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let request = Request::builder().method(Method::POST).uri(ISSUE).body(Bytes::from("{}")).unwrap();
+    assert_eq!(
+        f.api.handle(request, token("uva", &all("norte")), "req").await.status(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    assert_eq!(credits(&f, "uva").await, 5);
+}
+
+/// SAT-style test material made by the project's script (openssl).
+fn generated_efirma(name: &str, start: &str, end: &str) -> (tempfile::TempDir, Vec<u8>, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/gen-efirma.sh");
+    let status = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(dir.path())
+        .args([
+            name,
+            "MARÍA CRISTINA GÓMEZ RUIZ",
+            DEMO_CURP,
+            "00001000000500000009",
+            start,
+            end,
+            "aes256",
+            DEMO_PASSWORD,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let cer = std::fs::read(dir.path().join(format!("{name}.cer"))).unwrap();
+    let key = std::fs::read(dir.path().join(format!("{name}.key"))).unwrap();
+    (dir, cer, key)
+}
+
+#[tokio::test]
+async fn an_expired_efirma_cannot_seal_by_choosing_an_earlier_issue_date() {
+    use base64::Engine;
+    let f = fixture().await;
+    register_signer(&f, "uva").await;
+    // Registered while valid, expired since: its files are swapped in the store
+    // (registration itself refuses an expired certificate).
+    let (_material, cer, key) = generated_efirma("vencido", "20170101000000Z", "20210101000000Z");
+    let t = Tenant::from_verified_identity("uva");
+    let mut signer = f.api.records().signer(&t, "norte").await.unwrap().unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    signer.cer_base64 = b64.encode(&cer);
+    signer.key_base64 = b64.encode(&key);
+    f.api.records().put_signer(&t, &signer).await.unwrap();
+    let body = json!({ "students": ["UVA000"], "issueDate": "2020-06-01" });
+    let (status, answer) = call(&f, Method::POST, ISSUE, Some(body), token("uva", &all("norte"))).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("firmante_vencido")),
+        "{answer}"
+    );
+    assert!(answer["detail"].as_str().unwrap().contains("venció el 2021-01-01"), "{answer}");
+    assert_eq!(credits(&f, "uva").await, 5, "nothing sealed nor held");
+}

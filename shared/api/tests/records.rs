@@ -314,3 +314,22 @@ async fn the_cycle_summary_counts_states_and_lists_groups() {
         get(&f, "/v1/schools/norte/cycles/2026/summary?status=timbrado", token("uva", &all("norte"))).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("parametro_desconocido")));
 }
+
+#[tokio::test]
+async fn answers_are_never_sniffed_and_a_signed_in_callers_are_never_cached() {
+    let f = fixture().await;
+    let send = |uri: &str, id| {
+        let request = http::Request::builder().uri(uri).body(bytes::Bytes::new()).unwrap();
+        f.api.handle(request, id, "req-cabeceras")
+    };
+    for (uri, id) in
+        [("/v1/schools", token("uva", &all("norte"))), ("/v1/schools/sur/cycles", token("uva", &all("norte")))]
+    {
+        let response = send(uri, id).await;
+        assert_eq!(response.headers()["cache-control"], "no-store", "{uri} {}", response.status());
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    }
+    let public = send("/v1/verify/no-existe", Err(AccessError::Unauthenticated)).await;
+    assert_eq!(public.headers()["x-content-type-options"], "nosniff");
+    assert!(public.headers().get("cache-control").is_none(), "the public verification may be cached");
+}

@@ -25,10 +25,10 @@ pub use idempotency::*;
 pub use inbox::*;
 pub use institution::*;
 pub use mail::*;
-pub use stamping::a_stamp_is_never_lost_nor_obtained_twice;
+pub use stamping::{a_failed_cancellation_leaves_the_certificate_as_it_was, a_stamp_is_never_lost_nor_obtained_twice};
 pub use students::*;
 
-/// Generates the stamping check under injected failures for the records
+/// Generates the stamping and cancelling checks under injected failures for the records
 /// built by `$records` and the documents built by `$artifacts` (one set).
 #[macro_export]
 macro_rules! stamping_conformance_tests {
@@ -36,6 +36,10 @@ macro_rules! stamping_conformance_tests {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn a_stamp_is_never_lost_nor_obtained_twice() {
             $crate::a_stamp_is_never_lost_nor_obtained_twice(&$records.await, &$artifacts.await).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_failed_cancellation_leaves_the_certificate_as_it_was() {
+            $crate::a_failed_cancellation_leaves_the_certificate_as_it_was(&$records.await, &$artifacts.await).await
         }
     };
 }

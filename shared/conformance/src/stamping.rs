@@ -6,6 +6,9 @@
 //! certificate*, and the authority is asked again only when its answer was
 //! never kept (it then answers the same authentication).
 //!
+//! A cancellation whose state change fails leaves the certificate valid and
+//! serving its original PDF.
+//!
 //! The failures are injected by [`Faulty`], a wrapper that passes every call
 //! to the adapter under test and fails the one step it is armed for.
 
@@ -45,6 +48,8 @@ pub enum Fault {
     Commit,
     /// The commit happens but its answer is lost (a timeout after the write).
     CommitAnswerLost,
+    /// A state change (a cancellation), which does not happen.
+    Transition,
 }
 
 type Armed = Arc<Mutex<Option<Fault>>>;
@@ -76,11 +81,24 @@ macro_rules! pass {
 }
 
 impl<T: CertificateStore> CertificateStore for Faulty<T> {
+    async fn transition(
+        &self,
+        t: &Tenant,
+        id: &str,
+        v: u64,
+        change: Transition,
+        by: &Actor,
+    ) -> StoreResult<CertificateRecord> {
+        if fires(&self.armed, Fault::Transition) {
+            return Err(injected());
+        }
+        self.inner.transition(t, id, v, change, by).await
+    }
+
     pass! {
         fn create(&self, t: &Tenant, c: &CertificateRecord, by: &Actor) -> StoreResult<()>;
         fn get(&self, t: &Tenant, id: &str) -> StoreResult<Option<CertificateRecord>>;
         fn by_folio(&self, folio: &str) -> StoreResult<Option<(Tenant, CertificateRecord)>>;
-        fn transition(&self, t: &Tenant, id: &str, v: u64, change: Transition, by: &Actor) -> StoreResult<CertificateRecord>;
         fn student_certificates(&self, t: &Tenant, s: &str, c: &str, m: &str) -> StoreResult<Vec<CertificateRecord>>;
         fn certificates_page(&self, t: &Tenant, s: &str, c: &str, after: Option<&str>, limit: usize) -> StoreResult<(Vec<CertificateRecord>, Option<String>)>;
     }
@@ -409,4 +427,56 @@ fn certifiable_student(n: u32) -> Student {
         plan_id: "lae".into(),
         grades: vec![grade("MAT1", 8), grade("FIS1", 9)],
     }
+}
+
+/// A cancellation whose state change fails: the certificate stays valid and
+/// serves its original PDF (the CANCELADO one becomes current only with the
+/// change); once the store answers, the cancellation goes through.
+pub async fn a_failed_cancellation_leaves_the_certificate_as_it_was<R: Records, A: ArtifactStore + Clone + 'static>(
+    records: &R,
+    artifacts: &A,
+) {
+    use bytes::Bytes;
+    use certifica_core::identity::{Identity, Permission};
+    let armed: Armed = Arc::new(Mutex::new(None));
+    let (api, t, institution, school, signer) = setup(records, artifacts, &armed).await;
+    // Another date than the stamping check's: the simulated authority derives
+    // the folio from the document, and the same document would get the same one.
+    let date = NaiveDate::from_ymd_opt(2026, 7, 16).expect("date");
+    let session = Session::new(&api, &t, Actor::new("clerk", "req-1"), &institution, &school, "2026", Some(&signer));
+    assert_eq!(session.issue_all(&["T001".to_string()], date).await[0].status, Status::Timbrado);
+    let valid = records.student_certificates(&t, "norte", "2026", "T001").await.expect("history").remove(0);
+    let pdf_key = valid.artifacts.pdf.clone().expect("pdf");
+    let original = artifacts.get(&t, &pdf_key).await.expect("get").expect("stored");
+    let cancel = || {
+        let who = Identity::from_claims(
+            "u1",
+            Some("clerk@uva.mx"),
+            Some(t.id()),
+            Some(&Identity::permissions_claim(&[("norte", Permission::Ver), ("norte", Permission::Timbrar)])),
+        );
+        let body = serde_json::json!({"students": ["T001"], "motive": "R3"}).to_string();
+        let request = http::Request::builder()
+            .method(http::Method::POST)
+            .uri("/v1/schools/norte/cycles/2026/certificates/cancel")
+            .header("content-type", "application/json")
+            .body(Bytes::from(body))
+            .expect("request");
+        api.handle(request, who, "req-cancel")
+    };
+    *armed.lock().expect("armed") = Some(Fault::Transition);
+    let failed = cancel().await;
+    assert_eq!(*armed.lock().expect("armed"), None, "the transition was reached");
+    let answer: serde_json::Value = serde_json::from_slice(failed.body()).unwrap_or_default();
+    assert_ne!(answer["cancelled"], 1, "{answer}");
+    let after = records.get(&t, &valid.id).await.expect("get").expect("exists");
+    assert_eq!((after.status, after.artifacts.pdf.as_deref()), (CertificateStatus::Timbrado, Some(pdf_key.as_str())));
+    assert_eq!(artifacts.get(&t, &pdf_key).await.expect("get"), Some(original.clone()), "still the original PDF");
+    let answer: serde_json::Value = serde_json::from_slice(cancel().await.body()).expect("json");
+    assert_eq!(answer["cancelled"], 1, "{answer}");
+    let cancelled = records.get(&t, &valid.id).await.expect("get").expect("exists");
+    assert_eq!(cancelled.status, CertificateStatus::Cancelado);
+    let served = artifacts.get(&t, cancelled.artifacts.pdf.as_deref().expect("pdf")).await.expect("get").expect("pdf");
+    assert!(served.starts_with(b"%PDF") && served != original, "the CANCELADO PDF");
+    assert_eq!(artifacts.get(&t, &pdf_key).await.expect("get"), Some(original), "the original is kept");
 }

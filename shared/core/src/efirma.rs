@@ -24,6 +24,10 @@ const RSA_ENCRYPTION: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier:
 /// X.520 `serialNumber` (2.5.4.5): where SAT writes the holder's CURP.
 const SUBJECT_SERIAL_NUMBER: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("2.5.4.5");
 
+/// Most PBKDF2 iterations a `.key` may ask for: SAT keys use 2,048; this
+/// bound (≈ 0.1 s of work) keeps a crafted key from burning minutes of CPU.
+pub const MAX_KEY_ITERATIONS: u32 = 100_000;
+
 /// Why an e.firma cannot be used. Messages are for the signer or the clerk.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EfirmaError {
@@ -37,6 +41,10 @@ pub enum EfirmaError {
     WrongPassword,
     #[error("la llave privada usa un cifrado no soportado ({0})")]
     UnsupportedKeyEncryption(String),
+    #[error(
+        "la llave privada pide un cálculo desmedido para abrirse ({0}); las llaves del SAT usan 2048 iteraciones de PBKDF2 y el máximo aceptado es {MAX_KEY_ITERATIONS}"
+    )]
+    KeyTooCostly(String),
     #[error("la llave privada no es una llave RSA utilizable")]
     KeyUnusable,
     #[error("la llave privada no corresponde al certificado")]
@@ -60,6 +68,7 @@ impl EfirmaError {
             EfirmaError::NotAKey => "llave_invalida",
             EfirmaError::WrongPassword => "contrasena_incorrecta",
             EfirmaError::UnsupportedKeyEncryption(_) => "cifrado_no_soportado",
+            EfirmaError::KeyTooCostly(_) => "llave_costosa",
             EfirmaError::KeyUnusable => "llave_no_utilizable",
             EfirmaError::KeyDoesNotMatch => "llave_no_corresponde",
             EfirmaError::NotValidOn { .. } => "certificado_no_vigente",
@@ -215,6 +224,19 @@ impl SignerCertificate {
     }
 }
 
+/// Refuses, before any work, a key whose derivation would cost more than a
+/// SAT key's many times over (scrypt is not compiled in: it is refused as an
+/// unsupported encryption when decrypting).
+fn check_key_cost(scheme: &pkcs8::pkcs5::EncryptionScheme) -> Result<(), EfirmaError> {
+    use pkcs8::pkcs5::pbes2::Kdf;
+    if let Some(Kdf::Pbkdf2(params)) = scheme.pbes2().map(|p| &p.kdf)
+        && params.iteration_count > MAX_KEY_ITERATIONS
+    {
+        return Err(EfirmaError::KeyTooCostly(format!("{} iteraciones de PBKDF2", params.iteration_count)));
+    }
+    Ok(())
+}
+
 fn const_oid_cn() -> der::asn1::ObjectIdentifier {
     der::asn1::ObjectIdentifier::new_unwrap("2.5.4.3")
 }
@@ -239,6 +261,7 @@ impl Efirma {
     pub fn load(cer: &[u8], key: &[u8], password: &[u8]) -> Result<Self, EfirmaError> {
         let certificate = SignerCertificate::from_der(cer)?;
         let encrypted = EncryptedPrivateKeyInfoRef::from_der(key).map_err(|_| EfirmaError::NotAKey)?;
+        check_key_cost(&encrypted.encryption_algorithm)?;
         let plain = encrypted.decrypt(password).map_err(|e| match e {
             pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::UnsupportedAlgorithm { oid })
             | pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::AlgorithmParametersInvalid { oid }) => {

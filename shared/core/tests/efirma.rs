@@ -71,3 +71,31 @@ fn validity_on_the_issue_date_and_the_responsable_curp_are_checked() {
     let msg = good.check_usable(date("2026-07-15"), &other).unwrap_err().to_string();
     assert!(msg.contains(SIGNER_CURP) && msg.contains(OTHER_CURP), "{msg}");
 }
+
+/// The des3 fixture's key re-encoded asking for `iterations` of PBKDF2
+/// (same salt, same ciphertext: only the cost changes).
+fn key_with_iterations(iterations: u32) -> Vec<u8> {
+    use der::{Decode, Encode};
+    use pkcs8::pkcs5::{EncryptionScheme, pbes2::Kdf};
+    let original = read(&fixtures().des3.key);
+    let mut key = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&original).unwrap();
+    let EncryptionScheme::Pbes2(params) = &mut key.encryption_algorithm else { panic!("a PBES2 key") };
+    let Kdf::Pbkdf2(kdf) = &mut params.kdf else { panic!("PBKDF2") };
+    assert_eq!(kdf.iteration_count, 2048, "as SAT issues them");
+    kdf.iteration_count = iterations;
+    key.to_der().unwrap()
+}
+
+#[test]
+fn a_key_asking_for_an_absurd_derivation_is_refused_before_any_work() {
+    let m = &fixtures().des3;
+    // 2^31 iterations would keep a core busy for many minutes.
+    let crafted = key_with_iterations(1 << 31);
+    let err = Efirma::load(&read(&m.cer), &crafted, &read(&m.password)).unwrap_err();
+    assert_eq!(err.code(), "llave_costosa");
+    assert!(err.to_string().contains("2147483648 iteraciones"), "{err}");
+    // At the bound the key is opened as usual (its ciphertext was made with
+    // 2,048, so the derived key is wrong: a wrong password, not a refusal).
+    let at_bound = key_with_iterations(certifica_core::efirma::MAX_KEY_ITERATIONS);
+    assert_eq!(Efirma::load(&read(&m.cer), &at_bound, &read(&m.password)).unwrap_err(), EfirmaError::WrongPassword);
+}

@@ -62,7 +62,7 @@ impl LocalArtifacts {
         if secret.len() < 32 {
             return Err(unavailable("la clave para firmar enlaces debe tener al menos 32 bytes"));
         }
-        std::fs::create_dir_all(root).map_err(unavailable)?;
+        crate::private::create_dir_all(root).map_err(unavailable)?;
         Ok(LocalArtifacts {
             root: root.to_path_buf(),
             link_base: link_base.into(),
@@ -159,9 +159,9 @@ fn finish_part(dir: &Path, path: &Path, file: std::fs::File, key: String) -> Sto
 
 /// A temporary file for a document being written, beside its versions.
 fn part_file(dir: &Path) -> StoreResult<(PathBuf, std::fs::File)> {
-    std::fs::create_dir_all(dir).map_err(unavailable)?;
+    crate::private::create_dir_all(dir).map_err(unavailable)?;
     let path = dir.join(format!(".{}.part", uuid::Uuid::new_v4()));
-    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(unavailable)?;
+    let file = crate::private::create_new(&path).map_err(unavailable)?;
     Ok((path, file))
 }
 

@@ -32,7 +32,7 @@ fn version_of(meta: &std::fs::Metadata) -> String {
 impl LocalInbox {
     /// Uses (and creates) `root/inbox`.
     pub fn new(root: &Path) -> StoreResult<Self> {
-        std::fs::create_dir_all(root.join("inbox")).map_err(unavailable)?;
+        crate::private::create_dir_all(&root.join("inbox")).map_err(unavailable)?;
         Ok(LocalInbox { root: root.to_path_buf() })
     }
 
@@ -88,7 +88,7 @@ impl LocalInbox {
 
     fn write_atomically(path: &Path, bytes: &[u8]) -> StoreResult<()> {
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, bytes).map_err(unavailable)?;
+        crate::private::write(&tmp, bytes).map_err(unavailable)?;
         std::fs::rename(&tmp, path).map_err(unavailable)
     }
 }
@@ -133,7 +133,7 @@ impl Inbox for LocalInbox {
                 return Ok(());
             }
             if let Some(parent) = to.parent() {
-                std::fs::create_dir_all(parent).map_err(unavailable)?;
+                crate::private::create_dir_all(parent).map_err(unavailable)?;
             }
             // Report first, then the move: an upload gone from the inbox always has its report.
             let mut report_path = to.clone().into_os_string();

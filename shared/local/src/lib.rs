@@ -14,6 +14,7 @@
 mod artifacts;
 mod inbox;
 mod outbox;
+pub mod private;
 mod records;
 
 pub use artifacts::{LinkError, LinkTarget, LocalArtifacts, LocalWriter};

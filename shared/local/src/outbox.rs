@@ -16,7 +16,7 @@ pub struct LocalOutbox {
 impl LocalOutbox {
     /// Uses (creating if needed) `dir`.
     pub fn new(dir: &Path, sender: Sender) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        crate::private::create_dir_all(dir)?;
         Ok(LocalOutbox { dir: dir.to_path_buf(), sender })
     }
 
@@ -35,7 +35,7 @@ impl Mailer for LocalOutbox {
         tokio::task::spawn_blocking(move || {
             // Written aside and renamed, so a reader never sees half a message.
             let partial = dir.join(format!(".{file}.partial"));
-            std::fs::write(&partial, bytes)?;
+            crate::private::write(&partial, &bytes)?;
             std::fs::rename(&partial, dir.join(&file))
         })
         .await

@@ -5,7 +5,7 @@
 
 use crate::batch::{self, Selects};
 use crate::bulk_zip::BulkZip;
-use crate::dates::{issue_date_or_today, today_in_mexico, within_signer};
+use crate::dates::{issue_date_or_today, signer_valid_today, today_in_mexico, within_signer};
 use crate::issuing::{Session, Signer, secret_context};
 use crate::lookup::{
     CyclePages, document, institution_and_school, require_cycle, require_plan_of, require_school, require_student,
@@ -206,6 +206,9 @@ async fn issue<X: Adapters>(
     let signer = Signer::load(api, t, school_id, institution.kind).await?;
     if let Some(signer) = &signer {
         within_signer(issue_date, &signer.cer)?;
+        if signer.sealing().is_some() {
+            signer_valid_today(&signer.cer)?;
+        }
     }
     let session = Session::new(api, t, id.actor(request_id), &institution, &school, cycle, signer.as_ref());
     // Credits held by attempts that died are settled first (their kept stamps committed).

@@ -60,6 +60,12 @@ impl LocalRecords {
     /// writes, one for reads. In WAL mode readers never wait for a writer, so
     /// reads do not queue behind a commit's fsync.
     pub fn open(path: &Path) -> StoreResult<Self> {
+        // The file is made 0600 before SQLite opens it (its -wal and -shm take the same mode).
+        match crate::private::create_new(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(unavailable(e)),
+        }
         let open = || {
             let conn = Connection::open(path).map_err(unavailable)?;
             // Several processes (server, CLI) may open the file: wait for a writer instead of failing.
