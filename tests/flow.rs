@@ -99,6 +99,25 @@ fn the_whole_flow_over_http() {
     assert_eq!(preview.status, 200, "{}", String::from_utf8_lossy(&preview.body));
     assert!(preview.body.starts_with(b"%PDF"));
 
+    // The simulated-failure header counts only for a signed-in caller, and
+    // only for its own institution's documents: neither of these arms it for uva.
+    let base = &client.server.base;
+    let anonymous = request("GET", &format!("{base}/v1/verify/x"), &[("X-Simular-Autoridad", "rechazo")], None);
+    assert_eq!(anonymous.status, 404);
+    let itp = std::process::Command::new(certifica_binary())
+        .args(["token", "--institution", "itp", "--school", "centro", "--data"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let itp = format!("Bearer {}", String::from_utf8(itp.stdout).unwrap().trim());
+    let other = request(
+        "GET",
+        &format!("{base}/v1/schools"),
+        &[("Authorization", &itp), ("X-Simular-Autoridad", "rechazo")],
+        None,
+    );
+    assert_eq!(other.status, 200);
+
     // Issue: A20004 lacks data; A20001 meets an unavailable authority.
     let issued = client.ok(
         "POST",

@@ -384,17 +384,23 @@ async fn answer(server: &Server, request: http::Request<Incoming>) -> http::Resp
             };
         }
     }
-    // Local mode only: the simulated authority can be told to fail the next
-    // stamp, to try the Error → retry path by hand or in end-to-end tests.
-    match request.headers().get(SIMULATE_HEADER).and_then(|v| v.to_str().ok()) {
-        Some("no-disponible") => api.stamper().fail_next(Failure::Unavailable),
-        Some("rechazo") => api.stamper().fail_next(Failure::Reject("documento rechazado (simulado)".into())),
-        _ => {}
-    }
     let (parts, body) = request.into_parts();
+    let identity = identity(&parts.headers, key);
+    // Local mode only: the simulated authority can be told to fail the next
+    // stamp, to try the Error → retry path by hand or in end-to-end tests —
+    // by a signed-in caller, for its own institution's documents only.
+    let simulated = match parts.headers.get(SIMULATE_HEADER).and_then(|v| v.to_str().ok()) {
+        Some("no-disponible") => Some(Failure::Unavailable),
+        Some("rechazo") => Some(Failure::Reject("documento rechazado (simulado)".into())),
+        _ => None,
+    };
+    if let (Some(failure), Ok(caller)) = (simulated, &identity)
+        && let Ok(Some(institution)) = api.records().institution(caller.tenant()).await
+    {
+        api.stamper().fail_next_for(&institution.mec_id, failure);
+    }
     let response = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => {
-            let identity = identity(&parts.headers, key);
             let request = http::Request::from_parts(parts, collected.to_bytes());
             api.handle(request, identity, &request_id).await
         }

@@ -86,7 +86,7 @@ impl<'a, X: Adapters> BulkZip<'a, X> {
     }
 
     pub(crate) fn row(&mut self, record: &[&str]) -> Result<(), Problem> {
-        self.manifest.write_record(record).map_err(zip_error)?;
+        self.manifest.write_record(record.iter().map(|cell| formula_safe(cell).into_owned())).map_err(zip_error)?;
         self.rows += 1;
         Ok(())
     }
@@ -136,5 +136,30 @@ impl<'a, X: Adapters> BulkZip<'a, X> {
             answer.extend(extra);
         }
         Ok(json_response(StatusCode::OK, &answer))
+    }
+}
+
+/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, or a
+/// tab or carriage return first) is written after an apostrophe, read as text.
+fn formula_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::formula_safe;
+
+    #[test]
+    fn manifest_cells_are_never_formulas() {
+        for cell in ["=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)", "\t=1"] {
+            assert_eq!(formula_safe(cell), format!("'{cell}"));
+        }
+        for cell in ["A20001", "Ana Núñez", "2026-07-15", "", "1=1"] {
+            assert_eq!(formula_safe(cell), cell);
+        }
     }
 }

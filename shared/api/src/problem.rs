@@ -65,7 +65,10 @@ impl Problem {
             "code": self.code,
             "detail": self.detail,
         });
-        if let (Some((name, value)), Some(map)) = (self.extra, body.as_object_mut()) {
+        // An extension never replaces a member of the problem (its status is the HTTP status).
+        if let (Some((name, value)), Some(map)) = (self.extra, body.as_object_mut())
+            && !map.contains_key(name)
+        {
             map.insert(name.to_string(), value);
         }
         let mut response = Response::new(Bytes::from(body.to_string()));
@@ -122,4 +125,23 @@ pub fn json_response(status: StatusCode, value: &Value) -> Response<Bytes> {
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_extension_never_replaces_the_status_or_the_code() {
+        let response =
+            Problem::not_found("folio_desconocido", "no existe").with("status", json!("desconocido")).into_response();
+        let body: Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(
+            (response.status(), &body["status"], &body["code"]),
+            (StatusCode::NOT_FOUND, &json!(404), &json!("folio_desconocido"))
+        );
+        let with_list = Problem::unprocessable("datos", "x").with("problems", json!([1])).into_response();
+        let body: Value = serde_json::from_slice(with_list.body()).unwrap();
+        assert_eq!((&body["status"], &body["problems"]), (&json!(422), &json!([1])));
+    }
 }

@@ -16,6 +16,7 @@ use crate::routes::{cancel, download, email, issue, list, manage, verify};
 use crate::{Adapters, Api, Problem};
 use bytes::Bytes;
 use certifica_core::identity::{AccessError, Identity, Permission};
+use certifica_core::records::check_control_number;
 use futures_util::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode};
 
@@ -130,6 +131,19 @@ impl Route {
                 format!("no existe la ruta {method} {path}; consulte la documentación de la API (openapi.json)"),
             )
         };
+        // Every identifier in the path (school, cycle, plan, student) has a
+        // matrícula's shape; the words between them pass the same check.
+        if let ["v1", "schools", ids @ ..] = s.as_slice()
+            && let Some(bad) = ids.iter().step_by(2).find(|id| check_control_number(id).is_err())
+        {
+            return Err(Problem::bad_request(
+                "identificador_invalido",
+                format!(
+                    "«{}» no es un identificador válido en la ruta: use de 1 a 40 letras sin acento, números, guion, guion bajo o punto",
+                    request::excerpt(bad)
+                ),
+            ));
+        }
         let route = match s.as_slice() {
             ["v1", "schools"] => get.then_some(Route::List(list::Route::Schools)),
             ["v1", "schools", school, "cycles"] => {

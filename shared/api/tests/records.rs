@@ -257,9 +257,11 @@ async fn verification_is_public_and_unknown_folios_say_so() {
     let f = fixture().await;
     let (status, body) =
         get(&f, "/v1/verify/00000000-0000-4000-8000-000000000000", Err(AccessError::Unauthenticated)).await;
-    assert_eq!((status, body["status"].as_str()), (StatusCode::NOT_FOUND, Some("desconocido")));
+    assert_eq!((status, body["verdict"].as_str()), (StatusCode::NOT_FOUND, Some("desconocido")));
+    assert_eq!(body["status"], 404, "problem+json: status is the HTTP status");
     let (status, body) = get(&f, "/v1/verify/%3Cscript%3E", Err(AccessError::Unauthenticated)).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("folio_invalido")));
+    assert_eq!(body["status"], 400);
 }
 
 #[tokio::test]
@@ -332,4 +334,23 @@ async fn answers_are_never_sniffed_and_a_signed_in_callers_are_never_cached() {
     let public = send("/v1/verify/no-existe", Err(AccessError::Unauthenticated)).await;
     assert_eq!(public.headers()["x-content-type-options"], "nosniff");
     assert!(public.headers().get("cache-control").is_none(), "the public verification may be cached");
+}
+
+#[tokio::test]
+async fn identifiers_in_the_path_are_checked_before_any_lookup() {
+    let f = fixture().await;
+    let long = "c".repeat(41);
+    for uri in [
+        "/v1/schools/norte/cycles/%20/students".to_string(),
+        "/v1/schools/norte/cycles/2026%3Bx/summary".to_string(),
+        format!("/v1/schools/norte/cycles/{long}/students"),
+        "/v1/schools/nor%C3%B1te/cycles".to_string(),
+        "/v1/schools/norte/cycles/2026/students/A%2F1".to_string(),
+    ] {
+        let (status, body) = get(&f, &uri, token("uva", &all("norte"))).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("identificador_invalido")), "{uri}");
+        assert!(body["detail"].as_str().unwrap().len() < 200, "{uri}: {body}");
+    }
+    let (status, _) = get(&f, "/v1/schools/norte/cycles/2026/students/UVA000", token("uva", &all("norte"))).await;
+    assert_eq!(status, StatusCode::OK);
 }

@@ -95,7 +95,9 @@ pub struct AuthoritySigner {
 pub struct LocalAuthority {
     efirma: Efirma,
     signer: AuthoritySigner,
-    failures: Mutex<Vec<Failure>>,
+    /// Failures queued for the next calls, each for any document or only
+    /// for one institution's (by its `idNombreInstitucion`).
+    failures: Mutex<Vec<(Option<String>, Failure)>>,
     /// Answers given, by the document's folio de control and sello (the
     /// cadena does not include the folio, so a student's second certificate
     /// may carry the first one's sello): a document is authenticated once,
@@ -170,8 +172,24 @@ impl LocalAuthority {
     /// Queues a failure for the next call (several calls queue several).
     pub fn fail_next(&self, failure: Failure) {
         if let Ok(mut f) = self.failures.lock() {
-            f.push(failure);
+            f.push((None, failure));
         }
+    }
+
+    /// Queues a failure for the next document of one institution (its
+    /// `idNombreInstitucion`): a caller can make only its own stamps fail.
+    pub fn fail_next_for(&self, institution: &str, failure: Failure) {
+        if let Ok(mut f) = self.failures.lock() {
+            f.push((Some(institution.to_string()), failure));
+        }
+    }
+
+    /// The first queued failure that applies to `dec`, taken off the queue.
+    fn queued_failure(&self, dec: &Dec) -> Option<Failure> {
+        let mut queue = self.failures.lock().ok()?;
+        let at =
+            queue.iter().position(|(scope, _)| scope.as_ref().is_none_or(|i| *i == dec.ipes.id_nombre_institucion))?;
+        Some(queue.remove(at).1)
     }
 
     /// Authenticates a sealed document now.
@@ -181,14 +199,13 @@ impl LocalAuthority {
 
     /// Authenticates a sealed document as of `now`.
     pub fn authenticate_at(&self, sealed_xml: &str, now: NaiveDateTime) -> Result<Stamped, StampError> {
-        let queued = self.failures.lock().ok().and_then(|mut f| (!f.is_empty()).then(|| f.remove(0)));
-        match queued {
+        let mut dec =
+            Dec::parse(sealed_xml).map_err(|e: DocumentError| StampError::rejected("ESTRUCTURA", e.to_string()))?;
+        match self.queued_failure(&dec) {
             Some(Failure::Unavailable) => return Err(StampError::Unavailable("servicio en mantenimiento".into())),
             Some(Failure::Reject(message)) => return Err(StampError::rejected("RECHAZO", message)),
             None => {}
         }
-        let mut dec =
-            Dec::parse(sealed_xml).map_err(|e: DocumentError| StampError::rejected("ESTRUCTURA", e.to_string()))?;
         if dec.is_stamped() {
             return Err(StampError::rejected("DUPLICADO", "el documento ya está autenticado"));
         }

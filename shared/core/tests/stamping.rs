@@ -95,6 +95,18 @@ fn it_can_be_told_to_be_unavailable_or_to_reject() {
 }
 
 #[test]
+fn a_failure_told_for_one_institution_fails_only_its_documents() {
+    let authority = LocalAuthority::simulated_sep().unwrap();
+    let sealed = sealed_xml(&fixtures().aes, "2026-07-15");
+    let ours = Dec::parse(&sealed).unwrap().ipes.id_nombre_institucion;
+    authority.fail_next_for("999999", Failure::Unavailable);
+    assert!(authority.authenticate(&sealed).is_ok(), "another institution's failure does not touch this document");
+    let other = sealed_xml(&fixtures().aes, "2026-07-14");
+    authority.fail_next_for(&ours, Failure::Unavailable);
+    assert!(authority.authenticate(&other).unwrap_err().is_transient(), "its own institution's failure applies");
+}
+
+#[test]
 fn the_stamper_port_is_served_by_the_simulator() {
     let authority = LocalAuthority::simulated_sep().unwrap();
     let sealed = sealed_xml(&fixtures().des3, "2026-07-15");

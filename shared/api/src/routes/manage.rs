@@ -161,7 +161,7 @@ async fn import_students(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("text/csv"));
     let body: ImportStudents = if is_csv {
-        let students = crate::csv_import::students(request.body()).map_err(|problems| {
+        let students = crate::csv_import::students(request.body(), MAX_IMPORT).map_err(|problems| {
             Problem::unprocessable(
                 "csv_invalido",
                 format!("el CSV tiene {} problema(s); no se importó nada", problems.len()),

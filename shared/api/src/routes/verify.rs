@@ -59,7 +59,8 @@ async fn verify(records: &(impl CertificateStore + InstitutionStore + StudentSto
     }
     let Some((tenant, c)) = records.by_folio(folio).await? else {
         return Err(Problem::not_found("folio_desconocido", format!("no existe un certificado con el folio {folio}"))
-            .with("status", json!("desconocido")));
+            // problem+json's `status` is the HTTP status; the verdict has its own member.
+            .with("verdict", json!("desconocido")));
     };
     let institution = records.institution(&tenant).await?;
     let school = records.school(&tenant, &c.school_id).await?;
