@@ -1,7 +1,11 @@
 //! `Idempotency-Key` on mutating routes (Powertools-style): the first call
 //! with a key runs and its successful answer is kept for 24 hours; a retry
-//! gets that answer and changes nothing; a call still running answers 409;
-//! a failed call gives the key up so it can be retried.
+//! gets that answer and changes nothing; a call still running answers 409
+//! (its claim lapses a minute after it began, past any function's timeout,
+//! so a call that died does not hold the key for a day); a failed call gives
+//! the key up so it can be retried. A key is bound to the tenant, the
+//! caller, the route as decoded and the body: the same key with another
+//! body is a 422, never the first answer.
 
 use crate::problem::Problem;
 use bytes::Bytes;
@@ -13,17 +17,31 @@ use serde::{Deserialize, Serialize};
 /// How long answers are kept.
 const KEEP_HOURS: i64 = 24;
 
-/// The stored answer.
+/// How long a claim whose call has not answered holds its key: the API's
+/// functions time out at 29 s (API Gateway too), so a claim older than this
+/// belongs to a call that died.
+const IN_PROGRESS_SECONDS: i64 = 60;
+
+/// The stored answer, with the fingerprint of the body that produced it.
 #[derive(Serialize, Deserialize)]
 struct Kept {
     status: u16,
     content_type: String,
     body: String,
+    #[serde(default)]
+    fingerprint: String,
 }
 
-/// The record key: the method and path (so a key is bound to one route and
-/// list) and the client's key.
-pub fn key(request: &Request<Bytes>, value: &HeaderValue) -> Result<String, Problem> {
+/// SHA-256 of the request's body, hex.
+fn fingerprint(request: &Request<Bytes>) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, request.body());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The record key: the caller, the method and the route as decoded (so a
+/// key is bound to one user, one route and list however the path was
+/// encoded) and the client's key.
+pub fn key(request: &Request<Bytes>, caller: &str, value: &HeaderValue) -> Result<String, Problem> {
     let key = value.to_str().unwrap_or_default().trim();
     if key.is_empty() || key.len() > 100 || !key.chars().all(|c| c.is_ascii_graphic()) {
         return Err(Problem::bad_request(
@@ -31,7 +49,8 @@ pub fn key(request: &Request<Bytes>, value: &HeaderValue) -> Result<String, Prob
             "Idempotency-Key debe tener de 1 a 100 caracteres visibles (p. ej., un UUID)",
         ));
     }
-    Ok(format!("{} {} {key}", request.method(), request.uri().path()))
+    let route = crate::request::segments(request.uri().path())?.join("/");
+    Ok(format!("{caller} {} /{route} {key}", request.method()))
 }
 
 /// Runs `call` once per `key`.
@@ -39,9 +58,11 @@ pub async fn once<S: IdempotencyStore>(
     store: &S,
     tenant: &Tenant,
     key: &str,
+    request: &Request<Bytes>,
     call: impl Future<Output = Result<Response<Bytes>, Problem>>,
 ) -> Result<Response<Bytes>, Problem> {
-    match store.begin(tenant, key, chrono::Duration::hours(KEEP_HOURS)).await? {
+    let fingerprint = fingerprint(request);
+    match store.begin(tenant, key, chrono::Duration::seconds(IN_PROGRESS_SECONDS)).await? {
         IdempotencyState::InProgress => Err(Problem::new(
             StatusCode::CONFLICT,
             "solicitud_en_proceso",
@@ -51,6 +72,12 @@ pub async fn once<S: IdempotencyStore>(
             let kept: Kept = serde_json::from_str(&kept).map_err(|_| {
                 Problem::new(StatusCode::CONFLICT, "idempotency_key_usada", "la Idempotency-Key ya se usó; envíe otra")
             })?;
+            if !kept.fingerprint.is_empty() && kept.fingerprint != fingerprint {
+                return Err(Problem::unprocessable(
+                    "clave_reutilizada",
+                    "esta Idempotency-Key ya se usó con otro contenido; envíe una clave nueva para una solicitud distinta",
+                ));
+            }
             let mut response = Response::new(Bytes::from(kept.body));
             *response.status_mut() = StatusCode::from_u16(kept.status).unwrap_or(StatusCode::OK);
             if let Ok(v) = HeaderValue::from_str(&kept.content_type) {
@@ -72,11 +99,19 @@ pub async fn once<S: IdempotencyStore>(
                             .unwrap_or("application/json")
                             .to_string(),
                         body: String::from_utf8_lossy(response.body()).into_owned(),
+                        fingerprint,
                     };
                     let kept = serde_json::to_string(&kept).unwrap_or_default();
-                    store.complete(tenant, key, &kept).await?;
+                    // The work is done: a record that cannot be written loses the replay, not the answer.
+                    if let Err(e) = store.complete(tenant, key, &kept, chrono::Duration::hours(KEEP_HOURS)).await {
+                        tracing::warn!(error = %e, "idempotency record not kept");
+                    }
                 }
-                _ => store.abandon(tenant, key).await?,
+                _ => {
+                    if let Err(e) = store.abandon(tenant, key).await {
+                        tracing::warn!(error = %e, "idempotency claim not given up; it lapses by itself");
+                    }
+                }
             }
             answer
         }

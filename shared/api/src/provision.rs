@@ -111,7 +111,7 @@ pub async fn provision<R: Records>(records: &R, p: &Provisioning, by: &Actor) ->
             IdempotencyState::InProgress => return Err(StoreError::Conflict.into()),
             IdempotencyState::Started => match records.add_credits(&t, purchase.amount, by).await {
                 Ok(balance) => {
-                    records.complete(&t, &key, &balance.available.to_string()).await?;
+                    records.complete(&t, &key, &balance.available.to_string(), chrono::Duration::days(3653)).await?;
                     added = purchase.amount;
                 }
                 Err(e) => {

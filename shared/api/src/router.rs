@@ -372,8 +372,8 @@ impl<X: Adapters> Api<X> {
             (Some((school, permission)), Some(key)) => {
                 let id = caller.identity()?;
                 id.require(&school, permission)?;
-                let key = idempotency::key(request, key)?;
-                idempotency::once(&self.records, id.tenant(), &key, route.answer(self, request, caller)).await
+                let key = idempotency::key(request, &id.sub, key)?;
+                idempotency::once(&self.records, id.tenant(), &key, request, route.answer(self, request, caller)).await
             }
             _ => route.answer(self, request, caller).await,
         }

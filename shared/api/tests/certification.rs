@@ -197,6 +197,51 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_first_answer() {
 }
 
 #[tokio::test]
+async fn an_idempotency_key_is_bound_to_its_body_caller_and_decoded_route() {
+    let f = fixture().await;
+    register_signer(&f, "uva").await;
+    let send = |uri: &'static str, students: &'static [&'static str], sub: &'static str| {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .header("idempotency-key", "lote-unico")
+            .body(Bytes::from(json!({ "students": students }).to_string()))
+            .unwrap();
+        let who = certifica_core::identity::Identity::from_claims(
+            sub,
+            Some("clerk@uva.mx"),
+            Some("uva"),
+            Some(&certifica_core::identity::Identity::permissions_claim(&all("norte"))),
+        );
+        let api = &f.api;
+        async move {
+            let response = api.handle(request, who, "req").await;
+            (
+                response.status(),
+                response.headers().get("idempotent-replayed").is_some(),
+                serde_json::from_slice::<Value>(response.body()).unwrap(),
+            )
+        }
+    };
+    let (status, replayed, first) = send(ISSUE, &["UVA000"], "u1").await;
+    assert_eq!((status, replayed), (StatusCode::OK, false));
+    // The same route written another way is the same route: the first answer, nothing issued again.
+    let encoded = "/v1/schools/%6Eorte/cycles/2026/certificates/issue";
+    let (status, replayed, again) = send(encoded, &["UVA000"], "u1").await;
+    assert_eq!((status, replayed, &again), (StatusCode::OK, true, &first));
+    // Another body with the same key is refused, not answered with the first result.
+    let (status, _, refused) = send(ISSUE, &["UVA001"], "u1").await;
+    assert_eq!((status, refused["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("clave_reutilizada")));
+    assert_eq!(refused["status"], 422);
+    // Another user's key of the same text is theirs: it runs.
+    let (status, replayed, theirs) = send(ISSUE, &["UVA001"], "u2").await;
+    assert_eq!((status, replayed), (StatusCode::OK, false));
+    assert_eq!(theirs["results"][0]["status"], "timbrado", "{theirs}");
+    assert_eq!(credits(&f, "uva").await, 3, "two students stamped, once each");
+}
+
+#[tokio::test]
 async fn batches_dates_and_permissions_are_checked_before_anything_happens() {
     let f = fixture().await;
     register_signer(&f, "uva").await;

@@ -25,7 +25,10 @@ pub use idempotency::*;
 pub use inbox::*;
 pub use institution::*;
 pub use mail::*;
-pub use stamping::{a_failed_cancellation_leaves_the_certificate_as_it_was, a_stamp_is_never_lost_nor_obtained_twice};
+pub use stamping::{
+    a_failed_cancellation_leaves_the_certificate_as_it_was, a_stamp_is_never_lost_nor_obtained_twice,
+    a_success_stays_a_success_when_its_idempotency_record_is_lost,
+};
 pub use students::*;
 
 /// Generates the stamping and cancelling checks under injected failures for the records
@@ -40,6 +43,11 @@ macro_rules! stamping_conformance_tests {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn a_failed_cancellation_leaves_the_certificate_as_it_was() {
             $crate::a_failed_cancellation_leaves_the_certificate_as_it_was(&$records.await, &$artifacts.await).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_success_stays_a_success_when_its_idempotency_record_is_lost() {
+            $crate::a_success_stays_a_success_when_its_idempotency_record_is_lost(&$records.await, &$artifacts.await)
+                .await
         }
     };
 }

@@ -50,6 +50,8 @@ pub enum Fault {
     CommitAnswerLost,
     /// A state change (a cancellation), which does not happen.
     Transition,
+    /// Keeping an idempotent request's answer.
+    KeepAnswer,
 }
 
 type Armed = Arc<Mutex<Option<Fault>>>;
@@ -171,9 +173,15 @@ impl<T: AuditStore> AuditStore for Faulty<T> {
 }
 
 impl<T: IdempotencyStore> IdempotencyStore for Faulty<T> {
+    async fn complete(&self, t: &Tenant, key: &str, result: &str, keep: chrono::Duration) -> StoreResult<()> {
+        if fires(&self.armed, Fault::KeepAnswer) {
+            return Err(injected());
+        }
+        self.inner.complete(t, key, result, keep).await
+    }
+
     pass! {
         fn begin(&self, t: &Tenant, key: &str, ttl: chrono::Duration) -> StoreResult<IdempotencyState>;
-        fn complete(&self, t: &Tenant, key: &str, result: &str) -> StoreResult<()>;
         fn abandon(&self, t: &Tenant, key: &str) -> StoreResult<()>;
     }
 }
@@ -479,4 +487,61 @@ pub async fn a_failed_cancellation_leaves_the_certificate_as_it_was<R: Records, 
     let served = artifacts.get(&t, cancelled.artifacts.pdf.as_deref().expect("pdf")).await.expect("get").expect("pdf");
     assert!(served.starts_with(b"%PDF") && served != original, "the CANCELADO PDF");
     assert_eq!(artifacts.get(&t, &pdf_key).await.expect("get"), Some(original), "the original is kept");
+}
+
+/// An issue that stamped is answered as a success even when its
+/// idempotency record cannot be written (the work is done and paid for).
+pub async fn a_success_stays_a_success_when_its_idempotency_record_is_lost<
+    R: Records,
+    A: ArtifactStore + Clone + 'static,
+>(
+    records: &R,
+    artifacts: &A,
+) {
+    use bytes::Bytes;
+    use certifica_core::identity::{Identity, Permission};
+    let armed: Armed = Arc::new(Mutex::new(None));
+    let (api, t, _, _, _) = setup(records, artifacts, &armed).await;
+    let signer = serde_json::json!({
+        "responsable": {"curp": DEMO_CURP, "nombre": "María Cristina", "primerApellido": "Gómez", "segundoApellido": "Ruiz", "cargo": "ResponsableExpedicion"},
+        "cer": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, DEMO_CER),
+        "key": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, DEMO_KEY),
+        "password": DEMO_PASSWORD,
+    });
+    let who = |perms: &[(&str, Permission)]| {
+        Identity::from_claims("u1", Some("clerk@uva.mx"), Some(t.id()), Some(&Identity::permissions_claim(perms)))
+    };
+    let request = |method: http::Method, uri: &str, body: serde_json::Value| {
+        http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .header("idempotency-key", "lote-1")
+            .body(Bytes::from(body.to_string()))
+            .expect("request")
+    };
+    let registered = api
+        .handle(
+            request(http::Method::PUT, "/v1/schools/norte/signer", signer),
+            who(&[
+                ("norte", Permission::Ver),
+                ("norte", Permission::Timbrar),
+                ("norte", Permission::Editar),
+                ("norte", Permission::Administrar),
+            ]),
+            "r0",
+        )
+        .await;
+    assert_eq!(registered.status(), http::StatusCode::OK, "{}", String::from_utf8_lossy(registered.body()));
+    *armed.lock().expect("armed") = Some(Fault::KeepAnswer);
+    let body = serde_json::json!({"students": ["T001"], "issueDate": "2026-07-17"});
+    let uri = "/v1/schools/norte/cycles/2026/certificates/issue";
+    let grants = [("norte", Permission::Ver), ("norte", Permission::Timbrar)];
+    let answer = api.handle(request(http::Method::POST, uri, body), who(&grants), "r1").await;
+    assert_eq!(*armed.lock().expect("armed"), None, "the record's write was reached");
+    assert_eq!(answer.status(), http::StatusCode::OK);
+    let answer: serde_json::Value = serde_json::from_slice(answer.body()).expect("json");
+    assert_eq!(answer["results"][0]["status"], "timbrado", "{answer}");
+    let balance = records.balance(&t).await.expect("balance");
+    assert_eq!((balance.available, balance.consumed), (9, 1));
 }

@@ -302,7 +302,8 @@ pub trait AuditStore: Send + Sync {
 
 /// Idempotency records (Powertools-style: key, in progress / completed, result, expiry).
 pub trait IdempotencyStore: Send + Sync {
-    /// Claims `key` for this call, or reports what an earlier call with it did.
+    /// Claims `key` for this call (the claim lapses after `ttl`: a call
+    /// that died does not hold the key), or reports what an earlier call did.
     fn begin(
         &self,
         tenant: &Tenant,
@@ -310,8 +311,14 @@ pub trait IdempotencyStore: Send + Sync {
         ttl: chrono::Duration,
     ) -> impl Future<Output = StoreResult<IdempotencyState>> + Send;
 
-    /// Stores the answer of the call that claimed `key`.
-    fn complete(&self, tenant: &Tenant, key: &str, result: &str) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Stores the answer of the call that claimed `key`, kept for `keep`.
+    fn complete(
+        &self,
+        tenant: &Tenant,
+        key: &str,
+        result: &str,
+        keep: chrono::Duration,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Forgets a claim whose call failed, so a retry can run.
     fn abandon(&self, tenant: &Tenant, key: &str) -> impl Future<Output = StoreResult<()>> + Send;

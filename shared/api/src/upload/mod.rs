@@ -165,13 +165,13 @@ async fn claim_and_handle<X: Adapters, I: Inbox>(
     match handle(api, inbox, event, &scope, &location.file).await {
         Ok(report) => {
             let json = serde_json::to_string(&report).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            api.records.complete(&t, &id, &json).await?;
+            api.records.complete(&t, &id, &json, chrono::Duration::minutes(CLAIM_MINUTES)).await?;
             // Remembered for longer than the claim lasts.
             if !matches!(
                 api.records.begin(&t, &remembered, chrono::Duration::days(REMEMBER_DAYS)).await?,
                 IdempotencyState::Completed(_)
             ) {
-                match api.records.complete(&t, &remembered, &json).await {
+                match api.records.complete(&t, &remembered, &json, chrono::Duration::days(REMEMBER_DAYS)).await {
                     Ok(()) | Err(StoreError::Conflict) => {}
                     Err(e) => return Err(e.into()),
                 }

@@ -36,16 +36,20 @@ impl IdempotencyStore for DynamoRecords {
         }
     }
 
-    async fn complete(&self, t: &Tenant, k: &str, result: &str) -> StoreResult<()> {
+    async fn complete(&self, t: &Tenant, k: &str, result: &str, keep: Duration) -> StoreResult<()> {
+        let expires = Utc::now() + keep;
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(idem_pk(t, k), "IDEM")))
-            .update_expression("SET #result = :r")
+            .update_expression("SET #result = :r, expires_at = :e, #ttl = :t")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(#result)")
             .expression_attribute_names("#result", "result")
+            .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":r", s(result))
+            .expression_attribute_values(":e", n(expires.timestamp_millis()))
+            .expression_attribute_values(":t", n(expires.timestamp()))
             .send()
             .await;
         match out {

@@ -35,13 +35,14 @@ impl IdempotencyStore for LocalRecords {
         .await
     }
 
-    async fn complete(&self, tenant: &Tenant, key: &str, result: &str) -> StoreResult<()> {
+    async fn complete(&self, tenant: &Tenant, key: &str, result: &str, keep: Duration) -> StoreResult<()> {
         let (tenant, key, result) = (tenant.clone(), key.to_string(), result.to_string());
         self.write(move |tx| {
+            let expires = (Utc::now() + keep).timestamp_millis();
             let n = tx
                 .execute(
-                    "UPDATE idempotency SET result = ?3 WHERE tenant = ?1 AND key = ?2 AND result IS NULL",
-                    params![tenant.id(), key, result],
+                    "UPDATE idempotency SET result = ?3, expires_at = ?4 WHERE tenant = ?1 AND key = ?2 AND result IS NULL",
+                    params![tenant.id(), key, result, expires],
                 )
                 .map_err(unavailable)?;
             if n == 1 { Ok(()) } else { Err(StoreError::Conflict) }
