@@ -79,7 +79,12 @@ const MAX_QUOTE: usize = 80;
 
 /// `text`, cut to [`MAX_QUOTE`] characters with "…" when longer.
 pub(crate) fn excerpt(text: &str) -> String {
-    match text.char_indices().nth(MAX_QUOTE) {
+    cut(text, MAX_QUOTE)
+}
+
+/// `text`, cut to `max` characters with "…" when longer.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text.to_string(),
     }
@@ -131,15 +136,8 @@ fn excerpt_quotes(message: &str) -> String {
         }
     }
     out.push_str(rest);
-    excerpt_long(&out)
-}
-
-/// A message still too long after its quotes were cut.
-fn excerpt_long(message: &str) -> String {
-    match message.char_indices().nth(4 * MAX_QUOTE) {
-        Some((at, _)) => format!("{}…", &message[..at]),
-        None => message.to_string(),
-    }
+    // A message still too long after its quotes were cut.
+    cut(&out, 4 * MAX_QUOTE)
 }
 
 #[cfg(test)]
