@@ -14,7 +14,8 @@ with the infra virtualenv, which has cfn-lint's template decoder):
 - function policies name actions and resources (no "*");
 - the table's keys and indexes are the ones the DynamoDB adapter uses;
 - every function logs (JSON) to its own group kept for LogRetentionDays;
-- the bucket expires bulk zips by the tag the S3 adapter puts on them.
+- the bucket expires bulk zips by the tag the S3 adapter puts on them;
+- Cognito users cannot write their email nor the custom attributes.
 
 Usage: python scripts/check-infra.py   (exit 1 with one line per problem)
 """
@@ -154,6 +155,16 @@ def check(template):
     rules = [rule for b in buckets for rule in b["Properties"].get("LifecycleConfiguration", {}).get("Rules", [])]
     if not tag or not any({"Key": tag.group(1), "Value": tag.group(2)} in rule.get("TagFilters", []) for rule in rules):
         problem("no lifecycle rule expires the bulk zips by the adapter's BULK_ZIP_TAG")
+
+    # 8. Users cannot write what identifies them or grants them access.
+    for name, r in resources.items():
+        if r["Type"] != "AWS::Cognito::UserPoolClient":
+            continue
+        writable = r["Properties"].get("WriteAttributes")
+        if not writable:
+            problem(f"{name}: WriteAttributes must be listed (missing, users may write every standard attribute)")
+        elif any(a == "email" or a.startswith("custom:") for a in writable):
+            problem(f"{name}: users must not write email or custom attributes, WriteAttributes is {writable}")
     return list(problems), len(by_binary), len(wired)
 
 
@@ -177,6 +188,7 @@ def self_test(template):
         "a public route made private": lambda t: next(r for r in t["Resources"].values() if r["Type"] == "AWS::Serverless::Function" and r["Metadata"]["BuildProperties"]["Binary"] == "verify")["Properties"]["Events"]["Verify"]["Properties"].pop("Auth"),
         "the zip lifecycle rule dropped": lambda t: next(r for r in t["Resources"].values() if r["Type"] == "AWS::S3::Bucket")["Properties"]["LifecycleConfiguration"]["Rules"].pop(0),
         "a function logging to the default group": lambda t: t["Resources"][issue]["Properties"].pop("LoggingConfig"),
+        "users allowed to change their email": lambda t: t["Resources"]["UserPoolClient"]["Properties"].update(WriteAttributes=["email"]),
         "an index renamed": lambda t: next(r for r in t["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table")["Properties"]["GlobalSecondaryIndexes"][0]["KeySchema"][0].update(AttributeName="g1"),
     }
     for what, change in mutations.items():

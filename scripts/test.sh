@@ -77,6 +77,9 @@ BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=TRUE \
 echo "== template ⇔ code"
 "$infra_venv/bin/python" scripts/check-infra.py
 
+# RustSec advisories, offline against ../shared/advisory-db (installs cargo-audit once).
+bash scripts/audit.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== the run command builds without the AWS SDK"

@@ -198,3 +198,53 @@ fn the_whole_flow_over_http() {
         count(LedgerKind::Consumed) + count(LedgerKind::Released) + count(LedgerKind::Expired)
     );
 }
+
+/// `certifica serve` trusts the demo CA alone unless told otherwise: a
+/// school trying its own test CA (or SAT's) adds it with
+/// `--trust-signer-ca` or `CERTIFICA_SIGNER_CAS`.
+#[test]
+fn an_efirma_from_another_ca_registers_only_once_that_ca_is_trusted() {
+    use base64::Engine;
+    let work = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let ca = work.path().join("otra-ac");
+    let status = std::process::Command::new("bash")
+        .arg(repo.join("scripts/gen-efirma.sh"))
+        .arg(work.path())
+        .args(["propia", "MARÍA CRISTINA GÓMEZ RUIZ", "GOMC850412MDFRRR03", "00001000000500000042"])
+        .args(["20240101000000Z", "20361231235959Z", "aes256", "clave-propia"])
+        .env("GEN_EFIRMA_CA", &ca)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let body = json!({
+        "responsable": {"curp": "GOMC850412MDFRRR03", "nombre": "María Cristina", "primerApellido": "Gómez",
+            "segundoApellido": "Ruiz", "cargo": "ResponsableExpedicion"},
+        "cer": b64.encode(std::fs::read(work.path().join("propia.cer")).unwrap()),
+        "key": b64.encode(std::fs::read(work.path().join("propia.key")).unwrap()),
+        "password": "clave-propia",
+    });
+    let ca_file = ca.join("ca.pem");
+    let register = |server: &Server, data: &std::path::Path| {
+        let token = std::process::Command::new(certifica_binary())
+            .args(["token", "--institution", "uva", "--school", "norte", "--perms", "ver,timbrar,editar,administrar"])
+            .arg("--data")
+            .arg(data)
+            .output()
+            .unwrap();
+        let token = String::from_utf8(token.stdout).unwrap();
+        let auth = format!("Bearer {}", token.trim());
+        let url = format!("{}/v1/schools/norte/signer", server.base);
+        request("PUT", &url, &[("Authorization", &auth)], Some(&body))
+    };
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_demo(data.path());
+    let refused = register(&server, data.path());
+    assert_eq!((refused.status, &refused.json()["code"]), (422, &json!("certificado_no_confiable")));
+    drop(server);
+    let server = Server::start_demo_with(data.path(), &["--trust-signer-ca".as_ref(), ca_file.as_os_str()]);
+    let accepted = register(&server, data.path());
+    assert_eq!(accepted.status, 200, "{}", String::from_utf8_lossy(&accepted.body));
+    assert_eq!(accepted.json()["certificateNumber"], "00001000000500000042");
+}

@@ -31,6 +31,11 @@ impl Drop for Server {
 impl Server {
     /// `certifica serve --demo --data DATA --addr 127.0.0.1:0`, waiting for its URL and token.
     pub fn start_demo(data: &Path) -> Server {
+        Self::start_demo_with(data, &[])
+    }
+
+    /// The same with more arguments for `certifica serve`.
+    pub fn start_demo_with(data: &Path, extra: &[&std::ffi::OsStr]) -> Server {
         let binary = certifica_binary();
         assert!(
             binary.exists(),
@@ -40,6 +45,7 @@ impl Server {
         let mut child = Command::new(binary)
             .args(["serve", "--demo", "--addr", "127.0.0.1:0", "--data"])
             .arg(data)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

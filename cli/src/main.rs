@@ -117,6 +117,11 @@ enum Command {
         /// Carpeta del cliente web que se sirve en `/`.
         #[arg(long, default_value = web::DEFAULT_WEB)]
         web: PathBuf,
+        /// Certificado de una autoridad certificadora (PEM o DER) cuyas e.firmas se aceptan al
+        /// registrar un firmante, además de la AC de demostración (repetible; también
+        /// CERTIFICA_SIGNER_CAS, archivos separados por coma).
+        #[arg(long = "trust-signer-ca", env = "CERTIFICA_SIGNER_CAS", value_delimiter = ',')]
+        trust_signer_ca: Vec<PathBuf>,
     },
     /// Crea un token de desarrollo para `certifica serve` (firmado con la llave de la carpeta de datos).
     Token {
@@ -166,7 +171,9 @@ fn main() -> ExitCode {
             provision::run(&file, target, &operator)
         }
         Command::AutoridadSimulada { input, out, refuse } => commands::simulated_portal(&input, &out, &refuse),
-        Command::Serve { addr, data, demo, web } => serve::serve(addr, &data, demo, &web),
+        Command::Serve { addr, data, demo, web, trust_signer_ca } => {
+            serve::serve(addr, &data, demo, &web, &trust_signer_ca)
+        }
         Command::Token { institution, schools, perms, ttl, email, data } => {
             token(&institution, &schools, &perms, &ttl, &email, &data)
         }

@@ -14,6 +14,7 @@ use certifica_core::ports::{CreditStore, InstitutionStore, StudentStore};
 use certifica_core::records::{Actor, Cycle, SignerConfig, Tenant};
 use certifica_core::secretbox::SecretBox;
 use certifica_core::stamping::{Failure, LocalAuthority};
+use certifica_core::trust::SignerCas;
 use certifica_local::{Local, LocalArtifacts, LocalInbox, LocalOutbox, LocalRecords};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -203,15 +204,32 @@ fn demo_users(data: &Path) -> Result<Vec<DemoUser>, CliError> {
 }
 
 /// Runs the local server until interrupted.
-pub fn serve(addr: SocketAddr, data: &Path, demo_data: bool, web: &Path) -> Result<ExitCode, CliError> {
+pub fn serve(
+    addr: SocketAddr,
+    data: &Path,
+    demo_data: bool,
+    web: &Path,
+    trust_signer_ca: &[PathBuf],
+) -> Result<ExitCode, CliError> {
     if !addr.ip().is_loopback() {
         return Err(CliError::Serve(format!(
             "{addr} no es una dirección local; el servidor de desarrollo solo escucha en 127.0.0.1"
         )));
     }
+    let signer_cas = signer_cas(trust_signer_ca)?;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| CliError::Serve(e.to_string()))?;
-    runtime.block_on(run(addr, data.to_path_buf(), demo_data, web.to_path_buf()))
+    runtime.block_on(run(addr, data.to_path_buf(), demo_data, web.to_path_buf(), signer_cas))
+}
+
+/// The demo CA (which issued the demo e.firma) and the CAs of `files`.
+fn signer_cas(files: &[PathBuf]) -> Result<SignerCas, CliError> {
+    let mut cas = SignerCas::demo();
+    for file in files {
+        let bytes = std::fs::read(file).map_err(|e| CliError::Read(file.clone(), e.to_string()))?;
+        cas.add(&bytes).map_err(|e| CliError::Read(file.clone(), format!("autoridad certificadora: {e}")))?;
+    }
+    Ok(cas)
 }
 
 /// What every connection shares.
@@ -224,7 +242,13 @@ struct Server {
     demo_users: Option<String>,
 }
 
-async fn run(addr: SocketAddr, data: PathBuf, demo_data: bool, web: PathBuf) -> Result<ExitCode, CliError> {
+async fn run(
+    addr: SocketAddr,
+    data: PathBuf,
+    demo_data: bool,
+    web: PathBuf,
+    signer_cas: SignerCas,
+) -> Result<ExitCode, CliError> {
     let secrets = secrets(&data)?;
     let store = |e: certifica_core::ports::StoreError| CliError::Store(e.to_string());
     let secret_box = || SecretBox::new(&secrets.secrets).map_err(|e| CliError::Store(e.to_string()));
@@ -240,7 +264,8 @@ async fn run(addr: SocketAddr, data: PathBuf, demo_data: bool, web: PathBuf) -> 
     let stamper = LocalAuthority::simulated_sep()?;
     // The QR codes point to the web client's verification page.
     let config = Config::new(&secrets.cursor, secret_box()?, format!("{base}/verificar/?folio="))
-        .trusting(stamper.certificate().clone());
+        .trusting(stamper.certificate().clone())
+        .trusting_signer_cas(signer_cas);
     // Mail goes to the outbox folder, one .eml per message.
     let sender = certifica_core::mail::Sender {
         name: "Certificación electrónica".into(),

@@ -71,6 +71,8 @@ fn event(function: &str) -> Vec<u8> {
     let mut e: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root).unwrap()).unwrap();
     e["rawPath"] = "/v1/nada".into();
     e["requestContext"]["http"]["path"] = "/v1/nada".into();
+    // Through the deployment's own API (see CERTIFICA_API_TAG below).
+    e["stageVariables"] = serde_json::json!({"certifica": "coldstart"});
     e.to_string().into_bytes()
 }
 
@@ -89,6 +91,11 @@ fn peak_rss_kb(pid: u32) -> u64 {
 }
 
 fn cold_start(binary: &PathBuf, function: &str) -> Run {
+    // issue reads its signers' CAs at start, as from the TrustAnchors layer in AWS.
+    let demo_ca = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../assets/trust/demo/ac-pruebas-certifica.pem")
+        .display()
+        .to_string();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let api = listener.local_addr().unwrap().to_string();
     let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -115,6 +122,8 @@ fn cold_start(binary: &PathBuf, function: &str) -> Run {
             ("CERTIFICA_CURSOR_KEY", key),
             ("CERTIFICA_SEAL_KEY", key),
             ("CERTIFICA_STAMPER", "simulated"),
+            ("CERTIFICA_API_TAG", "coldstart"),
+            ("CERTIFICA_SIGNER_CAS", demo_ca.as_str()),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -20,7 +20,10 @@
 //! | `CERTIFICA_SENDER` / `CERTIFICA_SENDER_NAME` | email | SES identity mail comes from |
 //! | `CERTIFICA_CURSOR_SECRET` | list | the value of the secret sealing pagination cursors (a CloudFormation dynamic reference: list reads no secret at run time) |
 //! | `CERTIFICA_SEAL_SECRET` | issue, stamp-on-upload | Secrets Manager secret sealing signers' e.firma passwords |
-//! | `CERTIFICA_STAMPER` | issue, stamp-on-upload | `simulated` (the only authority reachable from here; dev stages) |
+//! | `CERTIFICA_STAMPER` | issue, stamp-on-upload | `simulated` (dev stages: its key is public) or `ninguna` (no online authority: the semi-electronic flow) |
+//! | `CERTIFICA_AUTHORITY_CERTS` | issue, stamp-on-upload | the authority certificates (PEM or DER files, comma-separated) trusted in uploaded authority-returned documents; with `simulated`, its own certificate is trusted instead |
+//! | `CERTIFICA_SIGNER_CAS` | issue | the CA certificates (PEM or DER files, comma-separated: SAT's ACs in production) a registered signer's e.firma must come from |
+//! | `CERTIFICA_API_TAG` | API functions | the tag the HTTP API's stage carries (stage variable `certifica`): events from any other API are refused |
 //! | `CERTIFICA_AWS_ENDPOINT` | optional | an emulator endpoint (tests only) |
 //!
 //! Outside AWS (tests, an emulator) `CERTIFICA_CURSOR_KEY` / `CERTIFICA_SEAL_KEY`
@@ -37,9 +40,11 @@
 
 pub use certifica_api::Function;
 
+mod authority;
 mod unused;
 pub mod upload;
 
+pub use authority::{Authority, StamperKind};
 pub use unused::Unused;
 
 use base64::Engine;
@@ -54,6 +59,7 @@ use certifica_core::ports::{ArtifactStore, Mailer};
 use certifica_core::secretbox::SecretBox;
 use certifica_core::stamping::LocalAuthority;
 use certifica_core::stamping::Stamper;
+use certifica_core::trust::SignerCas;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use std::sync::Arc;
@@ -67,7 +73,7 @@ pub type WithDocuments = (DynamoRecords, S3Artifacts, Unused, Unused);
 /// email: records, documents and mail.
 pub type WithMail = (DynamoRecords, S3Artifacts, Unused, SesMailer);
 /// issue, stamp-on-upload: records, documents and the stamping authority.
-pub type Issuing = (DynamoRecords, S3Artifacts, LocalAuthority, Unused);
+pub type Issuing = (DynamoRecords, S3Artifacts, Authority, Unused);
 
 /// Why a function cannot start (a deployment mistake, reported in the logs).
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +120,11 @@ impl Lambda {
         matches!(self, Lambda::Api(Function::IssueCertificates) | Lambda::StampOnUpload)
     }
 
+    /// Registers signers (`PUT …/signer`), so it needs the trusted CAs.
+    fn registers_signers(self) -> bool {
+        self == Lambda::Api(Function::IssueCertificates)
+    }
+
     fn pages(self) -> bool {
         self == Lambda::Api(Function::ListCertificates)
     }
@@ -132,7 +143,13 @@ impl Lambda {
             vars.push("CERTIFICA_CURSOR_SECRET");
         }
         if self.seals() {
-            vars.extend(["CERTIFICA_SEAL_SECRET", "CERTIFICA_STAMPER"]);
+            vars.extend(["CERTIFICA_SEAL_SECRET", "CERTIFICA_STAMPER", "CERTIFICA_AUTHORITY_CERTS"]);
+        }
+        if self.registers_signers() {
+            vars.push("CERTIFICA_SIGNER_CAS");
+        }
+        if matches!(self, Lambda::Api(_)) {
+            vars.push("CERTIFICA_API_TAG");
         }
         vars
     }
@@ -161,6 +178,14 @@ pub struct Settings {
     pub verify_base_url: String,
     pub cursor_key: KeySource,
     pub seal_key: KeySource,
+    /// The functions that stamp: which authority.
+    pub stamper: Option<StamperKind>,
+    /// Files of authority certificates trusted in uploads.
+    pub authority_certs: Vec<String>,
+    /// Files of the CAs a signer's e.firma must come from (issue only).
+    pub signer_cas: Vec<String>,
+    /// The tag of the HTTP API whose events this function answers (API functions).
+    pub api_tag: Option<String>,
 }
 
 impl Settings {
@@ -215,17 +240,40 @@ impl Settings {
         } else {
             KeySource::Unused
         };
-        if lambda.seals() {
-            match need("CERTIFICA_STAMPER")?.as_str() {
-                "simulated" => {}
-                other => {
-                    return Err(StartError::Invalid(
-                        "CERTIFICA_STAMPER",
-                        format!("«{other}»: solo existe la autoridad simulada («simulated»)"),
-                    ));
-                }
+        let files = |name: &str| -> Vec<String> {
+            get(name)
+                .map(|v| v.split(',').map(str::trim).filter(|f| !f.is_empty()).map(String::from).collect())
+                .unwrap_or_default()
+        };
+        let (stamper, authority_certs) = if lambda.seals() {
+            let value = need("CERTIFICA_STAMPER")?;
+            let kind = StamperKind::parse(&value).ok_or_else(|| {
+                StartError::Invalid(
+                    "CERTIFICA_STAMPER",
+                    format!(
+                        "«{value}»: use «simulated» (autoridad simulada) o «ninguna» (certificación semielectrónica)"
+                    ),
+                )
+            })?;
+            let certs = files("CERTIFICA_AUTHORITY_CERTS");
+            // Without an online authority, what the portal returns is all there is to trust.
+            if kind == StamperKind::None && certs.is_empty() {
+                return Err(StartError::Missing("CERTIFICA_AUTHORITY_CERTS"));
             }
-        }
+            (Some(kind), certs)
+        } else {
+            (None, Vec::new())
+        };
+        let signer_cas = if lambda.registers_signers() {
+            let cas = files("CERTIFICA_SIGNER_CAS");
+            if cas.is_empty() {
+                return Err(StartError::Missing("CERTIFICA_SIGNER_CAS"));
+            }
+            cas
+        } else {
+            Vec::new()
+        };
+        let api_tag = if matches!(lambda, Lambda::Api(_)) { Some(need("CERTIFICA_API_TAG")?) } else { None };
         let sender = if lambda.mails() {
             Some(Sender {
                 name: get("CERTIFICA_SENDER_NAME")
@@ -243,8 +291,39 @@ impl Settings {
             verify_base_url: need("CERTIFICA_VERIFY_BASE_URL")?,
             cursor_key,
             seal_key,
+            stamper,
+            authority_certs,
+            signer_cas,
+            api_tag,
         })
     }
+}
+
+/// The certificates of one configured file (PEM or DER), naming the variable on failure.
+fn read_certificates(variable: &'static str, file: &str) -> Result<Vec<u8>, StartError> {
+    std::fs::read(file).map_err(|e| StartError::Invalid(variable, format!("{file}: {e}")))
+}
+
+/// The authority certificates of `files`, each file one certificate (PEM or DER).
+fn authority_certificates(files: &[String]) -> Result<Vec<SignerCertificate>, StartError> {
+    files
+        .iter()
+        .map(|file| {
+            let bytes = read_certificates("CERTIFICA_AUTHORITY_CERTS", file)?;
+            SignerCertificate::from_pem_or_der(&bytes)
+                .map_err(|e| StartError::Invalid("CERTIFICA_AUTHORITY_CERTS", format!("{file}: {e}")))
+        })
+        .collect()
+}
+
+/// The CAs of `files` a signer's e.firma must come from.
+fn signer_cas(files: &[String]) -> Result<SignerCas, StartError> {
+    let mut cas = SignerCas::new();
+    for file in files {
+        let bytes = read_certificates("CERTIFICA_SIGNER_CAS", file)?;
+        cas.add(&bytes).map_err(|e| StartError::Invalid("CERTIFICA_SIGNER_CAS", format!("{file}: {e}")))?;
+    }
+    Ok(cas)
 }
 
 /// Where a function reads its secrets from at start.
@@ -337,6 +416,20 @@ impl Wired for LocalAuthority {
     }
 }
 
+impl Wired for Authority {
+    fn wire(settings: &Settings, aws: &SdkConfig) -> Result<Self, StartError> {
+        match settings.stamper {
+            Some(StamperKind::Simulated) => Ok(Authority::Simulated(Box::new(LocalAuthority::wire(settings, aws)?))),
+            Some(StamperKind::None) => Ok(Authority::None),
+            None => Err(StartError::Missing("CERTIFICA_STAMPER")),
+        }
+    }
+
+    fn authority(&self) -> Option<SignerCertificate> {
+        self.certificate().cloned()
+    }
+}
+
 impl Wired for Unused {
     fn wire(_: &Settings, _: &SdkConfig) -> Result<Self, StartError> {
         Ok(Unused)
@@ -360,10 +453,15 @@ where
     let cursor_key = resolve::<K>(aws, &settings.cursor_key, "certifica/cursores").await?;
     let secrets = SecretBox::new(&seal_key).map_err(|e| StartError::Setup(e.to_string()))?;
     let stamper = S::wire(settings, aws)?;
-    let mut config = Config::new(&cursor_key, secrets, settings.verify_base_url.clone());
-    // Uploaded authority-returned documents are trusted when stamped by the configured authority.
+    let mut config = Config::new(&cursor_key, secrets, settings.verify_base_url.clone())
+        .trusting_signer_cas(signer_cas(&settings.signer_cas)?);
+    // Uploaded authority-returned documents are trusted when stamped by the
+    // configured authority, or by one of the certificates configured for it.
     if let Some(authority) = stamper.authority() {
         config = config.trusting(authority);
+    }
+    for certificate in authority_certificates(&settings.authority_certs)? {
+        config = config.trusting(certificate);
     }
     Ok(Api::new(R::wire(settings, aws)?, A::wire(settings, aws)?, stamper, M::wire(settings, aws)?, config))
 }
@@ -415,6 +513,31 @@ pub async fn handle_routes<X: Adapters, R: FunctionRoutes>(api: &Api<X>, request
     to_lambda(api.answer::<R>(request, identity, &id).await)
 }
 
+/// Refuses an event that did not come through this deployment's HTTP API
+/// (defence in depth beside the invoke permission, which names the API).
+/// The API's id cannot be given to its own functions — SAM's API definition
+/// refers to the functions, so the reverse reference is a dependency cycle —
+/// so the API's stage carries a tag (stage variable `certifica`, the stack's
+/// id) that its functions are configured with; a test event, a direct
+/// invocation or another API lacks it.
+pub fn from_another_api(request: &Request, api_tag: &str) -> Option<Response<Body>> {
+    let tag = request.stage_variables_ref().and_then(|v| v.first("certifica"));
+    if tag == Some(api_tag) {
+        return None;
+    }
+    let api_id = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.apiid.clone(),
+        _ => None,
+    };
+    tracing::warn!(api_id = ?api_id, "evento que no llegó por la API de esta instalación, rechazado");
+    let problem = certifica_api::Problem::new(
+        http::StatusCode::FORBIDDEN,
+        "api_desconocida",
+        "la solicitud no llegó por la API de esta instalación",
+    );
+    Some(to_lambda(problem.into_response()))
+}
+
 /// The API's request, the caller and the request id of a Lambda event.
 fn from_lambda(request: Request) -> (http::Request<Bytes>, Result<Identity, AccessError>, String) {
     let identity = identity(&request);
@@ -463,9 +586,15 @@ where
     lambda_http::tracing::init_default_subscriber();
     let settings = Settings::from_env(Lambda::Api(Routes::FUNCTION))?;
     let api = Arc::new(wire::<R, A, S, M, K>(&settings, &aws_config()?).await?);
+    let api_tag: Arc<str> = settings.api_tag.clone().ok_or(StartError::Missing("CERTIFICA_API_TAG"))?.into();
     lambda_http::run(lambda_http::service_fn(move |request: Request| {
-        let api = api.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle_routes::<(R, A, S, M), Routes>(&api, request).await) }
+        let (api, api_tag) = (api.clone(), api_tag.clone());
+        async move {
+            if let Some(refused) = from_another_api(&request, &api_tag) {
+                return Ok::<_, std::convert::Infallible>(refused);
+            }
+            Ok(handle_routes::<(R, A, S, M), Routes>(&api, request).await)
+        }
     }))
     .await
 }

@@ -111,7 +111,8 @@ async fn issue_a_class() {
     artifacts.create_bucket().await.unwrap();
     let sender = certifica_core::mail::Sender { name: String::new(), address: String::new() };
     let mailer = SesMailer::new(certifica_aws::ses_client(&certifica_aws::lambda_config().unwrap()), sender, None);
-    let config = Config::new(&[1u8; 32], SecretBox::new(&[2u8; 32]).unwrap(), "https://certifica.example/v1/verify/");
+    let config = Config::new(&[1u8; 32], SecretBox::new(&[2u8; 32]).unwrap(), "https://certifica.example/v1/verify/")
+        .trusting_signer_cas(certifica_core::trust::SignerCas::demo());
     let api: Api<Counted> = Api::new(records, artifacts, LocalAuthority::simulated_sep().unwrap(), mailer, config);
 
     let t = Tenant::from_verified_identity("uva");

@@ -88,7 +88,8 @@ async fn api(dir: &tempfile::TempDir) -> Api<Local> {
     let sender =
         certifica_core::mail::Sender { name: "Control Escolar".into(), address: "certificados@uva.edu.mx".into() };
     let outbox = LocalOutbox::new(&dir.path().join("outbox"), sender).unwrap();
-    let config = Config::new(&[4u8; 32], SecretBox::new(&[6u8; 32]).unwrap(), "https://certifica.example/v1/verify/");
+    let config = Config::new(&[4u8; 32], SecretBox::new(&[6u8; 32]).unwrap(), "https://certifica.example/v1/verify/")
+        .trusting_signer_cas(certifica_core::trust::SignerCas::demo());
     Api::new(records, artifacts, LocalAuthority::simulated_sep().unwrap(), outbox, config)
 }
 
@@ -213,7 +214,7 @@ async fn every_route_refuses_missing_identity_permissions_other_institutions_bad
 
 #[test]
 fn settings_name_the_missing_or_wrong_variable() {
-    use certifica_functions::{KeySource, Lambda, Settings, StartError};
+    use certifica_functions::{KeySource, Lambda, Settings, StamperKind, StartError};
     let issue = Lambda::Api(Function::IssueCertificates);
     let full = |name: &str| -> Option<String> {
         Some(
@@ -260,6 +261,55 @@ fn settings_name_the_missing_or_wrong_variable() {
     assert_eq!(Settings::from_lookup(list, resolved).unwrap().cursor_key, KeySource::Value(value.into()));
     let short = |name: &str| if name == "CERTIFICA_CURSOR_SECRET" { Some("corto".into()) } else { full(name) };
     assert!(matches!(Settings::from_lookup(list, short), Err(StartError::Invalid("CERTIFICA_CURSOR_SECRET", _))));
+    // Every API function is tied to its API; issue needs the signers' CAs.
+    assert!(matches!(
+        Settings::from_lookup(list, without("CERTIFICA_API_TAG")),
+        Err(StartError::Missing("CERTIFICA_API_TAG"))
+    ));
+    assert!(matches!(
+        Settings::from_lookup(issue, without("CERTIFICA_SIGNER_CAS")),
+        Err(StartError::Missing("CERTIFICA_SIGNER_CAS"))
+    ));
+    assert_eq!(Settings::from_lookup(list, full).unwrap().signer_cas, Vec::<String>::new());
+    // Without an online authority (prod), the authority's certificates are required.
+    let none = |name: &str| if name == "CERTIFICA_STAMPER" { Some("ninguna".into()) } else { full(name) };
+    let settings = Settings::from_lookup(issue, none).unwrap();
+    assert_eq!((settings.stamper, settings.authority_certs), (Some(StamperKind::None), vec!["valor".to_string()]));
+    let none_without_certs = |name: &str| match name {
+        "CERTIFICA_AUTHORITY_CERTS" => Some(" , ".into()),
+        _ => none(name),
+    };
+    assert!(matches!(
+        Settings::from_lookup(issue, none_without_certs),
+        Err(StartError::Missing("CERTIFICA_AUTHORITY_CERTS"))
+    ));
+}
+
+/// Without an online authority nothing is sent: a stamp attempt is "not
+/// now" (the certificate stays Sellado, its credit released) with a message
+/// that says what to do instead.
+#[tokio::test]
+async fn without_an_online_authority_stamping_points_to_the_semi_electronic_flow() {
+    use certifica_core::stamping::{StampError, Stamper};
+    let err = certifica_functions::Authority::None.stamp("<Dec/>").await.unwrap_err();
+    assert!(matches!(&err, StampError::Unavailable(m) if m.contains("exporte los documentos sellados")), "{err}");
+    assert!(certifica_functions::Authority::None.certificate().is_none(), "nothing simulated is trusted");
+}
+
+/// An event that did not come through this deployment's API (no stage tag,
+/// or another one) is answered 403 and never reaches a handler.
+#[test]
+fn events_from_another_api_are_refused() {
+    let (_, _, list) = events().into_iter().find(|(f, ..)| f == "list-students.json").unwrap();
+    let request = |event: &Value| lambda_http::request::from_str(&event.to_string()).unwrap();
+    let refused = certifica_functions::from_another_api(&request(&list), "pila-1").expect("no tag: refused");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let Body::Text(text) = refused.body() else { panic!("problem+json is text") };
+    assert_eq!(serde_json::from_str::<Value>(text).unwrap()["code"], "api_desconocida");
+    let mut tagged = list.clone();
+    tagged["stageVariables"] = serde_json::json!({"certifica": "pila-1"});
+    assert!(certifica_functions::from_another_api(&request(&tagged), "pila-1").is_none());
+    assert!(certifica_functions::from_another_api(&request(&tagged), "pila-2").is_some(), "another stack's tag");
 }
 
 /// `environment.json` (what the template is checked against) is exactly

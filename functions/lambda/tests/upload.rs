@@ -52,7 +52,10 @@ async fn settings(table: &str, bucket: &str) -> Settings {
     })
     .unwrap();
     assert!(matches!(settings.seal_key, KeySource::Secret(_)));
-    settings
+    // These tests register their signers through the same API (in AWS, the issue function does).
+    let demo_ca =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/trust/demo/ac-pruebas-certifica.pem");
+    Settings { signer_cas: vec![demo_ca.display().to_string()], ..settings }
 }
 
 async fn aws_config_for_tests() -> aws_config::SdkConfig {
@@ -360,7 +363,11 @@ async fn an_offline_certificate_in_error_is_corrected_sealed_again_and_stamped()
     let [dec] = <[Dec; 1]>::try_from(export_unsealed(&w, &["A0005"]).await).unwrap();
     let key = format!("inbox/uva/norte/{CYCLE}/A0005.xml");
     let record = upload(&w, &key, seal(dec.clone()).into_bytes()).await;
-    w.api.stamper().fail_next(Failure::Reject("la calificación de CON1 no corresponde".into()));
+    w.api
+        .stamper()
+        .simulated()
+        .expect("simulated authority")
+        .fail_next(Failure::Reject("la calificación de CON1 no corresponde".into()));
     deliver(&w, vec![record]).await.unwrap();
     let [refused] = <[CertificateRecord; 1]>::try_from(certificates(&w, "uva", "norte", "A0005").await).unwrap();
     assert_eq!(refused.status, CertificateStatus::Error);
@@ -403,7 +410,7 @@ async fn a_transient_failure_is_retried_and_charges_one_credit() {
     let key = format!("inbox/uva/norte/{CYCLE}/lote 7/A0002.xml");
     let record = upload(&w, &key, seal(dec).into_bytes()).await;
 
-    w.api.stamper().fail_next(Failure::Unavailable);
+    w.api.stamper().simulated().expect("simulated authority").fail_next(Failure::Unavailable);
     let failed = deliver(&w, vec![record.clone()]).await.unwrap_err();
     assert!(failed.contains("se reintentarán") && failed.contains("no está disponible"), "{failed}");
     assert!(exists(&w, &key).await, "left in the inbox for the retry");

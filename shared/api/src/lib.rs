@@ -49,6 +49,7 @@ use certifica_core::ports::{
 use certifica_core::roster::CursorKey;
 use certifica_core::secretbox::SecretBox;
 use certifica_core::stamping::Stamper;
+use certifica_core::trust::SignerCas;
 
 /// Everything the routes need from the records store.
 pub trait Records:
@@ -95,6 +96,9 @@ pub struct Config {
     /// Stamping authorities whose certificates are trusted in uploaded
     /// authority-returned documents (the configured stamper's).
     pub authorities: Vec<SignerCertificate>,
+    /// The certification authorities a registered signer's e.firma must
+    /// come from (SAT's in production; none trusted by default).
+    pub signer_cas: SignerCas,
     /// How long a credit is held while the authority answers; a crashed
     /// attempt's hold is settled by the sweep after it (well above a
     /// function's timeout).
@@ -110,6 +114,7 @@ impl Config {
             default_page: 50,
             max_batch: 50,
             authorities: Vec::new(),
+            signer_cas: SignerCas::new(),
             reservation_ttl: chrono::Duration::minutes(5),
         }
     }
@@ -117,6 +122,12 @@ impl Config {
     /// Trusts `authority`'s stamps in uploaded documents.
     pub fn trusting(mut self, authority: SignerCertificate) -> Self {
         self.authorities.push(authority);
+        self
+    }
+
+    /// Accepts signers whose e.firma comes from one of `cas`.
+    pub fn trusting_signer_cas(mut self, cas: SignerCas) -> Self {
+        self.signer_cas = cas;
         self
     }
 }

@@ -516,11 +516,22 @@ async fn a_malformed_selection_or_a_body_not_declared_as_json_is_refused_whole()
     assert_eq!(credits(&f, "uva").await, 5);
 }
 
-/// SAT-style test material made by the project's script (openssl).
+/// SAT-style test material made by the project's script (openssl), issued by the demo CA.
 fn generated_efirma(name: &str, start: &str, end: &str) -> (tempfile::TempDir, Vec<u8>, Vec<u8>) {
+    generated_efirma_with(name, start, end, &[])
+}
+
+/// The same with the script's options (`GEN_EFIRMA_CA`, `GEN_EFIRMA_KEY_USAGE`).
+fn generated_efirma_with(
+    name: &str,
+    start: &str,
+    end: &str,
+    options: &[(&str, String)],
+) -> (tempfile::TempDir, Vec<u8>, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/gen-efirma.sh");
     let status = std::process::Command::new("bash")
+        .envs(options.iter().map(|(k, v)| (*k, v.as_str())))
         .arg(&script)
         .arg(dir.path())
         .args([
@@ -564,4 +575,50 @@ async fn an_expired_efirma_cannot_seal_by_choosing_an_earlier_issue_date() {
     );
     assert!(answer["detail"].as_str().unwrap().contains("venció el 2021-01-01"), "{answer}");
     assert_eq!(credits(&f, "uva").await, 5, "nothing sealed nor held");
+}
+
+#[tokio::test]
+async fn only_an_efirma_from_a_trusted_ca_and_made_for_signing_can_be_registered() {
+    use base64::Engine;
+    let f = fixture().await;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let register = |cer: &[u8], key: &[u8]| {
+        let mut body = signer_body(DEMO_CURP, DEMO_PASSWORD);
+        body["cer"] = json!(b64.encode(cer));
+        body["key"] = json!(b64.encode(key));
+        body
+    };
+    let uri = "/v1/schools/norte/signer";
+    let (period_from, period_to) = ("20240101000000Z", "20361231235959Z");
+    // Same holder, same CURP, valid dates — but issued by a CA nobody configured.
+    let foreign_ca = tempfile::tempdir().unwrap();
+    let ca = [("GEN_EFIRMA_CA", foreign_ca.path().display().to_string())];
+    let (_a, cer, key) = generated_efirma_with("ajena", period_from, period_to, &ca);
+    let (status, answer) = call(&f, Method::PUT, uri, Some(register(&cer, &key)), token("uva", &admin("norte"))).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("certificado_no_confiable")),
+        "{answer}"
+    );
+    assert!(answer["detail"].as_str().unwrap().contains("AC AJENA DE PRUEBAS"), "names the issuer: {answer}");
+    // From the trusted CA, but its key usage is not for signing.
+    let usage = [("GEN_EFIRMA_KEY_USAGE", "critical, keyEncipherment".to_string())];
+    let (_b, cer, key) = generated_efirma_with("cifrado", period_from, period_to, &usage);
+    let (status, answer) = call(&f, Method::PUT, uri, Some(register(&cer, &key)), token("uva", &admin("norte"))).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("certificado_sin_uso_de_firma")),
+        "{answer}"
+    );
+    // Offline sealing registers only the .cer: the same checks apply.
+    let mut offline = register(&cer, &key);
+    offline.as_object_mut().unwrap().retain(|k, _| k != "key" && k != "password");
+    let (status, answer) = call(&f, Method::PUT, uri, Some(offline), token("uva", &admin("norte"))).await;
+    assert_eq!(answer["code"], "certificado_sin_uso_de_firma", "{status} {answer}");
+    let t = Tenant::from_verified_identity("uva");
+    assert!(f.api.records().signer(&t, "norte").await.unwrap().is_none(), "nothing was registered");
+    // The demo e.firma, from the demo CA, with SAT's key usage, is accepted.
+    let (_c, cer, key) = generated_efirma("propia", period_from, period_to);
+    let (status, answer) = call(&f, Method::PUT, uri, Some(register(&cer, &key)), token("uva", &admin("norte"))).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
 }

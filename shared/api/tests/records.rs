@@ -163,7 +163,8 @@ async fn editing_grades_needs_editar_flags_the_student_and_is_audited() {
     assert_eq!(data["gradesEdited"], true);
     assert_eq!(data["audit"][0]["action"], "grades_edited");
     assert_eq!(data["audit"][0]["detail"], "FIS1: 5.00 → 9.00");
-    assert_eq!(data["audit"][0]["by"], "clerk@uva.mx");
+    // Who is the token's subject; its email is what people read.
+    assert_eq!((&data["audit"][0]["actor"], &data["audit"][0]["by"]), (&json!("u1"), &json!("clerk@uva.mx")));
     let (_, list) = get(&f, "/v1/schools/norte/cycles/2026/students?q=UVA001", token("uva", &all("norte"))).await;
     assert_eq!(list["students"][0]["gradesEdited"], true);
     // Grades the plan does not allow are refused with every problem named.

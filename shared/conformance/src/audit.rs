@@ -26,11 +26,13 @@ where
         .expect("fail");
     let resealed = s.transition(&t, &c.id, failed.version, resealed("s2"), &issuer).await.expect("reseal");
     let stamped = stamp(s, &t, &resealed).await;
-    let canceller = by("director@uva.edu.mx");
+    // Who is the token's subject; the email only travels along for display.
+    let canceller = by("a7f3c2e0-sub-director").with_email(Some("director@uva.edu.mx".into()));
     let cancellation = Cancellation {
         motive: MotivoCancelacion::CambioNombre,
         reason: Some("Corrección de nombre".into()),
         by: canceller.user.clone(),
+        by_email: canceller.email.clone(),
         at: Utc::now(),
     };
     s.transition(
@@ -56,6 +58,8 @@ where
         (trail[4].actor.as_str(), trail[4].request_id.as_str()),
         (canceller.user.as_str(), canceller.request_id.as_str())
     );
+    assert_eq!(trail[4].actor_email.as_deref(), Some("director@uva.edu.mx"));
+    assert_eq!(trail[0].actor_email, None);
     assert!(trail[..3].iter().all(|e| e.request_id == issuer.request_id));
     assert_eq!(s.audit_of_student(&t, "esc", "2026", "H1").await.expect("audit"), trail);
     let ledger = s.ledger(&t, Some(&c.id)).await.expect("ledger");

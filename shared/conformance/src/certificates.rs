@@ -60,6 +60,7 @@ pub async fn a_cancelled_student_can_be_certified_again<S: CertificateStore + Cr
         motive: certifica_core::catalogs::MotivoCancelacion::CambioNombre,
         reason: Some("Corrección de nombre".into()),
         by: "control.escolar@example.mx".into(),
+        by_email: None,
         at: Utc::now(),
     };
     let cancelled = s
@@ -121,7 +122,8 @@ pub async fn a_students_certificates_are_its_history<S: CertificateStore + Credi
     s.create(&t, &first, &by("e")).await.expect("create");
     s.create(&t, &sealed_certificate("K2"), &by("e")).await.expect("create");
     let stamped = stamp(s, &t, &first).await;
-    let cancellation = Cancellation { motive: MotivoCancelacion::Otro, reason: None, by: "e".into(), at: Utc::now() };
+    let cancellation =
+        Cancellation { motive: MotivoCancelacion::Otro, reason: None, by: "e".into(), by_email: None, at: Utc::now() };
     s.transition(&t, &first.id, stamped.version, Transition::Cancelled { cancellation, pdf: "p".into() }, &by("e"))
         .await
         .expect("cancel");

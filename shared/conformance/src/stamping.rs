@@ -304,7 +304,8 @@ async fn setup<R: Records, A: ArtifactStore + Clone + 'static>(
         own_node: None,
     };
     let mut config =
-        Config::new(b"cursores", SecretBox::new(&[1u8; 32]).expect("key"), "https://verifica.example/?folio=");
+        Config::new(b"cursores", SecretBox::new(&[1u8; 32]).expect("key"), "https://verifica.example/?folio=")
+            .trusting_signer_cas(certifica_core::trust::SignerCas::demo());
     // Every hold expires at once: the next request's sweep settles what a failed attempt left.
     config.reservation_ttl = chrono::Duration::milliseconds(1);
     let watched = Watched {

@@ -194,8 +194,13 @@ where
     s.transition(&t, &ids["A04"].id, 0, Transition::StampFailed { message: "SELLO".into() }, &by("emisor"))
         .await
         .expect("error");
-    let cancellation =
-        Cancellation { motive: MotivoCancelacion::Otro, reason: None, by: "emisor".into(), at: Utc::now() };
+    let cancellation = Cancellation {
+        motive: MotivoCancelacion::Otro,
+        reason: None,
+        by: "emisor".into(),
+        by_email: None,
+        at: Utc::now(),
+    };
     s.transition(&t, &ids["A05"].id, 1, Transition::Cancelled { cancellation, pdf: "pdf/x.pdf".into() }, &by("emisor"))
         .await
         .expect("cancel");

@@ -57,6 +57,20 @@ pub enum EfirmaError {
     CurpMismatch { certificate: String, responsable: String },
     #[error("no se pudo generar la firma")]
     SigningFailed,
+    #[error(
+        "esta instalación no tiene configurada ninguna autoridad certificadora de confianza; el administrador debe cargar las AC del SAT"
+    )]
+    NoTrustedCas,
+    #[error(
+        "el certificado no fue emitido por una autoridad certificadora de confianza (emisor: {0}); registre la e.firma que el SAT expidió al responsable"
+    )]
+    UntrustedIssuer(String),
+    #[error("la autoridad certificadora que emitió el certificado ({ca}) no está vigente (vigente hasta el {to})")]
+    CaNotValid { ca: String, to: NaiveDate },
+    #[error(
+        "el uso de llave del certificado no permite firmar (le falta firma digital y no repudio); registre la e.firma, no un certificado de otro uso"
+    )]
+    NotForSigning,
 }
 
 impl EfirmaError {
@@ -75,6 +89,10 @@ impl EfirmaError {
             EfirmaError::NoCurpInCertificate => "certificado_sin_curp",
             EfirmaError::CurpMismatch { .. } => "curp_no_coincide",
             EfirmaError::SigningFailed => "firma_fallida",
+            EfirmaError::NoTrustedCas => "sin_ac_de_confianza",
+            EfirmaError::UntrustedIssuer(_) => "certificado_no_confiable",
+            EfirmaError::CaNotValid { .. } => "ac_no_vigente",
+            EfirmaError::NotForSigning => "certificado_sin_uso_de_firma",
         }
     }
 }
@@ -154,6 +172,17 @@ impl SignerCertificate {
             subject_name,
             public_key: spki.subject_public_key.raw_bytes().to_vec(),
         })
+    }
+
+    /// Reads a certificate file as SAT and OpenSSL write them: DER, or PEM (the first certificate).
+    pub fn from_pem_or_der(bytes: &[u8]) -> Result<Self, EfirmaError> {
+        use der::Encode;
+        if !bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+            return Self::from_der(bytes);
+        }
+        let chain = Certificate::load_pem_chain(bytes).map_err(|_| EfirmaError::NotACertificate)?;
+        let first = chain.first().ok_or(EfirmaError::NotACertificate)?;
+        Self::from_der(&first.to_der().map_err(|_| EfirmaError::NotACertificate)?)
     }
 
     /// Reads the Base64 of a DER certificate (as in `certificadoResponsable`).

@@ -146,8 +146,9 @@ impl Identity {
     }
 
     /// The actor of changes made in request `request_id`.
+    /// The `sub` is who (an email can be edited or reassigned); the email is shown.
     pub fn actor(&self, request_id: &str) -> Actor {
-        Actor::new(self.email.clone().unwrap_or_else(|| self.sub.clone()), request_id)
+        Actor::new(self.sub.clone(), request_id).with_email(self.email.clone())
     }
 }
 
@@ -170,7 +171,8 @@ mod tests {
         // Editing without seeing: the school is not visible at all.
         assert_eq!(id.require("sur", Permission::Editar), Err(AccessError::UnknownSchool("sur".into())));
         assert_eq!(id.require("otra", Permission::Ver), Err(AccessError::UnknownSchool("otra".into())));
-        assert_eq!(id.actor("r1"), Actor::new("ana@uva.mx", "r1"));
+        let actor = id.actor("r1");
+        assert_eq!((actor.user.as_str(), actor.display()), ("u1", "ana@uva.mx"));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! [`catalogs`], [`curp`], [`numbers`] (formatting), [`model`], [`rules`],
 //! [`document`] (the Dec 3.0 XML), [`checks`] (values of a document made
 //! elsewhere), [`cadena`] (cadena original), [`efirma`] (SAT files),
-//! [`sello`] (sealing), [`stamping`] (authority port and simulator),
+//! [`sello`] (sealing), [`trust`] (the signers' CAs), [`stamping`] (authority port and simulator),
 //! [`verify`], [`pdf`] (printed representation) and [`issue`] (the pipeline);
 //! [`records`], [`roster`] (the students table), [`mail`] and [`ports`]
 //! are what storage and mail adapters implement.
@@ -37,4 +37,5 @@ pub mod rules;
 pub mod secretbox;
 pub mod sello;
 pub mod stamping;
+pub mod trust;
 pub mod verify;

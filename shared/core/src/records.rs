@@ -78,7 +78,11 @@ pub struct ArtifactRefs {
 pub struct Cancellation {
     pub motive: MotivoCancelacion,
     pub reason: Option<String>,
+    /// The caller's `sub`.
     pub by: String,
+    /// The caller's email when the token had one: shown, never trusted as who.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_email: Option<String>,
     pub at: DateTime<Utc>,
 }
 
@@ -110,15 +114,30 @@ pub struct CertificateRecord {
 /// and the credit ledger with the change itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
-    /// The caller's `sub` (or email), from the verified token.
+    /// The caller's `sub`, from the verified token: who, for good (an email
+    /// can change hands or be edited; the subject cannot).
     pub user: String,
     /// The request that made the change (API Gateway request id, S3 event…).
     pub request_id: String,
+    /// The caller's email, for display only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 impl Actor {
     pub fn new(user: impl Into<String>, request_id: impl Into<String>) -> Self {
-        Actor { user: user.into(), request_id: request_id.into() }
+        Actor { user: user.into(), request_id: request_id.into(), email: None }
+    }
+
+    /// With the email shown beside the `sub`.
+    pub fn with_email(mut self, email: Option<String>) -> Self {
+        self.email = email;
+        self
+    }
+
+    /// How people read who it was: the email when known, else the `sub`.
+    pub fn display(&self) -> &str {
+        self.email.as_deref().unwrap_or(&self.user)
     }
 }
 
@@ -169,7 +188,11 @@ impl AuditAction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub at: DateTime<Utc>,
+    /// The caller's `sub`.
     pub actor: String,
+    /// The caller's email at the time, for display only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_email: Option<String>,
     pub request_id: String,
     pub action: AuditAction,
     pub school_id: String,
@@ -186,6 +209,7 @@ impl AuditEntry {
         AuditEntry {
             at: Utc::now(),
             actor: by.user.clone(),
+            actor_email: by.email.clone(),
             request_id: by.request_id.clone(),
             action,
             school_id: c.school_id.clone(),
@@ -201,6 +225,7 @@ impl AuditEntry {
         AuditEntry {
             at: Utc::now(),
             actor: by.user.clone(),
+            actor_email: by.email.clone(),
             request_id: by.request_id.clone(),
             action,
             school_id: s.school_id.clone(),

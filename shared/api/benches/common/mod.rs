@@ -127,7 +127,8 @@ pub fn api(dir: &Path, records: LocalRecords) -> Api<Local> {
     let artifacts = artifacts(dir);
     let sender = certifica_core::mail::Sender { name: "x".into(), address: "x@x.mx".into() };
     let outbox = LocalOutbox::new(&dir.join("outbox"), sender).unwrap();
-    let config = Config::new(&[2u8; 32], SecretBox::new(&[3u8; 32]).unwrap(), "http://127.0.0.1:9/v1/verify/");
+    let config = Config::new(&[2u8; 32], SecretBox::new(&[3u8; 32]).unwrap(), "http://127.0.0.1:9/v1/verify/")
+        .trusting_signer_cas(certifica_core::trust::SignerCas::demo());
     Api::new(records, artifacts, LocalAuthority::simulated_sep().unwrap(), outbox, config)
 }
 

@@ -102,7 +102,13 @@ async fn cancel<X: Adapters>(
     }
     let mut outcomes = Vec::new();
     for control in &students {
-        let cancellation = Cancellation { motive, reason: reason.clone(), by: actor.user.clone(), at: Utc::now() };
+        let cancellation = Cancellation {
+            motive,
+            reason: reason.clone(),
+            by: actor.user.clone(),
+            by_email: actor.email.clone(),
+            at: Utc::now(),
+        };
         outcomes.push(match cancel_one(api, id, school, cycle, control, cancellation, actor).await {
             Ok(c) => Outcome::done(control, Status::Cancelado, Some(c)),
             Err(p) => Outcome::refused(control, Status::Rechazado, vec![p]),

@@ -135,7 +135,10 @@ async fn put_signer<X: Adapters>(api: &Api<X>, id: &Identity, school: &str, requ
             ));
         }
     };
-    certificate.check_usable(today_in_mexico(), &curp).map_err(|e| efirma_problem(&e))?;
+    let today = today_in_mexico();
+    // Who issued it first: a certificate from outside SAT's ACs is refused whatever it says.
+    api.config.signer_cas.check(certificate.der(), today).map_err(|e| efirma_problem(&e))?;
+    certificate.check_usable(today, &curp).map_err(|e| efirma_problem(&e))?;
     let config = SignerConfig {
         school_id: school.to_string(),
         responsable: body.responsable.clone(),
@@ -143,7 +146,7 @@ async fn put_signer<X: Adapters>(api: &Api<X>, id: &Identity, school: &str, requ
         cer_base64: STANDARD.encode(&cer),
         key_base64,
         password_sealed,
-        registered_by: id.email.clone().unwrap_or_else(|| id.sub.clone()),
+        registered_by: id.sub.clone(),
         registered_at: Utc::now(),
     };
     api.records.put_signer(t, &config).await?;

@@ -155,7 +155,8 @@ pub async fn fixture() -> Fixture {
         b"clave de cursores de prueba",
         SecretBox::new(&[5u8; 32]).unwrap(),
         "http://127.0.0.1:9/v1/verify/",
-    );
+    )
+    .trusting_signer_cas(certifica_core::trust::SignerCas::demo());
     let sender =
         certifica_core::mail::Sender { name: "Control Escolar".into(), address: "certificados@uva.edu.mx".into() };
     let outbox = LocalOutbox::new(&dir.path().join("outbox"), sender).unwrap();
