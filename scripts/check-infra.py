@@ -15,7 +15,8 @@ with the infra virtualenv, which has cfn-lint's template decoder):
 - the table's keys and indexes are the ones the DynamoDB adapter uses;
 - every function logs (JSON) to its own group kept for LogRetentionDays;
 - the bucket expires bulk zips by the tag the S3 adapter puts on them;
-- Cognito users cannot write their email nor the custom attributes.
+- Cognito users cannot write their email nor the custom attributes;
+- an upload's claim outlasts stamp-on-upload's timeout.
 
 Usage: python scripts/check-infra.py   (exit 1 with one line per problem)
 """
@@ -165,6 +166,14 @@ def check(template):
             problem(f"{name}: WriteAttributes must be listed (missing, users may write every standard attribute)")
         elif any(a == "email" or a.startswith("custom:") for a in writable):
             problem(f"{name}: users must not write email or custom attributes, WriteAttributes is {writable}")
+
+    # 9. An upload's claim outlasts stamp-on-upload's longest run (a crashed run's claim lapses after it).
+    upload_rs = (root / "shared" / "api" / "src" / "upload" / "mod.rs").read_text()
+    claim = re.search(r"pub const CLAIM_MINUTES: i64 = (\d+);", upload_rs)
+    stamp = by_binary.get("stamp-on-upload")
+    timeout = functions[stamp]["Properties"].get("Timeout") if stamp else None
+    if not claim or not isinstance(timeout, int) or int(claim.group(1)) * 60 <= timeout:
+        problem(f"stamp-on-upload's Timeout ({timeout} s) must be shorter than the upload claim (CLAIM_MINUTES)")
     return list(problems), len(by_binary), len(wired)
 
 
@@ -188,6 +197,7 @@ def self_test(template):
         "a public route made private": lambda t: next(r for r in t["Resources"].values() if r["Type"] == "AWS::Serverless::Function" and r["Metadata"]["BuildProperties"]["Binary"] == "verify")["Properties"]["Events"]["Verify"]["Properties"].pop("Auth"),
         "the zip lifecycle rule dropped": lambda t: next(r for r in t["Resources"].values() if r["Type"] == "AWS::S3::Bucket")["Properties"]["LifecycleConfiguration"]["Rules"].pop(0),
         "a function logging to the default group": lambda t: t["Resources"][issue]["Properties"].pop("LoggingConfig"),
+        "an upload function that outlives its claim": lambda t: t["Resources"][next(n for n, r in t["Resources"].items() if r["Type"] == "AWS::Serverless::Function" and r["Metadata"]["BuildProperties"]["Binary"] == "stamp-on-upload")]["Properties"].update(Timeout=900),
         "users allowed to change their email": lambda t: t["Resources"]["UserPoolClient"]["Properties"].update(WriteAttributes=["email"]),
         "an index renamed": lambda t: next(r for r in t["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table")["Properties"]["GlobalSecondaryIndexes"][0]["KeySchema"][0].update(AttributeName="g1"),
     }

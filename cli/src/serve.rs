@@ -338,7 +338,8 @@ async fn watch_inbox(server: Arc<Server>, inbox: LocalInbox) {
             if retry_at.contains_key(&file.key) {
                 continue;
             }
-            let event = UploadEvent { key: file.key.clone(), version: Some(file.version), etag: None };
+            let event =
+                UploadEvent { key: file.key.clone(), version: Some(file.version), etag: None, invocation: None };
             match Box::pin(process_upload(api, &inbox, &event)).await {
                 Ok(report) => {
                     let outcome = match report.outcome {

@@ -37,7 +37,7 @@ impl From<UploadFailures> for lambda_runtime::Diagnostic {
 /// The upload an S3 record names, or why the record is not one (not an
 /// object creation under the inbox prefix: the notification's filter should
 /// never send those).
-pub fn upload_event(record: &S3EventRecord) -> Result<UploadEvent, String> {
+pub fn upload_event(record: &S3EventRecord, invocation: Option<&str>) -> Result<UploadEvent, String> {
     let name = record.event_name.as_deref().unwrap_or_default();
     if !name.starts_with("ObjectCreated:") {
         return Err(format!("evento «{name}» ignorado: solo se procesan objetos creados"));
@@ -55,20 +55,23 @@ pub fn upload_event(record: &S3EventRecord) -> Result<UploadEvent, String> {
         key,
         version: record.s3.object.version_id.clone().filter(|v| !v.is_empty() && v != "null"),
         etag: record.s3.object.e_tag.clone().filter(|e| !e.is_empty()),
+        invocation: invocation.map(str::to_string),
     })
 }
 
-/// Handles every record of `event`; the summary when all are settled.
+/// Handles every record of `event` in invocation `invocation` (Lambda's
+/// request id); the summary when all are settled.
 pub async fn handle_s3_event<X: certifica_api::Adapters, I: Inbox>(
     api: &Api<X>,
     inbox: &I,
     event: S3Event,
+    invocation: Option<&str>,
 ) -> Result<Value, UploadFailures> {
     let total = event.records.len();
     let mut reports: Vec<Value> = Vec::new();
     let mut failed = Vec::new();
     for record in &event.records {
-        match upload_event(record) {
+        match upload_event(record, invocation) {
             Err(skipped) => {
                 tracing::warn!(reason = %skipped, "record skipped");
                 reports.push(json!({ "skipped": skipped }));
@@ -103,7 +106,7 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     let (api, inbox) = (Arc::new(api), Arc::new(inbox));
     lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<S3Event>| {
         let (api, inbox) = (api.clone(), inbox.clone());
-        async move { handle_s3_event(&api, inbox.as_ref(), event.payload).await }
+        async move { handle_s3_event(&api, inbox.as_ref(), event.payload, Some(&event.context.request_id)).await }
     }))
     .await
 }

@@ -213,7 +213,23 @@ fn event(records: Vec<Value>) -> aws_lambda_events::event::s3::S3Event {
 
 /// Runs the handler on `records`, as Lambda would.
 async fn deliver(w: &World, records: Vec<Value>) -> Result<Value, String> {
-    handle_s3_event(&w.api, w.api.artifacts(), event(records)).await.map_err(|e| e.to_string())
+    deliver_in(w, records, "invocacion-de-prueba").await
+}
+
+/// The same, in the invocation with Lambda request id `invocation`.
+async fn deliver_in(w: &World, records: Vec<Value>, invocation: &str) -> Result<Value, String> {
+    handle_s3_event(&w.api, w.api.artifacts(), event(records), Some(invocation)).await.map_err(|e| e.to_string())
+}
+
+/// An invocation that took the claim on `record`'s upload and crashed before settling it.
+async fn crashed_holding_the_claim(w: &World, record: &Value, invocation: &str) {
+    use certifica_core::ports::IdempotencyStore;
+    let records: aws_lambda_events::event::s3::S3Event = event(vec![record.clone()]);
+    let upload = certifica_functions::upload::upload_event(&records.records[0], Some(invocation)).unwrap();
+    let claim = chrono::Duration::minutes(certifica_api::upload::CLAIM_MINUTES);
+    let (t, id) = (tenant("uva"), upload.id());
+    w.api.records().begin(&t, &id, claim).await.unwrap();
+    w.api.records().begin(&t, &format!("{id}@{invocation}"), claim).await.unwrap();
 }
 
 /// The report written beside a settled upload.
@@ -544,6 +560,12 @@ async fn every_bad_upload_is_moved_to_rejected_with_its_reason() {
             "archivo_demasiado_grande",
         ),
         ("bomba.zip", bomb, "zip_demasiado_grande"),
+        // Over the upload limit: refused by its size (HEAD), never read.
+        (
+            "enorme.zip",
+            [b"PK\x03\x04".as_slice(), &vec![0u8; certifica_api::inbox::MAX_UPLOAD_BYTES]].concat(),
+            "archivo_demasiado_grande",
+        ),
         ("ruta.zip", zip_of(&[("../../fuera.xml", a4_sealed.as_bytes())]), "ruta_no_permitida"),
         ("otro-espacio.xml", other_namespace.into_bytes(), "espacio_de_nombres_incorrecto"),
         ("sin-sello.xml", a5.to_xml().into_bytes(), "sin_sello"),
@@ -590,4 +612,25 @@ async fn every_bad_upload_is_moved_to_rejected_with_its_reason() {
     assert_eq!(w.api.records().balance(&t).await.unwrap().available, available, "no credit for any refusal");
     assert!(certificates(&w, "uva", "norte", "A0003").await.is_empty(), "nothing recorded for refused documents");
     assert!(certificates(&w, "otra", "sur", "A0003").await.is_empty(), "nor in the other institution");
+}
+
+/// Lambda retries a crashed invocation with the same request id: that retry
+/// takes over the claim the crash left, at once; a duplicate S3 event (in
+/// another invocation) waits for it instead of handling the upload twice.
+#[tokio::test]
+async fn a_crashed_invocations_retry_takes_its_claim_over_and_a_duplicate_waits() {
+    let w = world().await;
+    let [dec] = <[Dec; 1]>::try_from(export_unsealed(&w, &["A0002"]).await).unwrap();
+    let key = format!("inbox/uva/norte/{CYCLE}/A0002.xml");
+    let record = upload(&w, &key, seal(dec).into_bytes()).await;
+    crashed_holding_the_claim(&w, &record, "req-caida").await;
+    let duplicate = deliver_in(&w, vec![record.clone()], "req-otra").await.unwrap_err();
+    assert!(duplicate.contains("se está procesando"), "{duplicate}");
+    assert!(exists(&w, &key).await, "nothing was done");
+    let retried = deliver_in(&w, vec![record.clone()], "req-caida").await.unwrap();
+    assert_eq!(retried["records"][0]["outcome"], "procesado", "{retried}");
+    assert_eq!(certificates(&w, "uva", "norte", "A0002").await[0].status, CertificateStatus::Timbrado);
+    let again = deliver_in(&w, vec![record], "req-otra").await.unwrap();
+    assert_eq!(again["records"][0]["outcome"], "repetido", "{again}");
+    assert_eq!(consumed(&w, "uva").await, 1);
 }

@@ -48,8 +48,8 @@ pub struct Upload {
 pub enum Rejection {
     #[error("el archivo «{0}» no es XML ni ZIP; suba el XML sellado o el ZIP que devolvió la autoridad")]
     UnknownKind(String),
-    #[error("el archivo mide {0} bytes; el máximo es {max}", max = MAX_UPLOAD_BYTES)]
-    TooLarge(usize),
+    #[error("el archivo mide {0} bytes; el máximo es {max}: súbalo en varios ZIP más pequeños", max = MAX_UPLOAD_BYTES)]
+    TooLarge(u64),
     #[error("el XML mide {0} bytes; el máximo es {max}", max = MAX_XML_BYTES)]
     XmlTooLarge(u64),
     #[error("el XML no está en UTF-8")]
@@ -108,7 +108,7 @@ fn document(name: &str, bytes: &[u8]) -> Result<Found, Rejection> {
 /// Classifies the bytes uploaded as `name`.
 pub fn read(name: &str, bytes: &[u8]) -> Result<Upload, Rejection> {
     if bytes.len() > MAX_UPLOAD_BYTES {
-        return Err(Rejection::TooLarge(bytes.len()));
+        return Err(Rejection::TooLarge(bytes.len() as u64));
     }
     if looks_like_zip(bytes) {
         return read_zip(name, bytes);

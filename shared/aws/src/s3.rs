@@ -348,6 +348,15 @@ const COPY_SOURCE: &percent_encoding::AsciiSet =
 /// `inbox/…` (where the ObjectCreated notification points), `processed/…`
 /// and `rejected/…` (where uploads end, with their JSON reports).
 impl Inbox for S3Artifacts {
+    async fn size(&self, key: &str, version: Option<&str>) -> StoreResult<Option<u64>> {
+        let head = self.client.head_object().bucket(&self.bucket).key(key).set_version_id(version.map(str::to_string));
+        match head.send().await {
+            Ok(o) => Ok(Some(o.content_length().unwrap_or_default().max(0) as u64)),
+            Err(SdkError::ServiceError(s)) if matches!(s.raw().status().as_u16(), 400 | 404) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn fetch(&self, key: &str, version: Option<&str>) -> StoreResult<Option<Vec<u8>>> {
         self.fetch(key.to_string(), version).await
     }

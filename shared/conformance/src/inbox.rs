@@ -19,11 +19,14 @@ fn fresh_key(file: &str) -> String {
 pub async fn an_upload_is_read_as_dropped_and_moved_with_its_report<I: Inbox, D: Dropper>(inbox: &I, drop: &D) {
     let key = fresh_key("A0001.xml");
     let version = drop.drop_file(&key, b"<Dec/>".to_vec()).await;
+    // Its size is known without reading it (what lets a huge upload be refused unread).
+    assert_eq!(inbox.size(&key, version.as_deref()).await.expect("size"), Some(6));
     assert_eq!(inbox.fetch(&key, version.as_deref()).await.expect("fetch").as_deref(), Some(&b"<Dec/>"[..]));
     let moved = inbox.settle(&key, version.as_deref(), Settlement::Processed, b"{\"outcome\":\"procesado\"}").await;
     let moved = moved.expect("settle");
     assert_eq!(moved, key.replacen("inbox/", "processed/", 1));
     assert_eq!(inbox.fetch(&key, None).await.expect("fetch"), None, "gone from the inbox");
+    assert_eq!(inbox.size(&key, None).await.expect("size"), None);
     assert_eq!(inbox.fetch(&moved, None).await.expect("fetch").as_deref(), Some(&b"<Dec/>"[..]));
     let report = inbox.fetch(&format!("{moved}.json"), None).await.expect("fetch report");
     assert_eq!(report.as_deref(), Some(&b"{\"outcome\":\"procesado\"}"[..]));
@@ -51,4 +54,5 @@ pub async fn a_redelivered_upload_is_settled_once<I: Inbox, D: Dropper>(inbox: &
 
 pub async fn an_upload_that_never_arrived_is_none<I: Inbox>(inbox: &I) {
     assert_eq!(inbox.fetch(&fresh_key("nunca.xml"), None).await.expect("fetch"), None);
+    assert_eq!(inbox.size(&fresh_key("nunca.xml"), None).await.expect("size"), None);
 }

@@ -465,6 +465,10 @@ impl Settlement {
 /// dropped by signers and by staff returning the authority's documents.
 /// Keys are whole object keys, outside any tenant's documents.
 pub trait Inbox: Send + Sync {
+    /// The size in bytes of an upload (the given version when known), read
+    /// without its content (S3: HEAD); `None` when it no longer exists.
+    fn size(&self, key: &str, version: Option<&str>) -> impl Future<Output = StoreResult<Option<u64>>> + Send;
+
     /// The bytes of an upload (the given version when known); `None` when it
     /// no longer exists (already moved on an earlier delivery).
     fn fetch(&self, key: &str, version: Option<&str>) -> impl Future<Output = StoreResult<Option<Vec<u8>>>> + Send;

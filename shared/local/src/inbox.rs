@@ -94,6 +94,19 @@ impl LocalInbox {
 }
 
 impl Inbox for LocalInbox {
+    async fn size(&self, key: &str, version: Option<&str>) -> StoreResult<Option<u64>> {
+        let path = self.path(key)?;
+        let version = version.map(str::to_string);
+        tokio::task::spawn_blocking(move || match std::fs::metadata(&path) {
+            Ok(meta) if version.as_ref().is_some_and(|v| *v != version_of(&meta)) => Ok(None),
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
     async fn fetch(&self, key: &str, version: Option<&str>) -> StoreResult<Option<Vec<u8>>> {
         let path = self.path(key)?;
         let version = version.map(str::to_string);

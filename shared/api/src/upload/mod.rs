@@ -48,8 +48,13 @@ use chrono::{NaiveDateTime, Utc};
 /// The prefix uploads arrive under.
 pub const INBOX_PREFIX: &str = "inbox/";
 /// How long a claim on an upload lasts: longer than one invocation may run
-/// (15 minutes), so a crashed one's claim lapses and the retry proceeds.
-const CLAIM_MINUTES: i64 = 20;
+/// (stamp-on-upload's timeout is 5 minutes; scripts/check-infra.py checks
+/// the template agrees), so the claim of an invocation that crashed lapses
+/// before Lambda's second retry (≈ 3 minutes after the failure, the first
+/// ≈ 1 minute after) — and that retry, carrying the same request id, takes
+/// the claim over at once anyway. A duplicate S3 event for the same upload
+/// (another request id) waits for the claim instead.
+pub const CLAIM_MINUTES: i64 = 6;
 /// How long a handled upload is remembered: S3 redeliveries and Lambda's
 /// asynchronous retries (at most 6 hours) fall well within it.
 const REMEMBER_DAYS: i64 = 30;
@@ -114,7 +119,7 @@ pub async fn process_upload<X: Adapters, I: Inbox>(
     if let Err(e) = &result {
         tracing::warn!(key = %event.key, reason = %e.reason, "upload to be retried");
     }
-    result.map_err(|e| RetryLater { key: event.key.clone(), reason: e.reason })
+    result.map_err(|e| RetryLater { key: event.key.clone(), ..e })
 }
 
 async fn claim_and_handle<X: Adapters, I: Inbox>(
@@ -151,15 +156,34 @@ async fn claim_and_handle<X: Adapters, I: Inbox>(
         IdempotencyState::Started => api.records.abandon(&t, &remembered).await?,
         IdempotencyState::InProgress => {}
     }
-    match api.records.begin(&t, &id, chrono::Duration::minutes(CLAIM_MINUTES)).await? {
+    let claim = chrono::Duration::minutes(CLAIM_MINUTES);
+    // Who holds the claim: one mark per invocation beside it.
+    let held_by = event.invocation.as_ref().map(|invocation| format!("{id}@{invocation}"));
+    match api.records.begin(&t, &id, claim).await? {
         IdempotencyState::Completed(report) => return Ok(repeated(event, &report)),
         IdempotencyState::InProgress => {
-            return Err(RetryLater {
-                key: event.key.clone(),
-                reason: "otra entrega del mismo archivo se está procesando".into(),
-            });
+            let ours = match &held_by {
+                Some(mark) => match api.records.begin(&t, mark, claim).await? {
+                    // Our own mark: this invocation claimed it, crashed, and Lambda retries it.
+                    IdempotencyState::InProgress => true,
+                    IdempotencyState::Started => {
+                        api.records.abandon(&t, mark).await?;
+                        false
+                    }
+                    IdempotencyState::Completed(_) => false,
+                },
+                None => false,
+            };
+            if !ours {
+                return Err(RetryLater::new("otra entrega del mismo archivo se está procesando"));
+            }
+            tracing::info!(key = %event.key, "claim taken over by the retry of the invocation that held it");
         }
-        IdempotencyState::Started => {}
+        IdempotencyState::Started => {
+            if let Some(mark) = &held_by {
+                api.records.begin(&t, mark, claim).await?;
+            }
+        }
     }
     let scope = Scope { tenant: &t, institution: &institution, school: &school, cycle: &location.cycle, id: &id };
     match handle(api, inbox, event, &scope, &location.file).await {
@@ -238,6 +262,15 @@ async fn handle<X: Adapters, I: Inbox>(
     scope: &Scope<'_>,
     file: &str,
 ) -> Result<UploadReport, RetryLater> {
+    // Its size first: a huge upload is refused without being read.
+    match inbox.size(&event.key, event.version.as_deref()).await? {
+        None => return Ok(UploadReport::new(event, UploadOutcome::Inexistente)),
+        Some(size) if size > inbox::MAX_UPLOAD_BYTES as u64 => {
+            let rejection = inbox::Rejection::TooLarge(size);
+            return refuse_whole(inbox, event, rejection.code(), rejection.to_string()).await;
+        }
+        Some(_) => {}
+    }
     let Some(bytes) = inbox.fetch(&event.key, event.version.as_deref()).await? else {
         return Ok(UploadReport::new(event, UploadOutcome::Inexistente));
     };
@@ -254,11 +287,25 @@ async fn handle<X: Adapters, I: Inbox>(
     let certificate = signer.as_ref().map(|(_, certificate)| certificate);
     let mut documents = Vec::new();
     for found in &upload.documents {
-        // Boxed: each document's future is deep (verification → stamping → storage).
-        let result = if found.is_stamped() {
-            Box::pin(returned(api, &s, found)).await?
-        } else {
-            Box::pin(sealed(api, &s, certificate, found)).await?
+        let mut attempt = 1;
+        let result = loop {
+            // Boxed: each document's future is deep (verification → stamping → storage).
+            let result = if found.is_stamped() {
+                Box::pin(returned(api, &s, found)).await
+            } else {
+                Box::pin(sealed(api, &s, certificate, found)).await
+            };
+            match result {
+                Ok(result) => break result,
+                // Another change won the race: read again and go once more now.
+                Err(e) if e.is_race() && attempt == 1 => attempt += 1,
+                // The records would answer the same on every delivery: say so for this document.
+                Err(e) if !e.helps() => {
+                    let code = e.cause.as_ref().map_or("conflicto", StoreError::code);
+                    break DocumentResult::of(found).refused(code, e.reason);
+                }
+                Err(e) => return Err(e),
+            }
         };
         documents.push(result);
     }
@@ -631,7 +678,7 @@ fn from_outcome(result: DocumentResult, outcome: Outcome) -> Result<DocumentResu
         None => (None, None),
     };
     if outcome.retry == Retry::Later {
-        return Err(RetryLater { key: String::new(), reason: message.unwrap_or_else(|| "reintentar".into()) });
+        return Err(RetryLater::new(message.unwrap_or_else(|| "reintentar".into())));
     }
     let status = match outcome.status {
         Status::Timbrado | Status::Sellado | Status::Error => outcome.status,
@@ -672,7 +719,12 @@ mod tests {
 
     #[test]
     fn an_upload_is_the_same_upload_when_redelivered() {
-        let e = UploadEvent { key: "inbox/a/b/c/d.xml".into(), version: Some("v1".into()), etag: Some("e".into()) };
+        let e = UploadEvent {
+            key: "inbox/a/b/c/d.xml".into(),
+            version: Some("v1".into()),
+            etag: Some("e".into()),
+            invocation: None,
+        };
         assert_eq!(e.id(), e.clone().id());
         assert_ne!(e.id(), UploadEvent { version: Some("v2".into()), ..e.clone() }.id());
         assert_eq!(settled_key(&e.key, Settlement::Rejected), "rejected/a/b/c/d.xml");

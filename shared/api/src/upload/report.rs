@@ -17,6 +17,10 @@ pub struct UploadEvent {
     pub version: Option<String>,
     /// The object's ETag, when the event names one.
     pub etag: Option<String>,
+    /// The invocation handling it (Lambda's request id, which Lambda's own
+    /// retries of a failed or crashed invocation keep): a retry of this very
+    /// invocation may take over the claim it left.
+    pub invocation: Option<String>,
 }
 
 impl UploadEvent {
@@ -34,11 +38,38 @@ impl UploadEvent {
 pub struct RetryLater {
     pub key: String,
     pub reason: String,
+    /// The storage answer behind it, when there was one: only an unavailable
+    /// store is worth delivering the upload again for (see [`RetryLater::helps`]).
+    pub cause: Option<StoreError>,
+}
+
+impl RetryLater {
+    pub fn new(reason: impl Into<String>) -> Self {
+        RetryLater { key: String::new(), reason: reason.into(), cause: None }
+    }
+
+    /// Whether delivering the upload again can change the answer: yes for an
+    /// unavailable store or authority, or a race (another change won, a hold
+    /// lapsed); no for an answer the records will give again (a certificate
+    /// already issued, no credits, a record of another institution).
+    pub fn helps(&self) -> bool {
+        match &self.cause {
+            None | Some(StoreError::Unavailable(_) | StoreError::Conflict | StoreError::ReservationGone(_)) => true,
+            Some(
+                StoreError::NotFound(_) | StoreError::AlreadyIssued(_) | StoreError::NoCredits | StoreError::Invalid(_),
+            ) => false,
+        }
+    }
+
+    /// A race, worth one more attempt at once rather than a redelivery.
+    pub fn is_race(&self) -> bool {
+        matches!(self.cause, Some(StoreError::Conflict | StoreError::ReservationGone(_)))
+    }
 }
 
 impl From<StoreError> for RetryLater {
     fn from(e: StoreError) -> Self {
-        RetryLater { key: String::new(), reason: e.to_string() }
+        RetryLater { key: String::new(), reason: e.to_string(), cause: Some(e) }
     }
 }
 
@@ -149,6 +180,30 @@ impl UploadReport {
             message: None,
             documents: Vec::new(),
             processed_at: Utc::now(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_can_change_is_delivered_again() {
+        let of = |e: StoreError| RetryLater::from(e);
+        assert!(of(StoreError::Unavailable("x".into())).helps());
+        assert!(RetryLater::new("la autoridad no responde").helps());
+        // A race: one more attempt at once.
+        assert!(of(StoreError::Conflict).is_race() && of(StoreError::ReservationGone("r".into())).is_race());
+        // The records would answer the same on every delivery.
+        for permanent in [
+            StoreError::AlreadyIssued("Timbrado".into()),
+            StoreError::NoCredits,
+            StoreError::Invalid("x".into()),
+            StoreError::NotFound("x".into()),
+        ] {
+            let e = of(permanent);
+            assert!(!e.helps() && !e.is_race(), "{e}");
         }
     }
 }
