@@ -33,6 +33,10 @@ impl ArtifactStore for Unused {
         Err(unavailable())
     }
 
+    async fn exists(&self, _: &Tenant, _: &str) -> StoreResult<bool> {
+        Err(unavailable())
+    }
+
     async fn versions(&self, _: &Tenant, _: &str) -> StoreResult<Vec<String>> {
         Err(unavailable())
     }

@@ -58,10 +58,19 @@ pub(crate) struct BulkZip<'a, X: Adapters> {
 
 impl<'a, X: Adapters> BulkZip<'a, X> {
     pub(crate) async fn new(api: &'a Api<X>, tenant: &'a Tenant, columns: &[&str]) -> Result<Self, Problem> {
+        Self::named(api, tenant, &format!("{}.zip", uuid::Uuid::new_v4()), columns).await
+    }
+
+    /// A zip stored as `name` (a cycle's zip is named by what it holds, so it is built once).
+    pub(crate) async fn named(
+        api: &'a Api<X>,
+        tenant: &'a Tenant,
+        name: &str,
+        columns: &[&str],
+    ) -> Result<Self, Problem> {
         let mut manifest = csv::Writer::from_writer(Vec::new());
         manifest.write_record(columns).map_err(zip_error)?;
-        let name = format!("{}.zip", uuid::Uuid::new_v4());
-        let upload = api.artifacts.writer(tenant, ArtifactKind::BulkZip, &name, "application/zip").await?;
+        let upload = api.artifacts.writer(tenant, ArtifactKind::BulkZip, name, "application/zip").await?;
         let pending = Pending::default();
         Ok(BulkZip {
             api,
@@ -126,17 +135,28 @@ impl<'a, X: Adapters> BulkZip<'a, X> {
             return Err(p);
         }
         let stored = upload.finish().await?;
-        let url = api.artifacts.link(tenant, &stored.key, chrono::Duration::minutes(LINK_MINUTES)).await?;
-        let mut answer = json!({
-            "certificates": rows,
-            "url": url,
-            "expiresAt": Utc::now() + chrono::Duration::minutes(LINK_MINUTES),
-        });
-        if let (Some(answer), Value::Object(extra)) = (answer.as_object_mut(), extra) {
-            answer.extend(extra);
-        }
-        Ok(json_response(StatusCode::OK, &answer))
+        link_answer(api, tenant, &stored.key, rows, extra).await
     }
+}
+
+/// The answer for a stored zip of `rows` certificates: a short-lived link, with `extra` fields.
+pub(crate) async fn link_answer<X: Adapters>(
+    api: &Api<X>,
+    tenant: &Tenant,
+    key: &str,
+    rows: usize,
+    extra: Value,
+) -> Result<Response<Bytes>, Problem> {
+    let url = api.artifacts.link(tenant, key, chrono::Duration::minutes(LINK_MINUTES)).await?;
+    let mut answer = json!({
+        "certificates": rows,
+        "url": url,
+        "expiresAt": Utc::now() + chrono::Duration::minutes(LINK_MINUTES),
+    });
+    if let (Some(answer), Value::Object(extra)) = (answer.as_object_mut(), extra) {
+        answer.extend(extra);
+    }
+    Ok(json_response(StatusCode::OK, &answer))
 }
 
 /// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, or a

@@ -82,6 +82,43 @@ async fn the_cycle_downloads_as_one_zip_with_a_manifest() {
     let mut pdf = Vec::new();
     zip.by_name(pdf_name).unwrap().read_to_end(&mut pdf).unwrap();
     assert!(pdf.starts_with(b"%PDF"));
+    assert_eq!(body["reused"], false);
+    // Asked again (by anyone who may see it) while nothing changed: the same zip, not built again.
+    let zips = || count_zips(f._dir.path());
+    let built = zips();
+    assert!(built > 0, "the zip is stored under the data folder");
+    let (_, again) =
+        call(&f, Method::POST, &format!("{BASE}/certificates/download"), None, token("uva", &all("norte"))).await;
+    assert_eq!((again["reused"].as_bool(), again["certificates"].as_u64()), (Some(true), Some(3)), "{again}");
+    assert_eq!(zips(), built, "nothing new stored");
+    assert_eq!(follow(&f, again["url"].as_str().unwrap()).len(), follow(&f, body["url"].as_str().unwrap()).len());
+    // Another format is another zip; a certificate issued since makes the cycle's zip new.
+    let xml_only = json!({"format": "xml"});
+    let (_, other) =
+        call(&f, Method::POST, &format!("{BASE}/certificates/download"), Some(xml_only), token("uva", &all("norte")))
+            .await;
+    assert_eq!(other["reused"], false, "{other}");
+    issued(&f, &["UVA004"]).await;
+    let (_, changed) =
+        call(&f, Method::POST, &format!("{BASE}/certificates/download"), None, token("uva", &all("norte"))).await;
+    assert_eq!((changed["reused"].as_bool(), changed["certificates"].as_u64()), (Some(false), Some(4)), "{changed}");
+}
+
+/// Bulk zips stored under a data folder.
+fn count_zips(root: &std::path::Path) -> usize {
+    fn walk(dir: &std::path::Path, n: &mut usize) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, n);
+            } else if path.to_string_lossy().contains("/zips/") {
+                *n += 1;
+            }
+        }
+    }
+    let mut n = 0;
+    walk(root, &mut n);
+    n
 }
 
 #[tokio::test]

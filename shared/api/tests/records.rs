@@ -201,6 +201,19 @@ async fn bulk_grades_need_two_students_and_answer_per_student() {
     assert_eq!(data["gradesEdited"], true);
     let fis = data["subjects"].as_array().unwrap().iter().find(|s| s["clave"] == "FIS1").unwrap().clone();
     assert_eq!(fis["grade"], "7.00");
+    // Sized to finish inside one invocation: 501 students are refused before any write.
+    let (_, before) = get(&f, "/v1/schools/norte/cycles/2026/students/UVA001", token("uva", &all("norte"))).await;
+    let many: Vec<String> = ["UVA001".to_string()].into_iter().chain((0..500).map(|i| format!("X{i:04}"))).collect();
+    let (status, answer) =
+        call(&f, Method::POST, uri, Some(body(many.iter().map(String::as_str).collect())), token("uva", &all("norte")))
+            .await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("seleccion_demasiado_grande")),
+        "{answer}"
+    );
+    let (_, after) = get(&f, "/v1/schools/norte/cycles/2026/students/UVA001", token("uva", &all("norte"))).await;
+    assert_eq!(after["version"], before["version"], "unchanged");
 }
 
 #[tokio::test]

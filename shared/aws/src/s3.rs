@@ -285,6 +285,14 @@ impl ArtifactStore for S3Artifacts {
         self.fetch(object_key(t, key)?, None).await
     }
 
+    async fn exists(&self, t: &Tenant, key: &str) -> StoreResult<bool> {
+        match self.client.head_object().bucket(&self.bucket).key(object_key(t, key)?).send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(s)) if matches!(s.raw().status().as_u16(), 400 | 404) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn versions(&self, t: &Tenant, key: &str) -> StoreResult<Vec<String>> {
         let object = object_key(t, key)?;
         let mut versions = Vec::new();

@@ -35,6 +35,8 @@ pub async fn artifacts_are_versioned_and_kept<S: ArtifactStore>(s: &S) {
         s.put(&t, ArtifactKind::StampedXml, "esc/2026/A001.xml", xml.clone(), "application/xml").await.expect("put");
     assert_eq!(s.get(&t, &stored.key).await.expect("get"), Some(xml));
     assert_eq!(s.get(&t, "pdf/esc/2026/no-existe.pdf").await.expect("get"), None);
+    assert!(s.exists(&t, &first.key).await.expect("exists"));
+    assert!(!s.exists(&t, "pdf/esc/2026/no-existe.pdf").await.expect("exists"));
     assert!(s.link(&t, &first.key, Duration::minutes(5)).await.expect("link").len() > 10);
     assert!(s.link(&t, "pdf/no-existe.pdf", Duration::minutes(5)).await.is_err());
 }
@@ -47,6 +49,7 @@ pub async fn artifacts_of_one_tenant_are_invisible_to_another<S: ArtifactStore>(
         .expect("put");
     assert_eq!(s.get(&b, &stored.key).await.expect("get"), None);
     assert_eq!(s.versions(&b, &stored.key).await.expect("versions"), Vec::<String>::new());
+    assert!(!s.exists(&b, &stored.key).await.expect("exists"));
     assert!(s.link(&b, &stored.key, Duration::minutes(5)).await.is_err());
 }
 
@@ -98,6 +101,7 @@ pub async fn an_aborted_document_leaves_nothing<S: ArtifactStore>(s: &S) {
     w.write(varied_bytes(9 << 20, 5)).await.expect("write");
     w.abort().await;
     assert_eq!(s.get(&t, "zips/ciclo.zip").await.expect("get"), None);
+    assert!(!s.exists(&t, "zips/ciclo.zip").await.expect("exists"));
     assert_eq!(s.versions(&t, "zips/ciclo.zip").await.expect("versions"), Vec::<String>::new());
     // The name stays usable.
     let mut w = s.writer(&t, ArtifactKind::BulkZip, "ciclo.zip", "application/zip").await.expect("writer");

@@ -211,6 +211,7 @@ impl<T: ArtifactStore> ArtifactStore for Faulty<T> {
     pass! {
         fn writer(&self, t: &Tenant, kind: ArtifactKind, name: &str, content_type: &str) -> StoreResult<T::Writer>;
         fn get(&self, t: &Tenant, key: &str) -> StoreResult<Option<Vec<u8>>>;
+        fn exists(&self, t: &Tenant, key: &str) -> StoreResult<bool>;
         fn versions(&self, t: &Tenant, key: &str) -> StoreResult<Vec<String>>;
         fn get_version(&self, t: &Tenant, key: &str, version: &str) -> StoreResult<Option<Vec<u8>>>;
         fn link(&self, t: &Tenant, key: &str, ttl: chrono::Duration) -> StoreResult<String>;

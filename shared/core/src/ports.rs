@@ -402,6 +402,9 @@ pub trait ArtifactStore: Send + Sync {
     /// The latest version of `key`, if it exists for this tenant.
     fn get(&self, tenant: &Tenant, key: &str) -> impl Future<Output = StoreResult<Option<Vec<u8>>>> + Send;
 
+    /// Whether `key` exists for this tenant, without reading it (S3: HEAD).
+    fn exists(&self, tenant: &Tenant, key: &str) -> impl Future<Output = StoreResult<bool>> + Send;
+
     /// Every version of `key`, oldest first.
     fn versions(&self, tenant: &Tenant, key: &str) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
 

@@ -255,6 +255,10 @@ impl ArtifactStore for LocalArtifacts {
         Ok(LocalWriter { dir: self.dir(t, &key)?, key, part: None })
     }
 
+    async fn exists(&self, t: &Tenant, key: &str) -> StoreResult<bool> {
+        Ok(!Self::versions_in(&self.dir(t, key)?)?.is_empty())
+    }
+
     async fn get(&self, t: &Tenant, key: &str) -> StoreResult<Option<Vec<u8>>> {
         let dir = self.dir(t, key)?;
         match Self::versions_in(&dir)?.last() {

@@ -3,7 +3,7 @@
 //! certificates (all plans: timbrados, and sellados or cancelados when
 //! asked; XML and PDF or XML only) with a CSV manifest, as one zip.
 
-use crate::bulk_zip::{BulkZip, LINK_MINUTES};
+use crate::bulk_zip::{BulkZip, LINK_MINUTES, link_answer};
 use crate::lookup::{CyclePages, document, latest_certificate};
 use crate::problem::json_response;
 use crate::request::json_body;
@@ -11,7 +11,7 @@ use crate::router::{self, Answer, Caller, Function, FunctionRoutes, Routes};
 use crate::{Adapters, Api, Problem};
 use bytes::Bytes;
 use certifica_core::identity::{Identity, Permission};
-use certifica_core::ports::{ArtifactStore, StudentStore};
+use certifica_core::ports::{ArtifactKind, ArtifactStore, StudentStore};
 use certifica_core::records::{CertificateRecord, CertificateStatus, Tenant};
 use chrono::Utc;
 use futures_util::StreamExt;
@@ -236,21 +236,39 @@ async fn download_all<X: Adapters>(
     id.require(school, Permission::Ver)?;
     let contents = Contents::of(request)?;
     let t = id.tenant();
-    let mut zip = BulkZip::new(
+    let empty =
+        || Problem::not_found("sin_certificados", format!("no hay certificados emitidos en {school}, ciclo {cycle}"));
+    // The certificates it takes, read first (records only, no documents).
+    let mut taken = Vec::new();
+    let mut pages = CyclePages::new(&api.records, t, school, cycle, 100);
+    while let Some(page) = pages.next().await? {
+        taken.extend(page.into_iter().filter(|c| contents.of_certificate(c).is_some()));
+    }
+    if taken.is_empty() {
+        return Err(empty());
+    }
+    // Named by what it holds: asked again while no certificate changed, the
+    // zip already stored is answered instead of being built again.
+    let name = cycle_zip_name(school, cycle, &contents, &taken);
+    let key = ArtifactKind::BulkZip.key(&name);
+    if api.artifacts.exists(t, &key).await? {
+        return link_answer(api, t, &key, taken.len(), json!({ "reused": true })).await;
+    }
+    let mut zip = BulkZip::named(
         api,
         t,
+        &name,
         &["matricula", "nombre", "plan", "estado", "folioControl", "folioDigital", "fechaExpedicion", "xml", "pdf"],
     )
     .await?;
     let filled = async {
-        let mut pages = CyclePages::new(&api.records, t, school, cycle, 100);
-        while let Some(page) = pages.next().await? {
-            let taken = page.iter().filter_map(|c| contents.of_certificate(c).map(|(xml, pdf)| (c, xml, pdf)));
+        for chunk in taken.chunks(100) {
+            let chosen = chunk.iter().filter_map(|c| contents.of_certificate(c).map(|(xml, pdf)| (c, xml, pdf)));
             // Documents are read a few certificates ahead while earlier ones are
             // zipped. (The futures are collected first: a closure inside the
             // stream would make the handler's future lose `Send`.)
             let reads: Vec<_> =
-                taken.map(|(c, xml, pdf)| issued_documents(&api.records, &api.artifacts, t, c, xml, pdf)).collect();
+                chosen.map(|(c, xml, pdf)| issued_documents(&api.records, &api.artifacts, t, c, xml, pdf)).collect();
             let mut fetched = futures_util::stream::iter(reads).buffered(FETCH_AHEAD);
             while let Some(one) = fetched.next().await {
                 let (c, xml, pdf, name) = one?;
@@ -283,7 +301,24 @@ async fn download_all<X: Adapters>(
         Ok(())
     }
     .await;
-    let empty =
-        || Problem::not_found("sin_certificados", format!("no hay certificados emitidos en {school}, ciclo {cycle}"));
-    zip.conclude(filled, empty, json!({})).await
+    zip.conclude(filled, empty, json!({ "reused": false })).await
+}
+
+/// A cycle zip's name from everything it holds: the format and states asked,
+/// and each certificate taken with its version (any change — a certificate
+/// stamped, cancelled, issued again — is a new version, so a new zip).
+/// Holders' names in the manifest are read when it is built: the
+/// certificates state the name as certified.
+fn cycle_zip_name(school: &str, cycle: &str, contents: &Contents, taken: &[CertificateRecord]) -> String {
+    let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    digest.update(if contents.pdf { b"xml+pdf\n" } else { b"xml\n" });
+    for status in &contents.statuses {
+        digest.update(status.label().as_bytes());
+        digest.update(b"\n");
+    }
+    for c in taken {
+        digest.update(format!("{}\t{}\n", c.id, c.version).as_bytes());
+    }
+    let hex: String = digest.finish().as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("ciclo-{school}-{cycle}-{hex}.zip")
 }
