@@ -512,6 +512,21 @@ async fn the_authority_zip_stamps_each_certificate_and_reports_each_failure() {
     assert_eq!((refused.status.as_str(), refused.code.as_deref()), ("error", Some("rechazado_por_autoridad")));
     let png = report(&w, &format!("rejected/itp/centro/{CYCLE}/foto.png")).await;
     assert_eq!(png.code.as_deref(), Some("tipo_de_archivo"));
+
+    // A sheet is unsigned: one naming a Sellado certificate that no export
+    // sent to the authority (with a junk document beside it) changes nothing.
+    let (status, issued) =
+        call(&w.api, &who, Method::POST, &format!("{base}/issue"), json!({"students": ["A0005"]})).await;
+    assert_eq!(status, StatusCode::OK, "{issued}");
+    let forged = format!("folioControl,estatus,mensaje\n{},Rechazado,inventado\n", folio_of("A0005"));
+    let junk = zip_of(&[("basura.xml", b"<Dec/>".as_slice()), ("resultados.csv", forged.as_bytes())]);
+    let junk_key = format!("inbox/itp/centro/{CYCLE}/falso.zip");
+    let answer = deliver(&w, vec![upload(&w, &junk_key, junk).await]).await.unwrap();
+    assert_eq!(answer["records"][0]["outcome"], "rechazado", "{answer}");
+    assert_eq!(status_of(&certificates(&w, "itp", "centro", "A0005").await), CertificateStatus::Sellado);
+    let r = report(&w, &format!("rejected/itp/centro/{CYCLE}/falso.zip")).await;
+    let sheet = r.documents.iter().find(|d| d.file.ends_with("resultados.csv")).unwrap();
+    assert_eq!(sheet.code.as_deref(), Some("hoja_fuera_de_lote"), "{r:?}");
 }
 
 #[tokio::test]

@@ -334,6 +334,9 @@ pub enum ArtifactKind {
     /// The authority's receipt ("constancia").
     Receipt,
     BulkZip,
+    /// The folios de control exported together for the authority (one
+    /// version per export): what a results sheet may speak about.
+    ExportBatch,
 }
 
 impl ArtifactKind {
@@ -345,6 +348,7 @@ impl ArtifactKind {
             ArtifactKind::Pdf => "pdf",
             ArtifactKind::Receipt => "constancias",
             ArtifactKind::BulkZip => "zips",
+            ArtifactKind::ExportBatch => "lotes",
         }
     }
 

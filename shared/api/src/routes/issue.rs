@@ -350,6 +350,7 @@ async fn export_sealed<X: Adapters>(
     let wanted: Option<Vec<String>> = body.students.map(|s| batch::selection(&s, 5_000)).transpose()?;
     let t = id.tenant();
     let mut zip = BulkZip::new(api, t, &["folioControl", "matricula", "plan", "fechaExpedicion", "archivo"]).await?;
+    let mut exported = Vec::new();
     let filled = async {
         let mut pages = CyclePages::new(&api.records, t, school, cycle, 100);
         while let Some(page) = pages.next().await? {
@@ -363,7 +364,13 @@ async fn export_sealed<X: Adapters>(
                 let file = format!("{}.xml", c.folio_control);
                 zip.file(file.clone(), &document(&api.artifacts, t, key).await?).await?;
                 zip.row(&[c.folio_control.as_str(), &c.control_number, &c.plan_id, &c.issue_date.to_string(), &file])?;
+                exported.push(c.folio_control.clone());
             }
+        }
+        // Recorded before the link is answered: the authority's results sheet
+        // for this batch may then speak about these certificates, and only those.
+        if !exported.is_empty() {
+            crate::upload::record_export_batch(api, t, school, cycle, &exported).await?;
         }
         Ok(())
     }

@@ -23,6 +23,7 @@ mod report;
 mod sheet;
 
 pub use report::{DocumentResult, RetryLater, UploadEvent, UploadOutcome, UploadReport};
+pub use sheet::record_export_batch;
 
 use crate::inbox::{self, Found};
 use crate::issuing::{Session, Signer};

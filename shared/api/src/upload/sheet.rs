@@ -1,13 +1,59 @@
 //! The authority's results sheet (`resultados.csv`) in a returned zip: the
 //! documents it refused move their certificates to Error with its message.
+//! A sheet is not signed, so it speaks only about a batch exported for the
+//! authority (`export-sealed` records each batch's folios): a sheet whose
+//! folios no exported batch holds changes nothing.
 
 use super::report::{DocumentResult, RetryLater};
 use crate::issuing::Session;
 use crate::lookup::CyclePages;
 use crate::outcome::Status;
 use crate::{Adapters, Api};
-use certifica_core::ports::CertificateStore;
-use certifica_core::records::{CertificateStatus, Transition};
+use certifica_core::ports::{ArtifactKind, ArtifactStore, CertificateStore};
+use certifica_core::records::{CertificateStatus, Tenant, Transition};
+use std::collections::BTreeSet;
+
+/// The batches a sheet is compared with: the most recent exports of a cycle.
+const BATCHES_CONSIDERED: usize = 100;
+
+fn batch_name(school: &str, cycle: &str) -> String {
+    format!("{school}/{cycle}/exportados.txt")
+}
+
+/// Records the folios de control exported together for the authority (each
+/// export is a new version of the cycle's batch record).
+pub async fn record_export_batch<X: Adapters>(
+    api: &Api<X>,
+    t: &Tenant,
+    school: &str,
+    cycle: &str,
+    folios: &[String],
+) -> Result<(), crate::Problem> {
+    let body = folios.join("\n").into_bytes();
+    api.artifacts.put(t, ArtifactKind::ExportBatch, &batch_name(school, cycle), body, "text/plain").await?;
+    Ok(())
+}
+
+/// The exported batch holding every folio in `folios`, if one does.
+async fn batch_holding<X: Adapters>(
+    api: &Api<X>,
+    t: &Tenant,
+    school: &str,
+    cycle: &str,
+    folios: &BTreeSet<&str>,
+) -> Result<bool, RetryLater> {
+    let key = ArtifactKind::ExportBatch.key(&batch_name(school, cycle));
+    let versions = api.artifacts.versions(t, &key).await?;
+    for version in versions.iter().rev().take(BATCHES_CONSIDERED) {
+        let Some(bytes) = api.artifacts.get_version(t, &key, version).await? else { continue };
+        let text = String::from_utf8_lossy(&bytes);
+        let batch: BTreeSet<&str> = text.lines().collect();
+        if folios.is_subset(&batch) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
 
 /// One row of the authority's results sheet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +134,19 @@ pub(super) async fn results_sheet<X: Adapters>(
     if refusals.is_empty() {
         return Ok(Vec::new());
     }
-    // Certificates of the cycle by folioControl (only read when the sheet reports refusals).
     let t = s.tenant;
+    let listed: BTreeSet<&str> = rows.iter().map(|r| r.folio_control.as_str()).collect();
+    if !batch_holding(api, t, &s.school.id, s.cycle, &listed).await? {
+        return Ok(vec![DocumentResult::new(name).refused(
+            "hoja_fuera_de_lote",
+            format!(
+                "la hoja de resultados menciona {} folio(s) de control que no se exportaron juntos para la autoridad \
+                 (exportar sellados); no se cambió ningún certificado",
+                listed.len()
+            ),
+        )]);
+    }
+    // Certificates of the cycle by folioControl (only read when the sheet reports refusals).
     let mut by_folio = std::collections::HashMap::new();
     let mut pages = CyclePages::new(&api.records, t, &s.school.id, s.cycle, 200);
     while let Some(page) = pages.next().await? {
