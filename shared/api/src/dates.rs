@@ -25,7 +25,7 @@ pub(crate) fn issue_date_or_today(requested: Option<&str>) -> Result<NaiveDate, 
     let shape_ok = text.len() == 10
         && text.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
     let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().filter(|_| shape_ok).ok_or_else(|| {
-        let shown: String = text.chars().take(40).collect();
+        let shown = crate::request::excerpt(text);
         Problem::unprocessable(
             "fecha_invalida",
             format!("la fecha de expedición «{shown}» no es una fecha válida: escríbala como AAAA-MM-DD (por ejemplo {today})"),

@@ -446,22 +446,8 @@ async fn sealed<X: Adapters>(
         );
         return reject_on(api, s, result.certificate(active), "certificado_vigente", message).await;
     }
-    let Some(plan) = api.records.plan(t, &s.school.id, &student.student.plan_id).await? else {
-        return Ok(
-            result.refused("plan_no_encontrado", format!("el plan {} del alumno no existe", student.student.plan_id))
-        );
-    };
-    let ctx = IssueContext {
-        institution: s.institution,
-        plan: &plan,
-        student: &student.student,
-        signer: None,
-        // Credits are held when stamping; none left leaves it Sellado.
-        credits_available: 1,
-        issue_date,
-    };
-    if let Err(e) = check_offline_sealed(&ctx, s.school, &signer.config.responsable, certificate, dec) {
-        return Ok(result.refused(e.code(), e.to_string()));
+    if let Some((code, message)) = against_the_records(api, s, &student, signer, certificate, dec, issue_date).await? {
+        return Ok(result.refused(code, message));
     }
     let id = uuid::Uuid::new_v4().to_string();
     let certificate = match s.record_sealed(&student, &dec.folio_control, &id, issue_date, found.xml.clone()).await? {
@@ -478,6 +464,35 @@ async fn sealed<X: Adapters>(
         None => s.stamp_existing(certificate, Some(found.xml.clone())).await?,
     };
     from_outcome(result, outcome)
+}
+
+/// Why `dec`, sealed offline for `student`, cannot be used — it does not say
+/// exactly what the records say, or the student's plan is gone — as a
+/// refusal's code and message; `None` when it can.
+async fn against_the_records<X: Adapters>(
+    api: &Api<X>,
+    s: &Session<'_, X>,
+    student: &StudentRecord,
+    signer: &Signer,
+    certificate: &SignerCertificate,
+    dec: &Dec,
+    issue_date: chrono::NaiveDate,
+) -> Result<Option<(&'static str, String)>, RetryLater> {
+    let Some(plan) = api.records.plan(s.tenant, &s.school.id, &student.student.plan_id).await? else {
+        return Ok(Some(("plan_no_encontrado", format!("el plan {} del alumno no existe", student.student.plan_id))));
+    };
+    let ctx = IssueContext {
+        institution: s.institution,
+        plan: &plan,
+        student: &student.student,
+        signer: None,
+        // Credits are held when stamping; none left leaves it Sellado.
+        credits_available: 1,
+        issue_date,
+    };
+    Ok(check_offline_sealed(&ctx, s.school, &signer.config.responsable, certificate, dec)
+        .err()
+        .map(|e| (e.code(), e.to_string())))
 }
 
 /// A document sealed offline for a certificate the authority refused
@@ -511,22 +526,11 @@ async fn reseal_refused<X: Adapters>(
         return from_outcome(result, s.stamp_existing(existing, None).await?);
     }
     let issue_date = dec.issue_date().unwrap_or(existing.issue_date);
-    if !same {
-        let Some(plan) = api.records.plan(t, &s.school.id, &student.student.plan_id).await? else {
-            return Ok(result
-                .refused("plan_no_encontrado", format!("el plan {} del alumno no existe", student.student.plan_id)));
-        };
-        let ctx = IssueContext {
-            institution: s.institution,
-            plan: &plan,
-            student: &student.student,
-            signer: None,
-            credits_available: 1,
-            issue_date,
-        };
-        if let Err(e) = check_offline_sealed(&ctx, s.school, &signer.config.responsable, certificate, dec) {
-            return Ok(result.refused(e.code(), e.to_string()).certificate(&existing));
-        }
+    if !same
+        && let Some((code, message)) =
+            against_the_records(api, s, student, signer, certificate, dec, issue_date).await?
+    {
+        return Ok(result.refused(code, message).certificate(&existing));
     }
     let new_document = (!same).then_some(found.xml.as_str());
     let certificate = match s.reseal(existing, new_document, issue_date, student.grades_edited).await? {
