@@ -1,11 +1,15 @@
 //! The stamping authority a deployment is configured with
-//! (`CERTIFICA_STAMPER`): the simulated one (dev stages), or none — the
-//! semi-electronic flow, where sealed documents are exported for the
-//! authority's portal and what it returns is uploaded to the inbox, checked
-//! against the authority certificates given as configuration.
+//! (`CERTIFICA_STAMPER`) and what the functions that stamp trust: the
+//! simulated authority (dev stages), or none — the semi-electronic flow,
+//! where sealed documents are exported for the authority's portal and what
+//! it returns is uploaded to the inbox, checked against the authority
+//! certificates given as configuration — and the CAs a signer's e.firma must
+//! come from. Only these functions read certificate files, so only their
+//! binaries carry the certificate parsing.
 
 use certifica_core::efirma::SignerCertificate;
 use certifica_core::stamping::{LocalAuthority, StampError, Stamped, Stamper};
+use certifica_core::trust::SignerCas;
 
 /// Which authority stamps, chosen by the deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,37 +30,49 @@ impl StamperKind {
     }
 }
 
-/// The configured authority.
-pub enum Authority {
-    Simulated(Box<LocalAuthority>),
-    /// No online authority: nothing is sent; the certificate stays Sellado
-    /// with its credit released, ready to be exported for the portal.
-    None,
+/// The configured authority and trust.
+pub struct Authority {
+    /// The simulated authority, when it stamps; `None`: nothing is sent
+    /// (the certificate stays Sellado with its credit released, ready to be
+    /// exported for the portal).
+    online: Option<Box<LocalAuthority>>,
+    /// Authority certificates trusted in uploaded documents (configured files).
+    configured: Vec<SignerCertificate>,
+    signer_cas: SignerCas,
 }
 
 impl Authority {
-    /// The simulated authority, when it is the one configured (tests make it fail).
-    pub fn simulated(&self) -> Option<&LocalAuthority> {
-        match self {
-            Authority::Simulated(a) => Some(a),
-            Authority::None => None,
-        }
+    pub fn new(online: Option<LocalAuthority>, configured: Vec<SignerCertificate>, signer_cas: SignerCas) -> Self {
+        Authority { online: online.map(Box::new), configured, signer_cas }
     }
 
-    /// The simulated authority's certificate, trusted in uploads only when it stamps.
-    pub fn certificate(&self) -> Option<&SignerCertificate> {
-        match self {
-            Authority::Simulated(a) => Some(a.certificate()),
-            Authority::None => None,
-        }
+    /// No online authority and nothing trusted.
+    pub fn offline() -> Self {
+        Authority::new(None, Vec::new(), SignerCas::new())
+    }
+
+    /// The simulated authority, when it is the one configured (tests make it fail).
+    pub fn simulated(&self) -> Option<&LocalAuthority> {
+        self.online.as_deref()
+    }
+
+    /// Whose stamps uploaded documents may carry: the configured certificates,
+    /// and the simulated authority's only when it is the one that stamps.
+    pub fn trusted(&self) -> Vec<SignerCertificate> {
+        let simulated = self.online.iter().map(|a| a.certificate().clone());
+        simulated.chain(self.configured.iter().cloned()).collect()
+    }
+
+    pub fn signer_cas(&self) -> &SignerCas {
+        &self.signer_cas
     }
 }
 
 impl Stamper for Authority {
     async fn stamp(&self, sealed_xml: &str) -> Result<Stamped, StampError> {
-        match self {
-            Authority::Simulated(a) => a.stamp(sealed_xml).await,
-            Authority::None => Err(StampError::Unavailable(
+        match &self.online {
+            Some(a) => a.stamp(sealed_xml).await,
+            None => Err(StampError::Unavailable(
                 "esta instalación no timbra en línea: exporte los documentos sellados para el portal de la autoridad y suba lo que devuelva (certificación semielectrónica)".into(),
             )),
         }

@@ -381,9 +381,14 @@ async fn resolve<K: SecretSource>(aws: &SdkConfig, source: &KeySource, purpose: 
 pub trait Wired: Sized {
     fn wire(settings: &Settings, aws: &SdkConfig) -> Result<Self, StartError>;
 
-    /// An authority whose stamps uploaded documents may carry.
-    fn authority(&self) -> Option<SignerCertificate> {
-        None
+    /// Authorities whose stamps uploaded documents may carry.
+    fn authorities(&self) -> Vec<SignerCertificate> {
+        Vec::new()
+    }
+
+    /// The CAs a registered signer's e.firma must come from (none: registration refused).
+    fn signer_cas(&self) -> SignerCas {
+        SignerCas::new()
     }
 }
 
@@ -411,22 +416,40 @@ impl Wired for LocalAuthority {
         LocalAuthority::simulated_sep().map_err(|e| StartError::Setup(e.to_string()))
     }
 
-    fn authority(&self) -> Option<SignerCertificate> {
-        Some(self.certificate().clone())
+    fn authorities(&self) -> Vec<SignerCertificate> {
+        vec![self.certificate().clone()]
+    }
+}
+
+impl Authority {
+    /// The authority and trust `settings` configure, their files read.
+    pub fn from_settings(settings: &Settings) -> Result<Self, StartError> {
+        let online = match settings.stamper {
+            Some(StamperKind::Simulated) => {
+                Some(LocalAuthority::simulated_sep().map_err(|e| StartError::Setup(e.to_string()))?)
+            }
+            Some(StamperKind::None) => None,
+            None => return Err(StartError::Missing("CERTIFICA_STAMPER")),
+        };
+        Ok(Authority::new(
+            online,
+            authority_certificates(&settings.authority_certs)?,
+            signer_cas(&settings.signer_cas)?,
+        ))
     }
 }
 
 impl Wired for Authority {
-    fn wire(settings: &Settings, aws: &SdkConfig) -> Result<Self, StartError> {
-        match settings.stamper {
-            Some(StamperKind::Simulated) => Ok(Authority::Simulated(Box::new(LocalAuthority::wire(settings, aws)?))),
-            Some(StamperKind::None) => Ok(Authority::None),
-            None => Err(StartError::Missing("CERTIFICA_STAMPER")),
-        }
+    fn wire(settings: &Settings, _: &SdkConfig) -> Result<Self, StartError> {
+        Authority::from_settings(settings)
     }
 
-    fn authority(&self) -> Option<SignerCertificate> {
-        self.certificate().cloned()
+    fn authorities(&self) -> Vec<SignerCertificate> {
+        self.trusted()
+    }
+
+    fn signer_cas(&self) -> SignerCas {
+        Authority::signer_cas(self).clone()
     }
 }
 
@@ -453,15 +476,13 @@ where
     let cursor_key = resolve::<K>(aws, &settings.cursor_key, "certifica/cursores").await?;
     let secrets = SecretBox::new(&seal_key).map_err(|e| StartError::Setup(e.to_string()))?;
     let stamper = S::wire(settings, aws)?;
-    let mut config = Config::new(&cursor_key, secrets, settings.verify_base_url.clone())
-        .trusting_signer_cas(signer_cas(&settings.signer_cas)?);
-    // Uploaded authority-returned documents are trusted when stamped by the
-    // configured authority, or by one of the certificates configured for it.
-    if let Some(authority) = stamper.authority() {
+    // What the stamping functions trust comes with their authority (only
+    // they read certificate files): uploaded documents stamped by the
+    // configured authority, and signers from the configured CAs.
+    let mut config =
+        Config::new(&cursor_key, secrets, settings.verify_base_url.clone()).trusting_signer_cas(stamper.signer_cas());
+    for authority in stamper.authorities() {
         config = config.trusting(authority);
-    }
-    for certificate in authority_certificates(&settings.authority_certs)? {
-        config = config.trusting(certificate);
     }
     Ok(Api::new(R::wire(settings, aws)?, A::wire(settings, aws)?, stamper, M::wire(settings, aws)?, config))
 }

@@ -291,9 +291,42 @@ fn settings_name_the_missing_or_wrong_variable() {
 #[tokio::test]
 async fn without_an_online_authority_stamping_points_to_the_semi_electronic_flow() {
     use certifica_core::stamping::{StampError, Stamper};
-    let err = certifica_functions::Authority::None.stamp("<Dec/>").await.unwrap_err();
+    let offline = certifica_functions::Authority::offline();
+    let err = offline.stamp("<Dec/>").await.unwrap_err();
     assert!(matches!(&err, StampError::Unavailable(m) if m.contains("exporte los documentos sellados")), "{err}");
-    assert!(certifica_functions::Authority::None.certificate().is_none(), "nothing simulated is trusted");
+    assert!(offline.trusted().is_empty(), "nothing simulated is trusted");
+}
+
+/// In production the authority's certificate and SAT's CAs are files (the
+/// TrustAnchors layer): read at start, trusted, and a bad file stops the start.
+#[test]
+fn the_configured_trust_is_read_from_files() {
+    use certifica_functions::{Authority, Lambda, Settings, StamperKind, StartError};
+    let dir = tempfile::tempdir().unwrap();
+    let authority = dir.path().join("autoridad.cer");
+    let sep = certifica_core::stamping::simulated_sep_certificate().unwrap();
+    std::fs::write(&authority, sep.der()).unwrap();
+    let demo_ca = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets/trust/demo/ac-pruebas-certifica.pem");
+    let base = Settings::from_lookup(Lambda::Api(Function::IssueCertificates), |name| {
+        Some(match name {
+            "CERTIFICA_SEAL_KEY" => "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_string(),
+            "CERTIFICA_STAMPER" => "ninguna".to_string(),
+            "CERTIFICA_AUTHORITY_CERTS" => authority.display().to_string(),
+            "CERTIFICA_SIGNER_CAS" => demo_ca.display().to_string(),
+            "CERTIFICA_CURSOR_KEY" => return None,
+            _ => "valor".to_string(),
+        })
+    })
+    .unwrap();
+    assert_eq!(base.stamper, Some(StamperKind::None));
+    let trusted = Authority::from_settings(&base).unwrap();
+    assert!(trusted.simulated().is_none(), "nothing stamps online");
+    assert_eq!(trusted.trusted().iter().map(|c| c.der().to_vec()).collect::<Vec<_>>(), vec![sep.der().to_vec()]);
+    assert_eq!(trusted.signer_cas().len(), 1);
+    let missing = Settings { signer_cas: vec![dir.path().join("no-existe.pem").display().to_string()], ..base.clone() };
+    assert!(matches!(Authority::from_settings(&missing), Err(StartError::Invalid("CERTIFICA_SIGNER_CAS", _))));
+    let not_a_ca = Settings { signer_cas: vec![authority.display().to_string()], ..base };
+    assert!(matches!(Authority::from_settings(&not_a_ca), Err(StartError::Invalid("CERTIFICA_SIGNER_CAS", _))));
 }
 
 /// An event that did not come through this deployment's API (no stage tag,

@@ -9,7 +9,7 @@ use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use chrono::{DateTime, NaiveDate, Utc};
 use der::{Decode, Encode};
 use x509_cert::Certificate;
-use x509_cert::ext::pkix::KeyUsage;
+use x509_cert::ext::pkix::{BasicConstraints, KeyUsage};
 
 /// `rsaEncryption`.
 const RSA_ENCRYPTION: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
@@ -85,10 +85,14 @@ impl SignerCas {
             if spki.algorithm.oid != RSA_ENCRYPTION {
                 return Err(TrustFileError::NotRsa(name));
             }
-            // A CA's key usage, when stated, must allow signing certificates.
-            if let Ok(Some((_, usage))) = tbs.get_extension::<KeyUsage>()
-                && !usage.key_cert_sign()
-            {
+            // A CA says so (basic constraints), and its key usage, when stated, allows signing certificates.
+            let is_ca = matches!(tbs.get_extension::<BasicConstraints>(), Ok(Some((_, c))) if c.ca);
+            let signs_certificates = match tbs.get_extension::<KeyUsage>() {
+                Ok(Some((_, usage))) => usage.key_cert_sign(),
+                Ok(None) => true,
+                Err(_) => false,
+            };
+            if !is_ca || !signs_certificates {
                 return Err(TrustFileError::NotACa(name));
             }
             read.push(TrustedCa {
