@@ -4,6 +4,7 @@
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
@@ -91,6 +92,18 @@ impl S3Artifacts {
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
             // An unknown version id answers 400/404 without a modelled error.
+            Err(SdkError::ServiceError(s)) if matches!(s.raw().status().as_u16(), 400 | 404) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// The object's metadata without its content (HEAD); `None` when it (or that version) does not exist.
+    async fn head(&self, object: &str, version: Option<&str>) -> StoreResult<Option<HeadObjectOutput>> {
+        let head =
+            self.client.head_object().bucket(&self.bucket).key(object).set_version_id(version.map(str::to_string));
+        match head.send().await {
+            Ok(o) => Ok(Some(o)),
+            // A missing object, or an unknown version id, answers 400/404 without a modelled error.
             Err(SdkError::ServiceError(s)) if matches!(s.raw().status().as_u16(), 400 | 404) => Ok(None),
             Err(e) => Err(unavailable(e)),
         }
@@ -286,11 +299,7 @@ impl ArtifactStore for S3Artifacts {
     }
 
     async fn exists(&self, t: &Tenant, key: &str) -> StoreResult<bool> {
-        match self.client.head_object().bucket(&self.bucket).key(object_key(t, key)?).send().await {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(s)) if matches!(s.raw().status().as_u16(), 400 | 404) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        Ok(self.head(&object_key(t, key)?, None).await?.is_some())
     }
 
     async fn versions(&self, t: &Tenant, key: &str) -> StoreResult<Vec<String>> {
@@ -357,12 +366,7 @@ const COPY_SOURCE: &percent_encoding::AsciiSet =
 /// and `rejected/…` (where uploads end, with their JSON reports).
 impl Inbox for S3Artifacts {
     async fn size(&self, key: &str, version: Option<&str>) -> StoreResult<Option<u64>> {
-        let head = self.client.head_object().bucket(&self.bucket).key(key).set_version_id(version.map(str::to_string));
-        match head.send().await {
-            Ok(o) => Ok(Some(o.content_length().unwrap_or_default().max(0) as u64)),
-            Err(SdkError::ServiceError(s)) if matches!(s.raw().status().as_u16(), 400 | 404) => Ok(None),
-            Err(e) => Err(unavailable(e)),
-        }
+        Ok(self.head(key, version).await?.map(|o| o.content_length().unwrap_or_default().max(0) as u64))
     }
 
     async fn fetch(&self, key: &str, version: Option<&str>) -> StoreResult<Option<Vec<u8>>> {
@@ -382,12 +386,9 @@ impl Inbox for S3Artifacts {
             source.push_str(&format!("?versionId={}", percent_encoding::utf8_percent_encode(v, COPY_SOURCE)));
         }
         // Report first, then the move: an upload gone from the inbox always has its report.
-        let head = self.client.head_object().bucket(&self.bucket).key(key).set_version_id(version.map(str::to_string));
-        match head.send().await {
-            Ok(_) => {}
+        if self.head(key, version).await?.is_none() {
             // Already settled by an earlier delivery.
-            Err(SdkError::ServiceError(s)) if matches!(s.raw().status().as_u16(), 400 | 404) => return Ok(target),
-            Err(e) => return Err(unavailable(e)),
+            return Ok(target);
         }
         self.client
             .put_object()

@@ -177,10 +177,8 @@ impl SignerCertificate {
     /// Reads a certificate file as SAT and OpenSSL write them: DER, or PEM (the first certificate).
     pub fn from_pem_or_der(bytes: &[u8]) -> Result<Self, EfirmaError> {
         use der::Encode;
-        if !bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
-            return Self::from_der(bytes);
-        }
-        let chain = Certificate::load_pem_chain(bytes).map_err(|_| EfirmaError::NotACertificate)?;
+        // Decoded strictly as DER, a certificate encodes back to the same bytes.
+        let chain = certificates_in_file(bytes).ok_or(EfirmaError::NotACertificate)?;
         let first = chain.first().ok_or(EfirmaError::NotACertificate)?;
         Self::from_der(&first.to_der().map_err(|_| EfirmaError::NotACertificate)?)
     }
@@ -250,6 +248,16 @@ impl SignerCertificate {
         UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &self.public_key)
             .verify(message, signature_bytes)
             .is_ok()
+    }
+}
+
+/// The certificates of a file as SAT and OpenSSL write them: one DER
+/// certificate, or PEM with one or several; `None` when it is neither.
+pub(crate) fn certificates_in_file(bytes: &[u8]) -> Option<Vec<Certificate>> {
+    if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+        Certificate::load_pem_chain(bytes).ok()
+    } else {
+        Certificate::from_der(bytes).ok().map(|c| vec![c])
     }
 }
 

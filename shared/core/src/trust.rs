@@ -69,11 +69,7 @@ impl SignerCas {
     /// Adds the CA certificates of one file, PEM (one or several) or DER (as
     /// SAT publishes them); returns how many it held.
     pub fn add(&mut self, bytes: &[u8]) -> Result<usize, TrustFileError> {
-        let certificates = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
-            Certificate::load_pem_chain(bytes).map_err(|_| TrustFileError::Unreadable)?
-        } else {
-            vec![Certificate::from_der(bytes).map_err(|_| TrustFileError::Unreadable)?]
-        };
+        let certificates = crate::efirma::certificates_in_file(bytes).ok_or(TrustFileError::Unreadable)?;
         if certificates.is_empty() {
             return Err(TrustFileError::Unreadable);
         }

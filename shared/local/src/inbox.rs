@@ -93,31 +93,31 @@ impl LocalInbox {
     }
 }
 
+/// The upload at `path` when it is still the one seen (`version`), blocking.
+/// A file replaced since is another upload: `None`, as a missing one.
+fn current(path: &std::path::Path, version: Option<&str>) -> StoreResult<Option<std::fs::Metadata>> {
+    match std::fs::metadata(path) {
+        Ok(meta) if version.is_some_and(|v| v != version_of(&meta)) => Ok(None),
+        Ok(meta) => Ok(Some(meta)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
 impl Inbox for LocalInbox {
     async fn size(&self, key: &str, version: Option<&str>) -> StoreResult<Option<u64>> {
         let path = self.path(key)?;
         let version = version.map(str::to_string);
-        tokio::task::spawn_blocking(move || match std::fs::metadata(&path) {
-            Ok(meta) if version.as_ref().is_some_and(|v| *v != version_of(&meta)) => Ok(None),
-            Ok(meta) => Ok(Some(meta.len())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(unavailable(e)),
-        })
-        .await
-        .map_err(unavailable)?
+        tokio::task::spawn_blocking(move || Ok(current(&path, version.as_deref())?.map(|meta| meta.len())))
+            .await
+            .map_err(unavailable)?
     }
 
     async fn fetch(&self, key: &str, version: Option<&str>) -> StoreResult<Option<Vec<u8>>> {
         let path = self.path(key)?;
         let version = version.map(str::to_string);
         tokio::task::spawn_blocking(move || {
-            let meta = match std::fs::metadata(&path) {
-                Ok(m) => m,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(unavailable(e)),
-            };
-            // Replaced since it was seen: the new file is another upload.
-            if version.is_some_and(|v| v != version_of(&meta)) {
+            if current(&path, version.as_deref())?.is_none() {
                 return Ok(None);
             }
             match std::fs::read(&path) {
