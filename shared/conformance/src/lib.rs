@@ -12,6 +12,7 @@ pub mod fixtures;
 mod idempotency;
 mod inbox;
 mod institution;
+mod jobs;
 mod mail;
 pub mod stamping;
 mod students;
@@ -24,6 +25,7 @@ pub use fixtures::{by, fresh_tenant, sealed_certificate, student};
 pub use idempotency::*;
 pub use inbox::*;
 pub use institution::*;
+pub use jobs::*;
 pub use mail::*;
 pub use stamping::{
     a_failed_cancellation_leaves_the_certificate_as_it_was, a_stamp_is_never_lost_nor_obtained_twice,
@@ -139,6 +141,14 @@ macro_rules! conformance_tests {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn reservations_of_a_crashed_invocation_expire_and_are_released() {
             $crate::reservations_of_a_crashed_invocation_expire_and_are_released(&$make.await).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_job_counts_each_student_and_chunk_once() {
+            $crate::a_job_counts_each_student_and_chunk_once(&$make.await).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_cancelled_job_stays_cancelled_and_tenants_never_see_each_others_jobs() {
+            $crate::a_cancelled_job_stays_cancelled_and_tenants_never_see_each_others_jobs(&$make.await).await
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn an_idempotent_retry_returns_the_first_result() {

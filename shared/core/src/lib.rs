@@ -8,7 +8,7 @@
 //! elsewhere), [`cadena`] (cadena original), [`efirma`] (SAT files),
 //! [`sello`] (sealing), [`trust`] (the signers' CAs), [`stamping`] (authority port and simulator),
 //! [`verify`], [`pdf`] (printed representation) and [`issue`] (the pipeline);
-//! [`records`], [`roster`] (the students table), [`mail`] and [`ports`]
+//! [`records`], [`roster`] (the students table), [`jobs`], [`mail`] and [`ports`]
 //! are what storage and mail adapters implement.
 //!
 //! Crypto: the RSA private-key operation (PKCS#1 v1.5, SHA-256) runs in
@@ -26,6 +26,7 @@ pub mod document;
 pub mod efirma;
 pub mod identity;
 pub mod issue;
+pub mod jobs;
 pub mod mail;
 pub mod model;
 pub mod numbers;

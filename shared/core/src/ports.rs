@@ -4,6 +4,7 @@
 //! nothing here can read or write across tenants, except the one public
 //! lookup by folio, which answers with the owner.
 
+use crate::jobs::{Job, JobChunk, JobResult};
 use crate::model::{Grade, Institution, Plan, School, Student};
 use crate::records::*;
 use crate::roster::{RosterFilter, RosterPage};
@@ -322,6 +323,79 @@ pub trait IdempotencyStore: Send + Sync {
 
     /// Forgets a claim whose call failed, so a retry can run.
     fn abandon(&self, tenant: &Tenant, key: &str) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+/// Jobs and their per-student results ([`crate::jobs`]). Every result is
+/// recorded once and every chunk counted once, so a redelivered chunk
+/// changes nothing it already did.
+pub trait JobStore: Send + Sync {
+    /// Stores a new job (queued); `Conflict` when its id exists.
+    fn create_job(&self, tenant: &Tenant, job: &Job) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// The job with its progress (read consistently).
+    fn job(&self, tenant: &Tenant, id: &str) -> impl Future<Output = StoreResult<Option<Job>>> + Send;
+
+    /// A school and cycle's jobs, newest first, at most `limit`.
+    fn cycle_jobs(
+        &self,
+        tenant: &Tenant,
+        school_id: &str,
+        cycle_id: &str,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<Vec<Job>>> + Send;
+
+    /// Marks the job started, once (a worker picked up a chunk);
+    /// `NotFound` for an unknown job.
+    fn start_job(&self, tenant: &Tenant, id: &str) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Records one student's result unless one is recorded: `true` when
+    /// this call recorded it.
+    fn record_result(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        result: &JobResult,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// The results of the students from `first` to `last` (matrículas,
+    /// inclusive), in matrícula order: what a chunk already did.
+    fn results_between(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        first: &str,
+        last: &str,
+    ) -> impl Future<Output = StoreResult<Vec<JobResult>>> + Send;
+
+    /// At most `limit` results after matrícula `after`, in matrícula order;
+    /// the second value is where the next page starts.
+    fn results_page(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = StoreResult<(Vec<JobResult>, Option<String>)>> + Send;
+
+    /// Counts chunk `chunk` into the job's progress, once: its students
+    /// by result status. `false` when it was already counted.
+    fn finish_chunk(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        chunk: u32,
+        counts: &std::collections::BTreeMap<String, u32>,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+
+    /// Asks the job to stop (chunks not started are not worked); answers
+    /// the job. Cancelling again changes nothing; `NotFound` for an unknown job.
+    fn cancel_job(&self, tenant: &Tenant, id: &str, by: &Actor) -> impl Future<Output = StoreResult<Job>> + Send;
+}
+
+/// Where a job's chunks wait for a worker (SQS in the cloud, a table locally).
+pub trait JobQueue: Send + Sync {
+    /// Queues every chunk; each is delivered at least once.
+    fn enqueue(&self, chunks: &[JobChunk]) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
 /// What a stored document is; decides where it lives and how long.

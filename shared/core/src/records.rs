@@ -18,6 +18,12 @@ impl Tenant {
         Tenant(institution_id.to_string())
     }
 
+    /// From a queued chunk of a job: only the API queues chunks, with the
+    /// tenant of the identity it verified (the queue takes nothing else).
+    pub fn of_queued_chunk(chunk: &crate::jobs::JobChunk) -> Self {
+        Tenant(chunk.tenant.clone())
+    }
+
     pub fn id(&self) -> &str {
         &self.0
     }

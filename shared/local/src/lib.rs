@@ -20,7 +20,7 @@ mod records;
 pub use artifacts::{LinkError, LinkTarget, LocalArtifacts, LocalWriter};
 pub use inbox::{LocalInbox, Waiting};
 pub use outbox::LocalOutbox;
-pub use records::LocalRecords;
+pub use records::{LocalRecords, TakenChunk};
 
 /// The embedded adapter set (`certifica serve`, tests, benches): records in
 /// SQLite, documents in a folder, mail as `.eml` files, and the built-in

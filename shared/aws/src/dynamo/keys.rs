@@ -21,10 +21,13 @@
 //! | ledger entry | `{t}#LEDGER` | `{time, ns}#{uuid}` | | `{t}#CERTLEDGER#{certificate}` / same as sk |
 //! | audit entry | `{t}#AUDIT#{school}#{cycle}#{matrícula}` | `{time, ns}#{uuid}` | | `{t}#CERTAUDIT#{certificate}` / same as sk |
 //! | idempotency record | `{t}#IDEM#{key}` | `IDEM` | | |
+//! | job (progress in counters) | `{t}#JOB#{id}` | `JOB` | | `{t}#JOBS#{school}#{cycle}` / `{created}#{id}` |
+//! | a job's result for one student | `{t}#JOB#{id}` | `RES#{matrícula}` | | |
+//! | a job's counted chunk | `{t}#JOB#{id}` | `CHUNK#{n}` | | |
 //!
 //! gsi1 finds a certificate by folio (the public verification); gsi2 lists
 //! a cycle's certificates (joined with its students for the table, and for
-//! bulk downloads) and a certificate's ledger and audit trail. Index reads
+//! bulk downloads), a certificate's ledger and audit trail, and a cycle's jobs. Index reads
 //! are eventually consistent; state changes always read the table.
 //!
 //! A certificate item carries `reservation` while a credit is held for it:
@@ -74,6 +77,14 @@ pub(super) fn ledger_pk(t: &Tenant) -> String {
 
 pub(super) fn idem_pk(t: &Tenant, k: &str) -> String {
     format!("{}#IDEM#{}", esc(t.id()), esc(k))
+}
+
+pub(super) fn job_pk(t: &Tenant, id: &str) -> String {
+    format!("{}#JOB#{}", esc(t.id()), esc(id))
+}
+
+pub(super) fn jobs_gsi(t: &Tenant, school: &str, cycle: &str) -> String {
+    format!("{}#JOBS#{}#{}", esc(t.id()), esc(school), esc(cycle))
 }
 
 pub(super) fn inst_pk(t: &Tenant) -> String {

@@ -3,13 +3,14 @@
 //! concurrent requests and retries cannot both win; audit entries and
 //! ledger movements are written in the same transaction as the change they
 //! record. One file per port: [`certificates`], [`credits`], [`institution`],
-//! [`students`], [`audit`], [`idempotency`].
+//! [`students`], [`audit`], [`idempotency`], [`jobs`].
 
 mod audit;
 mod certificates;
 mod credits;
 mod idempotency;
 mod institution;
+mod jobs;
 pub mod keys;
 mod students;
 

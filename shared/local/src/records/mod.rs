@@ -1,6 +1,6 @@
 //! Every record of the ports in one SQLite file: the institution's
 //! configuration, students, certificates, credits (with the ledger), the
-//! audit trail and idempotency records. Each write runs in one immediate
+//! audit trail, idempotency records, and jobs with their queue. Each write runs in one immediate
 //! transaction, which gives the same all-or-nothing guarantees as the
 //! DynamoDB transactions. One file per port, and the schema in [`schema`].
 
@@ -9,8 +9,11 @@ mod certificates;
 mod credits;
 mod idempotency;
 mod institution;
+mod jobs;
 mod schema;
 mod students;
+
+pub use jobs::TakenChunk;
 
 use certifica_core::ports::{StoreError, StoreResult};
 use rusqlite::{Connection, Transaction, TransactionBehavior};

@@ -94,4 +94,36 @@ CREATE TABLE IF NOT EXISTS idempotency (
     expires_at INTEGER NOT NULL,
     PRIMARY KEY (tenant, key)
 );
+-- Jobs: the job (its progress in the body), each student's result once,
+-- each chunk counted once, and the queue of chunks the local worker takes.
+CREATE TABLE IF NOT EXISTS jobs (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    school_id TEXT NOT NULL,
+    cycle_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX IF NOT EXISTS jobs_by_cycle ON jobs (tenant, school_id, cycle_id, created_at);
+CREATE TABLE IF NOT EXISTS job_results (
+    tenant TEXT NOT NULL,
+    job TEXT NOT NULL,
+    control_number TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (tenant, job, control_number)
+);
+CREATE TABLE IF NOT EXISTS job_chunks_counted (
+    tenant TEXT NOT NULL,
+    job TEXT NOT NULL,
+    chunk INTEGER NOT NULL,
+    PRIMARY KEY (tenant, job, chunk)
+);
+CREATE TABLE IF NOT EXISTS job_queue (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    body TEXT NOT NULL,
+    -- Taken by a worker until then (milliseconds since the epoch); 0 when free.
+    lease_until INTEGER NOT NULL DEFAULT 0,
+    deliveries INTEGER NOT NULL DEFAULT 0
+);
 ";
