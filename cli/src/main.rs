@@ -10,6 +10,7 @@ mod demo;
 mod provision;
 mod serve;
 mod web;
+mod worker;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

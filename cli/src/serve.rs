@@ -273,7 +273,12 @@ async fn run(
     };
     let outbox = LocalOutbox::new(&data.join("bandeja-de-salida"), sender)
         .map_err(|e| CliError::Write(data.join("bandeja-de-salida"), e.to_string()))?;
-    let api = LocalApi::new(records, artifacts, stamper, outbox, config);
+    // Chunks a stopped server had taken are taken again at once.
+    let resumed = records.free_taken_chunks().await.map_err(store)?;
+    if resumed > 0 {
+        println!("Trabajos pendientes: {resumed} bloques en cola; continúan ahora");
+    }
+    let api = LocalApi::with_queue(records.clone(), artifacts, stamper, outbox, records, config);
     let inbox = LocalInbox::new(&data).map_err(store)?;
     println!(
         "Bandeja de entrada: {} (suba los archivos a {{institución}}/{{escuela}}/{{ciclo}}/)",
@@ -284,6 +289,11 @@ async fn run(
     let demo_users = users.as_ref().map(|u| serde_json::json!({ "users": u }).to_string());
     let server = Arc::new(Server { api, key, web, demo_users });
     tokio::spawn(watch_inbox(server.clone(), inbox));
+    // One jobs worker per core: each chunk's sealing and PDFs keep a core busy.
+    for _ in 0..JOB_WORKERS {
+        let server = server.clone();
+        tokio::spawn(async move { crate::worker::work(&server.api, server.api.queue()).await });
+    }
     println!("Certifica escucha en {base}");
     if let Some(first) = users.as_ref().and_then(|u| u.first()) {
         println!("Abra la vista de certificación (sesión de {}): {base}/#token={}", first.name, first.token);
@@ -309,6 +319,9 @@ async fn run(
         });
     }
 }
+
+/// Chunks of jobs worked at once.
+const JOB_WORKERS: usize = 2;
 
 /// How often the inbox folder is looked at.
 const INBOX_POLL: std::time::Duration = std::time::Duration::from_secs(1);

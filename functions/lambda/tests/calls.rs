@@ -77,6 +77,7 @@ impl Adapters for Counted {
     type Artifacts = S3Artifacts;
     type Stamper = LocalAuthority;
     type Mailer = SesMailer;
+    type Queue = certifica_api::jobs::NoQueue;
 }
 
 #[test]

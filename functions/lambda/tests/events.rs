@@ -90,7 +90,7 @@ async fn api(dir: &tempfile::TempDir) -> Api<Local> {
     let outbox = LocalOutbox::new(&dir.path().join("outbox"), sender).unwrap();
     let config = Config::new(&[4u8; 32], SecretBox::new(&[6u8; 32]).unwrap(), "https://certifica.example/v1/verify/")
         .trusting_signer_cas(certifica_core::trust::SignerCas::demo());
-    Api::new(records, artifacts, LocalAuthority::simulated_sep().unwrap(), outbox, config)
+    Api::with_queue(records.clone(), artifacts, LocalAuthority::simulated_sep().unwrap(), outbox, records, config)
 }
 
 async fn send(api: &Api<Local>, event: &Value, only: Function) -> (StatusCode, Value) {

@@ -30,6 +30,9 @@ struct Kept {
     body: String,
     #[serde(default)]
     fingerprint: String,
+    /// A 202's `Location` (the job it queued).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    location: Option<String>,
 }
 
 /// SHA-256 of the request's body, hex.
@@ -83,6 +86,9 @@ pub async fn once<S: IdempotencyStore>(
             if let Ok(v) = HeaderValue::from_str(&kept.content_type) {
                 response.headers_mut().insert(header::CONTENT_TYPE, v);
             }
+            if let Some(v) = kept.location.as_deref().and_then(|l| HeaderValue::from_str(l).ok()) {
+                response.headers_mut().insert(header::LOCATION, v);
+            }
             response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
             Ok(response)
         }
@@ -100,6 +106,11 @@ pub async fn once<S: IdempotencyStore>(
                             .to_string(),
                         body: String::from_utf8_lossy(response.body()).into_owned(),
                         fingerprint,
+                        location: response
+                            .headers()
+                            .get(header::LOCATION)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string),
                     };
                     let kept = serde_json::to_string(&kept).unwrap_or_default();
                     // The work is done: a record that cannot be written loses the replay, not the answer.

@@ -14,6 +14,7 @@
 //! - [`importing`]: the HTTP-free use case of importing students (audited,
 //!   certified values kept while a certificate states them);
 //! - [`upload`]: what a file dropped in the inbox does;
+//! - [`jobs`]: large selections queued as jobs, and the worker's part;
 //! - [`outcome`]: what became of each student of a batch.
 //!
 //! Every failure is a [`Problem`] (`application/problem+json`). The
@@ -27,6 +28,7 @@ mod idempotency;
 pub mod importing;
 pub mod inbox;
 pub mod issuing;
+pub mod jobs;
 mod lookup;
 pub mod outcome;
 mod problem;
@@ -44,7 +46,8 @@ pub use router::{Function, FunctionRoutes, ROUTES, Routes, function_of};
 use certifica_core::efirma::SignerCertificate;
 use certifica_core::pdf::{PdfError, PdfRenderer};
 use certifica_core::ports::{
-    ArtifactStore, AuditStore, CertificateStore, CreditStore, IdempotencyStore, InstitutionStore, Mailer, StudentStore,
+    ArtifactStore, AuditStore, CertificateStore, CreditStore, IdempotencyStore, InstitutionStore, JobQueue, JobStore,
+    Mailer, StudentStore,
 };
 use certifica_core::roster::CursorKey;
 use certifica_core::secretbox::SecretBox;
@@ -59,6 +62,7 @@ pub trait Records:
     + CreditStore
     + AuditStore
     + IdempotencyStore
+    + JobStore
     + Clone
     + Send
     + Sync
@@ -73,6 +77,7 @@ impl<T> Records for T where
         + CreditStore
         + AuditStore
         + IdempotencyStore
+        + JobStore
         + Clone
         + Send
         + Sync
@@ -103,6 +108,9 @@ pub struct Config {
     /// attempt's hold is settled by the sweep after it (well above a
     /// function's timeout).
     pub reservation_ttl: chrono::Duration,
+    /// The least time between two mails a job's worker sends (the mail
+    /// service's rate over the workers that run at once); none by default.
+    pub mail_interval: Option<std::time::Duration>,
 }
 
 impl Config {
@@ -116,6 +124,7 @@ impl Config {
             authorities: Vec::new(),
             signer_cas: SignerCas::new(),
             reservation_ttl: chrono::Duration::minutes(5),
+            mail_interval: None,
         }
     }
 
@@ -133,16 +142,19 @@ impl Config {
 }
 
 /// One set of adapters: records, documents, the stamping authority (IPES;
-/// autonomous universities stamp with their own node) and mail.
+/// autonomous universities stamp with their own node), mail, and the queue
+/// jobs wait in.
 pub trait Adapters: Send + Sync + 'static {
     type Records: Records;
     type Artifacts: ArtifactStore;
     type Stamper: Stamper;
     type Mailer: Mailer;
+    type Queue: JobQueue;
 }
 
-/// Any four adapters make a set, so an adapter crate can name its set
-/// (`type Local = (LocalRecords, …)`) without depending on this crate.
+/// Any four adapters make a set that queues no jobs (its routes answer
+/// inline only), so an adapter crate can name its set (`type Local =
+/// (LocalRecords, …)`) without depending on this crate.
 impl<R, A, S, M> Adapters for (R, A, S, M)
 where
     R: Records,
@@ -154,6 +166,23 @@ where
     type Artifacts = A;
     type Stamper = S;
     type Mailer = M;
+    type Queue = jobs::NoQueue;
+}
+
+/// Five adapters: a set with a queue for jobs.
+impl<R, A, S, M, Q> Adapters for (R, A, S, M, Q)
+where
+    R: Records,
+    A: ArtifactStore + 'static,
+    S: Stamper + 'static,
+    M: Mailer + 'static,
+    Q: JobQueue + 'static,
+{
+    type Records = R;
+    type Artifacts = A;
+    type Stamper = S;
+    type Mailer = M;
+    type Queue = Q;
 }
 
 /// The API over one set of adapters.
@@ -162,6 +191,8 @@ pub struct Api<X: Adapters> {
     artifacts: X::Artifacts,
     stamper: X::Stamper,
     mailer: X::Mailer,
+    queue: X::Queue,
+    pacer: jobs::Pacer,
     /// Parsed on first use: functions that never render never pay for it.
     renderer: std::sync::OnceLock<PdfRenderer>,
     config: Config,
@@ -177,8 +208,32 @@ impl<X: Adapters> Api<X> {
         stamper: X::Stamper,
         mailer: X::Mailer,
         config: Config,
+    ) -> Self
+    where
+        X::Queue: Default,
+    {
+        Self::with_queue(records, artifacts, stamper, mailer, X::Queue::default(), config)
+    }
+
+    /// With the queue large selections become jobs in.
+    pub fn with_queue(
+        records: X::Records,
+        artifacts: X::Artifacts,
+        stamper: X::Stamper,
+        mailer: X::Mailer,
+        queue: X::Queue,
+        config: Config,
     ) -> Self {
-        Api { records, artifacts, stamper, mailer, renderer: std::sync::OnceLock::new(), config }
+        Api {
+            records,
+            artifacts,
+            stamper,
+            mailer,
+            queue,
+            pacer: jobs::Pacer::default(),
+            renderer: std::sync::OnceLock::new(),
+            config,
+        }
     }
 
     /// Renders `dec` to PDF (the fonts are parsed the first time).
@@ -211,6 +266,10 @@ impl<X: Adapters> Api<X> {
 
     pub fn mailer(&self) -> &X::Mailer {
         &self.mailer
+    }
+
+    pub fn queue(&self) -> &X::Queue {
+        &self.queue
     }
 
     pub fn config(&self) -> &Config {

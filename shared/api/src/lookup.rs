@@ -1,14 +1,14 @@
 //! Reads the routes share, each with the Spanish answer for what is
 //! missing: the cycle, the student, their plan, the institution and school,
 //! a student's current certificate, a stored document, and a cycle's
-//! certificates page by page.
+//! certificates page by page; the table's filters.
 
 use crate::Problem;
 use certifica_core::identity::Identity;
 use certifica_core::model::{Institution, Plan, School};
 use certifica_core::ports::{ArtifactStore, CertificateStore, InstitutionStore, StoreError, StudentStore};
 use certifica_core::records::{CertificateRecord, StudentRecord, Tenant};
-use certifica_core::roster;
+use certifica_core::roster::{self, PlanScope, StatusFilter};
 use http::StatusCode;
 
 /// The cycle must be one of the school's.
@@ -127,5 +127,40 @@ impl<'a, S: CertificateStore> CyclePages<'a, S> {
             self.records.certificates_page(self.tenant, self.school, self.cycle, after.as_deref(), self.size).await?;
         self.next = next.map(Some);
         Ok(Some(page))
+    }
+}
+
+/// The plans a table's `plan` filter means: that one, or every plan of the school.
+pub(crate) async fn plan_scope(
+    records: &impl InstitutionStore,
+    t: &Tenant,
+    school: &str,
+    plan: Option<&String>,
+) -> Result<Vec<PlanScope>, Problem> {
+    let plans = records.plans(t, school).await?;
+    Ok(match plan {
+        Some(plan) => {
+            let p = plans.iter().find(|p| &p.id == plan).ok_or_else(|| {
+                Problem::not_found("plan_no_encontrado", format!("la escuela {school} no tiene el plan {plan}"))
+            })?;
+            vec![PlanScope { plan_id: p.id.clone(), last_grade: p.last_grade }]
+        }
+        None => plans.iter().map(|p| PlanScope { plan_id: p.id.clone(), last_grade: p.last_grade }).collect(),
+    })
+}
+
+/// A table's `status` filter (`todos` when not given).
+pub(crate) fn status_filter(status: Option<&str>) -> Result<StatusFilter, Problem> {
+    match status {
+        Some(s) => StatusFilter::parse(s).ok_or_else(|| {
+            Problem::bad_request(
+                "estado_invalido",
+                format!(
+                    "el estado «{}» no existe; use por_certificar, sellado, timbrado, error, cancelado o todos",
+                    crate::request::excerpt(s)
+                ),
+            )
+        }),
+        None => Ok(StatusFilter::Todos),
     }
 }

@@ -91,7 +91,7 @@ fn cut(text: &str, max: usize) -> String {
 }
 
 /// serde's message, in Spanish, with where it happened; any value it quotes cut short.
-fn explain(e: &serde_json::Error) -> String {
+pub(crate) fn explain(e: &serde_json::Error) -> String {
     let message = e.to_string();
     // serde appends " at line L column C"; the position is given in Spanish below.
     let message = message.split(" at line").next().unwrap_or(&message);

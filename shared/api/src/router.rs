@@ -45,6 +45,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/schools/{school}/cycles/{cycle}/certificates/export-unsealed"),
     ("GET", "/v1/schools/{school}/cycles/{cycle}/students/{student}/certificate.xml"),
     ("GET", "/v1/schools/{school}/cycles/{cycle}/students/{student}/certificate.pdf"),
+    ("GET", "/v1/schools/{school}/cycles/{cycle}/jobs"),
+    ("GET", "/v1/jobs/{job}"),
+    ("POST", "/v1/jobs/{job}/cancel"),
     ("GET", "/v1/verify/{folio}"),
 ];
 
@@ -158,6 +161,17 @@ impl Route {
             ["v1", "schools", school, "cycles", cycle, "students"] => {
                 get.then(|| Route::List(list::Route::Students { school: owned(school), cycle: owned(cycle) }))
             }
+            ["v1", "schools", school, "cycles", cycle, "jobs"] => {
+                get.then(|| Route::List(list::Route::CycleJobs { school: owned(school), cycle: owned(cycle) }))
+            }
+            ["v1", "jobs", job, ..] if check_control_number(job).is_err() => {
+                return Err(Problem::bad_request(
+                    "identificador_invalido",
+                    format!("«{}» no es un identificador de trabajo válido", request::excerpt(job)),
+                ));
+            }
+            ["v1", "jobs", job] => get.then(|| Route::List(list::Route::Job { job: owned(job) })),
+            ["v1", "jobs", job, "cancel"] => post.then(|| Route::Issue(issue::Route::CancelJob { job: owned(job) })),
             ["v1", "schools", school, "cycles", cycle, "summary"] => {
                 get.then(|| Route::List(list::Route::Summary { school: owned(school), cycle: owned(cycle) }))
             }

@@ -245,10 +245,15 @@ async fn an_idempotency_key_is_bound_to_its_body_caller_and_decoded_route() {
 async fn batches_dates_and_permissions_are_checked_before_anything_happens() {
     let f = fixture().await;
     register_signer(&f, "uva").await;
+    // Above the inline limit a selection is a job (tests/jobs.rs), up to a job's size.
     let many: Vec<String> = (0..51).map(|i| format!("UVA{i:03}")).collect();
     let (status, body) =
         call(&f, Method::POST, ISSUE, Some(json!({"students": many})), token("uva", &all("norte"))).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("lote_demasiado_grande")));
+    assert_eq!((status, body["job"]["total"].as_u64()), (StatusCode::ACCEPTED, Some(51)), "{body}");
+    let too_many: Vec<String> = (0..50_001).map(|i| format!("UVA{i:05}")).collect();
+    let (status, body) =
+        call(&f, Method::POST, ISSUE, Some(json!({"students": too_many})), token("uva", &all("norte"))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("seleccion_demasiado_grande")));
     let (status, body) =
         call(&f, Method::POST, ISSUE, Some(json!({"students": []})), token("uva", &all("norte"))).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("sin_alumnos")));

@@ -174,7 +174,7 @@ async fn cancelling_marks_the_pdf_keeps_the_xml_and_allows_a_new_certificate() {
     for (body, code) in [
         (json!({"students": ["UVA000"], "motive": "X9"}), "motivo_invalido"),
         (json!({"students": ["UVA000"], "motive": "R5"}), "falta_explicacion"),
-        (json!({"students": [], "motive": "R3"}), "seleccion_invalida"),
+        (json!({"students": [], "motive": "R3"}), "sin_alumnos"),
     ] {
         let (status, answer) = call(&f, Method::POST, &uri, Some(body), t()).await;
         assert_eq!((status, answer["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(code)), "{answer}");

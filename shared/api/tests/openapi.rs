@@ -26,6 +26,7 @@ fn concrete(path: &str) -> String {
         .replace("{plan}", "lae")
         .replace("{student}", "UVA000")
         .replace("{folio}", "00000000-0000-4000-8000-000000000000")
+        .replace("{job}", "00000000-0000-4000-8000-000000000001")
 }
 
 #[test]

@@ -20,6 +20,7 @@ use certifica_core::catalogs::{
     Cargo, EntidadFederativa, Genero, NivelEstudios, Observacion, TipoAsignatura, TipoPeriodo,
 };
 use certifica_core::efirma::Efirma;
+use certifica_core::jobs::{Job, JobResult};
 use certifica_core::mail::{Mail, MailError, SentMail};
 use certifica_core::model::*;
 use certifica_core::numbers::Decimal2;
@@ -183,6 +184,20 @@ impl<T: IdempotencyStore> IdempotencyStore for Faulty<T> {
     pass! {
         fn begin(&self, t: &Tenant, key: &str, ttl: chrono::Duration) -> StoreResult<IdempotencyState>;
         fn abandon(&self, t: &Tenant, key: &str) -> StoreResult<()>;
+    }
+}
+
+impl<T: JobStore> JobStore for Faulty<T> {
+    pass! {
+        fn create_job(&self, t: &Tenant, job: &Job) -> StoreResult<()>;
+        fn job(&self, t: &Tenant, id: &str) -> StoreResult<Option<Job>>;
+        fn cycle_jobs(&self, t: &Tenant, school: &str, cycle: &str, limit: usize) -> StoreResult<Vec<Job>>;
+        fn start_job(&self, t: &Tenant, id: &str) -> StoreResult<()>;
+        fn record_result(&self, t: &Tenant, id: &str, result: &JobResult) -> StoreResult<bool>;
+        fn results_between(&self, t: &Tenant, id: &str, first: &str, last: &str) -> StoreResult<Vec<JobResult>>;
+        fn results_page(&self, t: &Tenant, id: &str, after: Option<&str>, limit: usize) -> StoreResult<(Vec<JobResult>, Option<String>)>;
+        fn finish_chunk(&self, t: &Tenant, id: &str, chunk: u32, counts: &std::collections::BTreeMap<String, u32>) -> StoreResult<bool>;
+        fn cancel_job(&self, t: &Tenant, id: &str, by: &Actor) -> StoreResult<Job>;
     }
 }
 

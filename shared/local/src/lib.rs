@@ -23,6 +23,7 @@ pub use outbox::LocalOutbox;
 pub use records::{LocalRecords, TakenChunk};
 
 /// The embedded adapter set (`certifica serve`, tests, benches): records in
-/// SQLite, documents in a folder, mail as `.eml` files, and the built-in
-/// simulated authority — the API's `Api<Local>`.
-pub type Local = (LocalRecords, LocalArtifacts, certifica_core::stamping::LocalAuthority, LocalOutbox);
+/// SQLite, documents in a folder, mail as `.eml` files, the built-in
+/// simulated authority, and jobs queued in the records' own table — the
+/// API's `Api<Local>`.
+pub type Local = (LocalRecords, LocalArtifacts, certifica_core::stamping::LocalAuthority, LocalOutbox, LocalRecords);

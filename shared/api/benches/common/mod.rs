@@ -129,7 +129,7 @@ pub fn api(dir: &Path, records: LocalRecords) -> Api<Local> {
     let outbox = LocalOutbox::new(&dir.join("outbox"), sender).unwrap();
     let config = Config::new(&[2u8; 32], SecretBox::new(&[3u8; 32]).unwrap(), "http://127.0.0.1:9/v1/verify/")
         .trusting_signer_cas(certifica_core::trust::SignerCas::demo());
-    Api::new(records, artifacts, LocalAuthority::simulated_sep().unwrap(), outbox, config)
+    Api::with_queue(records.clone(), artifacts, LocalAuthority::simulated_sep().unwrap(), outbox, records, config)
 }
 
 /// Someone who may see school `norte` of `uva`.

@@ -45,6 +45,34 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// calls overlap instead of queueing one certificate after another.
 const ISSUE_CONCURRENCY: usize = 4;
 
+/// What issuing in a school needs before its first student: the
+/// institution, the school and its signer, checked for `issue_date` (the
+/// issue route and a job's worker both start here).
+pub struct Issuer {
+    pub institution: Institution,
+    pub school: School,
+    pub signer: Option<Signer>,
+}
+
+impl Issuer {
+    pub async fn load<X: Adapters>(
+        api: &Api<X>,
+        t: &Tenant,
+        school_id: &str,
+        issue_date: NaiveDate,
+    ) -> Result<Self, crate::Problem> {
+        let (institution, school) = crate::lookup::institution_and_school(&api.records, t, school_id).await?;
+        let signer = Signer::load(api, t, school_id, institution.kind).await?;
+        if let Some(signer) = &signer {
+            crate::dates::within_signer(issue_date, &signer.cer)?;
+            if signer.sealing().is_some() {
+                crate::dates::signer_valid_today(&signer.cer)?;
+            }
+        }
+        Ok(Issuer { institution, school, signer })
+    }
+}
+
 /// What every student of one request (or one upload) shares.
 pub struct Session<'a, X: Adapters> {
     api: &'a Api<X>,

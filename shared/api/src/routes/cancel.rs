@@ -2,7 +2,8 @@
 //! CANCELADO as a new version (the original and the XML are kept).
 
 use super::{done_or_why, ok};
-use crate::batch::{self, Selects};
+use crate::batch;
+use crate::jobs;
 use crate::lookup::{document, latest_certificate};
 use crate::outcome::{Outcome, Status, StudentProblem};
 use crate::router::{self, Answer, Caller, Function, FunctionRoutes, Routes};
@@ -11,9 +12,10 @@ use bytes::Bytes;
 use certifica_core::catalogs::MotivoCancelacion;
 use certifica_core::document::Dec;
 use certifica_core::identity::{Identity, Permission};
+use certifica_core::jobs::JobWork;
 use certifica_core::pdf::{RenderOptions, Variant};
 use certifica_core::ports::{ArtifactKind, ArtifactStore, CertificateStore};
-use certifica_core::records::{Actor, Cancellation, CertificateRecord, CertificateStatus, Transition};
+use certifica_core::records::{Actor, Cancellation, CertificateRecord, CertificateStatus, Tenant, Transition};
 use chrono::Utc;
 use futures_util::future::BoxFuture;
 use http::Request;
@@ -59,19 +61,36 @@ impl FunctionRoutes for Route {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CancelRequest {
-    students: Vec<String>,
     /// Catalog code: C1, R1 … R5.
     motive: String,
     reason: Option<String>,
 }
 
-impl Selects for CancelRequest {
-    fn students(&self) -> &[String] {
-        &self.students
+/// The cancellation motive of catalog code `code`.
+pub(crate) fn motive_of(code: &str) -> Result<MotivoCancelacion, Problem> {
+    MotivoCancelacion::ALL.iter().copied().find(|m| m.code() == code.trim()).ok_or_else(|| {
+        let codes: Vec<String> =
+            MotivoCancelacion::ALL.iter().map(|m| format!("{} ({})", m.code(), m.label())).collect();
+        Problem::unprocessable(
+            "motivo_invalido",
+            format!("el motivo «{}» no existe; use {}", crate::request::excerpt(code), codes.join(", ")),
+        )
+    })
+}
+
+/// One student's cancellation, by `actor`, now.
+pub(crate) fn cancellation(motive: MotivoCancelacion, reason: Option<&str>, actor: &Actor) -> Cancellation {
+    Cancellation {
+        motive,
+        reason: reason.map(str::to_string),
+        by: actor.user.clone(),
+        by_email: actor.email.clone(),
+        at: Utc::now(),
     }
 }
 
-/// `POST …/certificates/cancel`: Timbrado → Cancelado with the PDF marked CANCELADO.
+/// `POST …/certificates/cancel`: Timbrado → Cancelado with the PDF marked
+/// CANCELADO; a large selection, or `all`, is a job.
 async fn cancel<X: Adapters>(
     api: &Api<X>,
     id: &Identity,
@@ -80,16 +99,8 @@ async fn cancel<X: Adapters>(
     request: &Request<Bytes>,
     actor: &Actor,
 ) -> Answer {
-    let (body, students) =
-        batch::read::<CancelRequest>(id, school, Permission::Timbrar, request, batch::one_to(api.config.max_batch))?;
-    let motive = MotivoCancelacion::ALL.iter().copied().find(|m| m.code() == body.motive.trim()).ok_or_else(|| {
-        let codes: Vec<String> =
-            MotivoCancelacion::ALL.iter().map(|m| format!("{} ({})", m.code(), m.label())).collect();
-        Problem::unprocessable(
-            "motivo_invalido",
-            format!("el motivo «{}» no existe; use {}", body.motive, codes.join(", ")),
-        )
-    })?;
+    let (body, selection) = batch::read_selecting::<CancelRequest>(id, school, Permission::Timbrar, request)?;
+    let motive = motive_of(&body.motive)?;
     let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
     if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
         return Err(Problem::unprocessable("motivo_demasiado_largo", "la explicación admite hasta 500 caracteres"));
@@ -100,16 +111,16 @@ async fn cancel<X: Adapters>(
             "con el motivo R5 (Otro) explique la razón de la cancelación",
         ));
     }
+    let selected = selection.resolve(&api.records, id, school, cycle, api.config.max_batch).await?;
+    let t = id.tenant();
+    if selected.as_job {
+        let work = JobWork::Cancel { motive: motive.code().to_string(), reason };
+        return jobs::queue(api, t, school, cycle, work, &selected.students, actor).await;
+    }
     let mut outcomes = Vec::new();
-    for control in &students {
-        let cancellation = Cancellation {
-            motive,
-            reason: reason.clone(),
-            by: actor.user.clone(),
-            by_email: actor.email.clone(),
-            at: Utc::now(),
-        };
-        outcomes.push(match cancel_one(api, id, school, cycle, control, cancellation, actor).await {
+    for control in &selected.students {
+        let cancellation = cancellation(motive, reason.as_deref(), actor);
+        outcomes.push(match cancel_one(api, t, school, cycle, control, cancellation, actor).await {
             Ok(c) => Outcome::done(control, Status::Cancelado, Some(c)),
             Err(p) => Outcome::refused(control, Status::Rechazado, vec![p]),
         });
@@ -120,16 +131,15 @@ async fn cancel<X: Adapters>(
 }
 
 /// Cancels one student's certificate; the certificate cancelled, or why not.
-async fn cancel_one<X: Adapters>(
+pub(crate) async fn cancel_one<X: Adapters>(
     api: &Api<X>,
-    id: &Identity,
+    t: &Tenant,
     school: &str,
     cycle: &str,
     control: &str,
     cancellation: Cancellation,
     actor: &Actor,
 ) -> Result<CertificateRecord, StudentProblem> {
-    let t = id.tenant();
     let c = latest_certificate(&api.records, t, school, cycle, control).await?;
     if c.status != CertificateStatus::Timbrado {
         let why = format!("el certificado está {}; solo se cancelan timbrados", c.status.label().to_lowercase());

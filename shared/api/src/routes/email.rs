@@ -2,16 +2,18 @@
 //! their personal and institutional addresses.
 
 use super::{done_or_why, ok};
-use crate::batch::{self, Selects};
+use crate::batch;
+use crate::jobs;
 use crate::lookup::{document, latest_certificate};
 use crate::outcome::{Outcome, Status, StudentProblem};
 use crate::router::{self, Answer, Caller, Function, FunctionRoutes, Routes};
 use crate::{Adapters, Api};
 use bytes::Bytes;
 use certifica_core::identity::{Identity, Permission};
+use certifica_core::jobs::JobWork;
 use certifica_core::mail::{Attachment, CertificateNotice, certificate_mail};
 use certifica_core::ports::{AuditStore, InstitutionStore, Mailer, StudentStore};
-use certifica_core::records::{Actor, AuditAction, AuditEntry, CertificateRecord, CertificateStatus};
+use certifica_core::records::{Actor, AuditAction, AuditEntry, CertificateRecord, CertificateStatus, Tenant};
 use futures_util::future::BoxFuture;
 use http::Request;
 use serde::Deserialize;
@@ -53,18 +55,12 @@ impl FunctionRoutes for Route {
     const FUNCTION: Function = Function::EmailCertificates;
 }
 
+/// The body's own fields: none beside the selection.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Selection {
-    students: Vec<String>,
-}
+#[serde(deny_unknown_fields)]
+struct EmailRequest {}
 
-impl Selects for Selection {
-    fn students(&self) -> &[String] {
-        &self.students
-    }
-}
-
+/// `POST …/certificates/email`; a large selection, or `all`, is a job.
 async fn email<X: Adapters>(
     api: &Api<X>,
     id: &Identity,
@@ -73,12 +69,16 @@ async fn email<X: Adapters>(
     request: &Request<Bytes>,
     actor: &Actor,
 ) -> Answer {
-    let (_, students) =
-        batch::read::<Selection>(id, school, Permission::Timbrar, request, batch::one_to(api.config.max_batch))?;
-    let institution = api.records.institution(id.tenant()).await?.map(|i| i.name).unwrap_or_default();
+    let (EmailRequest {}, selection) = batch::read_selecting(id, school, Permission::Timbrar, request)?;
+    let selected = selection.resolve(&api.records, id, school, cycle, api.config.max_batch).await?;
+    let t = id.tenant();
+    if selected.as_job {
+        return jobs::queue(api, t, school, cycle, JobWork::Email, &selected.students, actor).await;
+    }
+    let institution = api.records.institution(t).await?.map(|i| i.name).unwrap_or_default();
     let mut outcomes = Vec::new();
-    for control in &students {
-        outcomes.push(match email_one(api, id, &institution, school, cycle, control, actor).await {
+    for control in &selected.students {
+        outcomes.push(match email_one(api, t, &institution, school, cycle, control, actor).await {
             Ok(c) => Outcome::done(control, Status::Enviado, Some(c)),
             Err(p) => Outcome::refused(control, Status::Rechazado, vec![p]),
         });
@@ -89,16 +89,15 @@ async fn email<X: Adapters>(
 }
 
 /// Mails one student's certificate; the certificate mailed, or why not.
-async fn email_one<X: Adapters>(
+pub(crate) async fn email_one<X: Adapters>(
     api: &Api<X>,
-    id: &Identity,
+    t: &Tenant,
     institution: &str,
     school: &str,
     cycle: &str,
     control: &str,
     actor: &Actor,
 ) -> Result<CertificateRecord, StudentProblem> {
-    let t = id.tenant();
     let c = latest_certificate(&api.records, t, school, cycle, control).await?;
     if c.status != CertificateStatus::Timbrado {
         let why = format!("el certificado está {}; solo se envían timbrados", c.status.label().to_lowercase());

@@ -1,12 +1,13 @@
 //! `issue-certificates`: registering a school's signer, issuing (through
 //! [`crate::issuing`]), the watermarked preview, and the two exports of the
 //! semi-electronic flow — sealed documents for the authority's portal, and
-//! unsealed ones for a signer who seals offline.
+//! unsealed ones for a signer who seals offline; and stopping a job.
 
 use crate::batch::{self, Selects};
 use crate::bulk_zip::BulkZip;
-use crate::dates::{issue_date_or_today, signer_valid_today, today_in_mexico, within_signer};
-use crate::issuing::{Session, Signer, secret_context};
+use crate::dates::{issue_date_or_today, today_in_mexico, within_signer};
+use crate::issuing::{Issuer, Session, secret_context};
+use crate::jobs;
 use crate::lookup::{
     CyclePages, document, institution_and_school, require_cycle, require_plan_of, require_school, require_student,
 };
@@ -22,10 +23,11 @@ use certifica_core::curp::Curp;
 use certifica_core::document::{self, CertificateInput};
 use certifica_core::efirma::{Efirma, EfirmaError, SignerCertificate};
 use certifica_core::identity::{Identity, Permission};
+use certifica_core::jobs::JobWork;
 use certifica_core::model::{Institution, Recognition, Responsable, School};
 use certifica_core::pdf::{RenderOptions, Variant};
-use certifica_core::ports::{CertificateStore, CreditStore, InstitutionStore, StudentStore};
-use certifica_core::records::{CertificateStatus, SignerConfig, Tenant};
+use certifica_core::ports::{CertificateStore, CreditStore, InstitutionStore, JobStore, StudentStore};
+use certifica_core::records::{Actor, CertificateStatus, SignerConfig, Tenant};
 use certifica_core::roster;
 use certifica_core::rules::{IssueContext, IssueProblem, check_before_issue};
 use chrono::{NaiveDate, Utc};
@@ -37,11 +39,29 @@ use serde_json::{Value, json};
 /// The routes of `issue-certificates`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    PutSigner { school: String },
-    Issue { school: String, cycle: String },
-    Preview { school: String, cycle: String },
-    ExportSealed { school: String, cycle: String },
-    ExportUnsealed { school: String, cycle: String },
+    PutSigner {
+        school: String,
+    },
+    Issue {
+        school: String,
+        cycle: String,
+    },
+    Preview {
+        school: String,
+        cycle: String,
+    },
+    ExportSealed {
+        school: String,
+        cycle: String,
+    },
+    ExportUnsealed {
+        school: String,
+        cycle: String,
+    },
+    /// Stops a job (issue, email or cancel) where it is.
+    CancelJob {
+        job: String,
+    },
 }
 
 impl Routes for Route {
@@ -73,6 +93,7 @@ impl Routes for Route {
                 Route::Preview { school, cycle } => preview(api, id, &school, &cycle, request).await,
                 Route::ExportSealed { school, cycle } => export_sealed(api, id, &school, &cycle, request).await,
                 Route::ExportUnsealed { school, cycle } => export_unsealed(api, id, &school, &cycle, request).await,
+                Route::CancelJob { job } => cancel_job(api, id, &job, &id.actor(caller.request_id)).await,
             }
         })
     }
@@ -167,17 +188,12 @@ async fn put_signer<X: Adapters>(api: &Api<X>, id: &Identity, school: &str, requ
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct IssueRequest {
-    students: Vec<String>,
     /// `AAAA-MM-DD`; checked as text so that `2026-1-5` is refused.
     issue_date: Option<String>,
 }
 
-impl Selects for IssueRequest {
-    fn students(&self) -> &[String] {
-        &self.students
-    }
-}
-
+/// `POST …/certificates/issue`: each student sealed, stamped and stored;
+/// a large selection, or `all`, is a job.
 async fn issue<X: Adapters>(
     api: &Api<X>,
     id: &Identity,
@@ -186,33 +202,17 @@ async fn issue<X: Adapters>(
     request: &Request<Bytes>,
     request_id: &str,
 ) -> Answer {
-    let max = api.config.max_batch;
-    let (body, students) = batch::read::<IssueRequest>(id, school_id, Permission::Timbrar, request, |s| {
-        if s.is_empty() {
-            return Err(Problem::unprocessable("sin_alumnos", "seleccione al menos un alumno para emitir"));
-        }
-        if s.len() > max {
-            return Err(Problem::unprocessable(
-                "lote_demasiado_grande",
-                format!(
-                    "se pueden emitir hasta {max} certificados por solicitud (llegaron {}); divida la selección",
-                    s.len()
-                ),
-            ));
-        }
-        Ok(())
-    })?;
+    let (body, selection) = batch::read_selecting::<IssueRequest>(id, school_id, Permission::Timbrar, request)?;
     let issue_date = issue_date_or_today(body.issue_date.as_deref())?;
     require_cycle(&api.records, id, school_id, cycle).await?;
+    let selected = selection.resolve(&api.records, id, school_id, cycle, api.config.max_batch).await?;
     let t = id.tenant();
-    let (institution, school) = institution_and_school(&api.records, t, school_id).await?;
-    let signer = Signer::load(api, t, school_id, institution.kind).await?;
-    if let Some(signer) = &signer {
-        within_signer(issue_date, &signer.cer)?;
-        if signer.sealing().is_some() {
-            signer_valid_today(&signer.cer)?;
-        }
+    let Issuer { institution, school, signer } = Issuer::load(api, t, school_id, issue_date).await?;
+    if selected.as_job {
+        let work = JobWork::Issue { issue_date };
+        return jobs::queue(api, t, school_id, cycle, work, &selected.students, &id.actor(request_id)).await;
     }
+    let students = selected.students;
     let session = Session::new(api, t, id.actor(request_id), &institution, &school, cycle, signer.as_ref());
     // Credits held by attempts that died are settled first (their kept stamps committed).
     session.settle_expired().await?;
@@ -505,4 +505,11 @@ impl<R: InstitutionStore + StudentStore + CertificateStore + CreditStore> Unseal
             Err(problems) => Ok(Err(problems.iter().map(|p| (p.code().to_string(), p.to_string())).collect())),
         }
     }
+}
+
+/// `POST /v1/jobs/{job}/cancel`: what has not started is not done.
+async fn cancel_job<X: Adapters>(api: &Api<X>, id: &Identity, job_id: &str, actor: &Actor) -> Answer {
+    let job = jobs::visible_job(api, id, job_id).await?;
+    let job = api.records.cancel_job(id.tenant(), &job.id, actor).await?;
+    Ok(json_response(StatusCode::OK, &json!({ "job": jobs::job_json(&job) })))
 }

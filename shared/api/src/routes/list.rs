@@ -1,17 +1,18 @@
 //! `list-certificates`: the schools the caller may see, a school's cycles
 //! and plans for the filters, the students table with its counts and
-//! groups, and a student's data ("Ver datos").
+//! groups, a student's data ("Ver datos"), and jobs with their results.
 
 use super::{certificate_json, ok};
-use crate::lookup::{require_cycle, require_student};
+use crate::jobs::{JOB_PERMISSION, job_json, result_json, visible_job};
+use crate::lookup::{plan_scope, require_cycle, require_student, status_filter};
 use crate::request::query;
 use crate::router::{self, Answer, Caller, Function, FunctionRoutes, Routes};
 use crate::{Adapters, Api, Config, Problem};
 use bytes::Bytes;
 use certifica_core::identity::{Identity, Permission};
-use certifica_core::ports::{AuditStore, CertificateStore, CreditStore, InstitutionStore, StudentStore};
-use certifica_core::records::{CertificateStatus, Tenant};
-use certifica_core::roster::{self, PlanScope, RosterFilter, StatusFilter};
+use certifica_core::ports::{AuditStore, CertificateStore, CreditStore, InstitutionStore, JobStore, StudentStore};
+use certifica_core::records::CertificateStatus;
+use certifica_core::roster::{self, RosterFilter, StatusFilter};
 use certifica_core::rules;
 use chrono::NaiveDate;
 use futures_util::future::BoxFuture;
@@ -41,6 +42,15 @@ pub enum Route {
         school: String,
         cycle: String,
         student: String,
+    },
+    /// A cycle's recent jobs.
+    CycleJobs {
+        school: String,
+        cycle: String,
+    },
+    /// A job with a page of its results.
+    Job {
+        job: String,
     },
 }
 
@@ -74,6 +84,8 @@ impl Routes for Route {
                 Route::Student { school, cycle, student: control } => {
                     student(records, id, &school, &cycle, &control).await
                 }
+                Route::CycleJobs { school, cycle } => cycle_jobs(api, id, &school, &cycle, request).await,
+                Route::Job { job: job_id } => job(api, id, &job_id, request).await,
             }
         })
     }
@@ -129,24 +141,6 @@ async fn plans(records: &impl InstitutionStore, id: &Identity, school: &str) -> 
 }
 
 /// The plans a list covers: the one asked for, or every plan of the school.
-async fn plan_scope(
-    records: &impl InstitutionStore,
-    t: &Tenant,
-    school: &str,
-    plan: Option<&String>,
-) -> Result<Vec<PlanScope>, Problem> {
-    let plans = records.plans(t, school).await?;
-    Ok(match plan {
-        Some(plan) => {
-            let p = plans.iter().find(|p| &p.id == plan).ok_or_else(|| {
-                Problem::not_found("plan_no_encontrado", format!("la escuela {school} no tiene el plan {plan}"))
-            })?;
-            vec![PlanScope { plan_id: p.id.clone(), last_grade: p.last_grade }]
-        }
-        None => plans.iter().map(|p| PlanScope { plan_id: p.id.clone(), last_grade: p.last_grade }).collect(),
-    })
-}
-
 /// The group and search of a list's query.
 fn group_and_search(q: &std::collections::HashMap<String, String>) -> (Option<String>, Option<String>) {
     (
@@ -181,15 +175,7 @@ async fn students(
     let t = id.tenant();
     require_cycle(records, id, school, cycle).await?;
     let scope = plan_scope(records, t, school, q.get("plan")).await?;
-    let status = match q.get("status") {
-        Some(s) => StatusFilter::parse(s).ok_or_else(|| {
-            Problem::bad_request(
-                "estado_invalido",
-                format!("el estado «{s}» no existe; use por_certificar, sellado, timbrado, error, cancelado o todos"),
-            )
-        })?,
-        None => StatusFilter::Todos,
-    };
+    let status = status_filter(q.get("status").map(String::as_str))?;
     let (issued_from, issued_to) =
         (date_param("issuedFrom", q.get("issuedFrom"))?, date_param("issuedTo", q.get("issuedTo"))?);
     if let (Some(f), Some(to)) = (issued_from, issued_to)
@@ -354,4 +340,54 @@ async fn student(
             "at": e.at, "by": e.actor_email.as_deref().unwrap_or(&e.actor), "actor": e.actor, "action": e.action.as_str(), "detail": e.detail, "certificateId": e.certificate_id,
         })).collect::<Vec<_>>(),
     }))
+}
+
+/// A job's results per page when the client does not say, and at most.
+const RESULTS_PAGE: usize = 100;
+const MAX_RESULTS_PAGE: usize = 500;
+/// A cycle's jobs listed when the client does not say, and at most.
+const JOBS_LISTED: usize = 20;
+const MAX_JOBS_LISTED: usize = 100;
+
+fn limit(q: &std::collections::HashMap<String, String>, default: usize, max: usize) -> Result<usize, Problem> {
+    match q.get("limit") {
+        Some(l) => l.parse::<usize>().ok().filter(|l| (1..=max).contains(l)).ok_or_else(|| {
+            Problem::bad_request(
+                "limite_invalido",
+                format!("limit debe ser un número entre 1 y {max} (llegó «{}»)", crate::request::excerpt(l)),
+            )
+        }),
+        None => Ok(default),
+    }
+}
+
+/// `GET /v1/jobs/{job}`: the job, its progress, and a page of results.
+async fn job<X: Adapters>(api: &Api<X>, id: &Identity, job_id: &str, request: &Request<Bytes>) -> Answer {
+    let q = query(request, &["cursor", "limit"])?;
+    let job = visible_job(api, id, job_id).await?;
+    let limit = limit(&q, RESULTS_PAGE, MAX_RESULTS_PAGE)?;
+    let (t, scope) = (id.tenant(), format!("jobs/{job_id}"));
+    let after = q.get("cursor").map(|c| api.config.cursor_key.open(t, &scope, c)).transpose()?;
+    let (results, next) = api.records.results_page(t, &job.id, after.as_deref(), limit).await?;
+    ok(json!({
+        "job": job_json(&job),
+        "results": results.iter().map(result_json).collect::<Vec<_>>(),
+        "nextCursor": next.map(|n| api.config.cursor_key.seal(t, &scope, &n)),
+    }))
+}
+
+/// `GET …/cycles/{cycle}/jobs`: the cycle's recent jobs, newest first.
+async fn cycle_jobs<X: Adapters>(
+    api: &Api<X>,
+    id: &Identity,
+    school: &str,
+    cycle: &str,
+    request: &Request<Bytes>,
+) -> Answer {
+    id.require(school, JOB_PERMISSION)?;
+    let q = query(request, &["limit"])?;
+    let limit = limit(&q, JOBS_LISTED, MAX_JOBS_LISTED)?;
+    require_cycle(&api.records, id, school, cycle).await?;
+    let jobs = api.records.cycle_jobs(id.tenant(), school, cycle, limit).await?;
+    ok(json!({ "jobs": jobs.iter().map(job_json).collect::<Vec<_>>() }))
 }

@@ -5,9 +5,9 @@
 //!
 //! | module | function | routes |
 //! |---|---|---|
-//! | [`list`] | `list-certificates` | schools, cycles, plans, the students table, "Ver datos" |
+//! | [`list`] | `list-certificates` | schools, cycles, plans, the students table, "Ver datos", jobs and their results |
 //! | [`manage`] | `manage-records` | plans, student imports, grade edits, bulk grades |
-//! | [`issue`] | `issue-certificates` | the signer, issuing, preview, the sealed and unsealed exports |
+//! | [`issue`] | `issue-certificates` | the signer, issuing, preview, the sealed and unsealed exports, cancelling a job |
 //! | [`cancel`] | `cancel-certificates` | cancelling Timbrado certificates |
 //! | [`download`] | `download-certificates` | one certificate's XML or PDF, a cycle's zip |
 //! | [`email`] | `email-certificates` | mailing certificates |

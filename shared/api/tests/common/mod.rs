@@ -160,7 +160,8 @@ pub async fn fixture() -> Fixture {
     let sender =
         certifica_core::mail::Sender { name: "Control Escolar".into(), address: "certificados@uva.edu.mx".into() };
     let outbox = LocalOutbox::new(&dir.path().join("outbox"), sender).unwrap();
-    let api = Api::new(records, artifacts, LocalAuthority::simulated_sep().unwrap(), outbox, config);
+    let api =
+        Api::with_queue(records.clone(), artifacts, LocalAuthority::simulated_sep().unwrap(), outbox, records, config);
     Fixture { api, _dir: dir }
 }
 

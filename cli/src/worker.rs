@@ -1,0 +1,54 @@
+//! `certifica serve`'s jobs worker: takes chunks from the queue table in
+//! the data folder's database and works them with the same code as the
+//! worker Lambda ([`certifica_api::Api::work_chunk`]). A chunk is leased,
+//! not removed, until it is done, so a server stopped mid-job continues
+//! the job when it starts again.
+
+use certifica_api::{Adapters, Api};
+use certifica_local::LocalRecords;
+use std::time::Duration;
+
+/// How long a taken chunk is the worker's (as the SQS visibility timeout):
+/// well above what a chunk of 25 takes.
+const LEASE: Duration = Duration::from_secs(6 * 60);
+/// Deliveries of a chunk before what still fails is recorded as failed
+/// (the queue's `maxReceiveCount` in the cloud).
+pub const MAX_DELIVERIES: u32 = 5;
+/// How often an idle worker looks at the queue.
+const IDLE: Duration = Duration::from_millis(200);
+
+/// The wait before a chunk that asked to be retried is taken again.
+fn backoff(deliveries: u32) -> Duration {
+    Duration::from_secs((2u64 << deliveries.min(5)).min(60))
+}
+
+/// Works the queue for ever (one loop per call; the server runs one per core).
+pub async fn work<X: Adapters>(api: &Api<X>, queue: &LocalRecords) {
+    loop {
+        let taken = match queue.take_chunk(LEASE).await {
+            Ok(Some(taken)) => taken,
+            Ok(None) => {
+                tokio::time::sleep(IDLE).await;
+                continue;
+            }
+            Err(e) => {
+                eprintln!("cola de trabajos no disponible: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let last = taken.deliveries >= MAX_DELIVERIES;
+        let done = match api.work_chunk(&taken.chunk, last).await {
+            Ok(()) => queue.acknowledge_chunk(taken.seq).await,
+            // Nothing is dropped: past the last delivery it keeps coming, a minute apart.
+            Err(e) => {
+                eprintln!("{e} (entrega {})", taken.deliveries);
+                queue.release_chunk(taken.seq, backoff(taken.deliveries)).await
+            }
+        };
+        if let Err(e) = done {
+            // The lease lapses by itself: the chunk comes again, and what it did is not redone.
+            eprintln!("bloque de trabajo sin confirmar: {e}");
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! Jobs ([`certifica_core::jobs`]) on the API's side: a large selection
+//! queued as a job (the route answers 202 with its address), the job as
+//! the API shows it, and the worker's part — one chunk of students issued,
+//! mailed or cancelled through the same use cases as the inline routes,
+//! each student's result recorded once.
+//!
+//! A chunk is safe to deliver twice: students with a result are skipped,
+//! the use cases themselves refuse to stamp a Timbrado student again or
+//! cancel a Cancelado one, and the chunk is counted into the job once.
+//! What can succeed later (storage or the authority unavailable) is not
+//! recorded: the chunk is delivered again, and on its last delivery those
+//! students are recorded as [`FAILED`].
+
+use crate::issuing::{Issuer, Session};
+use crate::outcome::{Outcome, Retry, Status, StudentProblem};
+use crate::problem::json_response;
+use crate::router::Answer;
+use crate::{Adapters, Api, Problem};
+use certifica_core::jobs::{FAILED, Job, JobChunk, JobProblem, JobResult, JobWork, count};
+use certifica_core::ports::{InstitutionStore, JobQueue, JobStore, StoreError, StoreResult};
+use certifica_core::records::{Actor, Tenant};
+use http::{HeaderValue, StatusCode, header};
+use serde_json::{Value, json};
+use std::collections::HashSet;
+
+/// The queue of a set of adapters that queues nothing (the functions that
+/// answer inline only): a job cannot start there.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoQueue;
+
+impl JobQueue for NoQueue {
+    async fn enqueue(&self, _: &[JobChunk]) -> StoreResult<()> {
+        Err(StoreError::Unavailable("esta instalación no tiene cola de trabajos; seleccione menos alumnos".into()))
+    }
+}
+
+/// Spaces the mail a worker sends to the configured rate (SES accounts
+/// have a sending rate; a class mailed at once would exceed it).
+#[derive(Debug, Default)]
+pub(crate) struct Pacer {
+    next: tokio::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl<X: Adapters> Api<X> {
+    /// Waits for the next mail's turn, when the deployment sets a rate.
+    pub(crate) async fn pace_mail(&self) {
+        let Some(interval) = self.config.mail_interval else { return };
+        let mut next = self.pacer.next.lock().await;
+        let now = tokio::time::Instant::now();
+        let at = next.filter(|at| *at > now).unwrap_or(now);
+        tokio::time::sleep_until(at).await;
+        *next = Some(at + interval);
+    }
+}
+
+/// Students worked between two looks at the job: a cancellation stops a
+/// chunk at most this many students after it was asked.
+const BETWEEN_LOOKS: usize = 5;
+
+/// The address of a job.
+pub fn job_url(id: &str) -> String {
+    format!("/v1/jobs/{id}")
+}
+
+/// Queues `students` (sorted, each once) as a job of `work`, and answers
+/// 202 with its address. Should the queue refuse part of it, the job is
+/// cancelled (what was queued finds it so and does nothing) and the
+/// request fails as a whole.
+pub(crate) async fn queue<X: Adapters>(
+    api: &Api<X>,
+    t: &Tenant,
+    school: &str,
+    cycle: &str,
+    work: JobWork,
+    students: &[String],
+    actor: &Actor,
+) -> Answer {
+    let job = Job::new(uuid::Uuid::new_v4().to_string(), school, cycle, work, students.len(), actor.clone());
+    api.records.create_job(t, &job).await?;
+    if let Err(e) = api.queue.enqueue(&job.chunks_of(t, students)).await {
+        if let Err(again) = api.records.cancel_job(t, &job.id, actor).await {
+            tracing::error!(job = %job.id, error = %again, "a job whose chunks were not all queued could not be cancelled");
+        }
+        return Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cola_no_disponible",
+            format!("no se pudo encolar el trabajo: {e}"),
+        ));
+    }
+    tracing::info!(job = %job.id, kind = job.work.kind(), students = job.total, chunks = job.chunks, "job queued");
+    let mut response = json_response(StatusCode::ACCEPTED, &json!({ "job": job_json(&job) }));
+    if let Ok(location) = HeaderValue::from_str(&job_url(&job.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// A job as the API shows it.
+pub(crate) fn job_json(job: &Job) -> Value {
+    let work = match &job.work {
+        JobWork::Issue { issue_date } => json!({ "issueDate": issue_date }),
+        JobWork::Email => json!({}),
+        JobWork::Cancel { motive, reason } => json!({ "motive": motive, "reason": reason }),
+    };
+    json!({
+        "id": job.id,
+        "kind": job.work.kind(),
+        "status": job.status().as_str(),
+        "schoolId": job.school_id,
+        "cycleId": job.cycle_id,
+        "parameters": work,
+        "total": job.total,
+        "done": job.done,
+        "counts": job.counts,
+        "createdAt": job.created_at,
+        "createdBy": job.created_by.display(),
+        "startedAt": job.started_at,
+        "updatedAt": job.updated_at,
+        "cancelledAt": job.cancelled_at,
+        "cancelledBy": job.cancelled_by.as_ref().map(Actor::display),
+        "url": job_url(&job.id),
+    })
+}
+
+/// The permission every job needs (issue, email and cancel are all "timbrar"):
+/// to queue it, to read it and to cancel it.
+pub(crate) const JOB_PERMISSION: certifica_core::identity::Permission = certifica_core::identity::Permission::Timbrar;
+
+/// The job, if the caller may see it: only its institution (the token's
+/// tenant) has it, and only users with the permission it needed in its school.
+pub(crate) async fn visible_job<X: Adapters>(
+    api: &Api<X>,
+    id: &certifica_core::identity::Identity,
+    job_id: &str,
+) -> Result<Job, Problem> {
+    let job = api.records.job(id.tenant(), job_id).await?.ok_or_else(|| {
+        Problem::not_found("trabajo_no_encontrado", format!("no existe el trabajo {}", crate::request::excerpt(job_id)))
+    })?;
+    id.require(&job.school_id, JOB_PERMISSION)?;
+    Ok(job)
+}
+
+/// One student's result as the API shows it.
+pub(crate) fn result_json(r: &JobResult) -> Value {
+    json!({
+        "matricula": r.matricula,
+        "status": r.status,
+        "certificateId": r.certificate_id,
+        "folioDigital": r.folio_digital,
+        "problems": r.problems.iter().map(|p| json!({"code": p.code, "detail": p.detail})).collect::<Vec<_>>(),
+    })
+}
+
+fn result_of(o: &Outcome, status: &str) -> JobResult {
+    JobResult {
+        matricula: o.matricula.clone(),
+        status: status.to_string(),
+        certificate_id: o.certificate.as_ref().map(|c| c.id.clone()),
+        folio_digital: o.certificate.as_ref().and_then(|c| c.folio_digital.clone()),
+        problems: o.problems.iter().map(|p| JobProblem { code: p.code.clone(), detail: p.detail.clone() }).collect(),
+    }
+}
+
+/// Why a chunk must be delivered again: part of it can succeed later.
+#[derive(Debug, thiserror::Error)]
+#[error("el bloque {chunk} del trabajo {job} se reintentará: {cause}")]
+pub struct RetryChunk {
+    pub job: String,
+    pub chunk: u32,
+    pub cause: String,
+}
+
+/// How a chunk's students went.
+enum Flow {
+    /// Every student has a result.
+    Done,
+    /// The job was cancelled before the chunk's last student.
+    Cancelled,
+    /// Some students can succeed later: the chunk comes again.
+    Later(String),
+}
+
+impl<X: Adapters> Api<X> {
+    /// Works one chunk of a job: each of its students without a result is
+    /// issued, mailed or cancelled and its result recorded, then the chunk
+    /// is counted into the job. `Err` asks for the chunk again (SQS: report
+    /// it as a batch item failure); `last_delivery` records what still
+    /// fails as [`FAILED`] instead.
+    pub async fn work_chunk(&self, chunk: &JobChunk, last_delivery: bool) -> Result<(), RetryChunk> {
+        let retry = |cause: String| RetryChunk { job: chunk.job.clone(), chunk: chunk.chunk, cause };
+        let store = |e: StoreError| retry(e.to_string());
+        let t = Tenant::of_queued_chunk(chunk);
+        let Some(job) = self.records.job(&t, &chunk.job).await.map_err(store)? else {
+            tracing::warn!(job = %chunk.job, chunk = chunk.chunk, "chunk of an unknown job dropped");
+            return Ok(());
+        };
+        if job.cancelled_at.is_some() {
+            return Ok(());
+        }
+        self.records.start_job(&t, &job.id).await.map_err(store)?;
+        let range = chunk.students.first().zip(chunk.students.last());
+        let known: HashSet<String> = match range {
+            Some((first, last)) => self
+                .records
+                .results_between(&t, &job.id, first, last)
+                .await
+                .map_err(store)?
+                .into_iter()
+                .map(|r| r.matricula)
+                .collect(),
+            None => HashSet::new(),
+        };
+        let todo: Vec<String> = chunk.students.iter().filter(|m| !known.contains(*m)).cloned().collect();
+        let work = Work { api: self, t: &t, job: &job, chunk: chunk.chunk, last_delivery };
+        let flow = match &job.work {
+            _ if todo.is_empty() => Flow::Done,
+            JobWork::Issue { issue_date } => work.issue(&todo, *issue_date).await?,
+            JobWork::Email => work.email(&todo).await?,
+            JobWork::Cancel { motive, reason } => work.cancel(&todo, motive, reason.as_deref()).await?,
+        };
+        match flow {
+            Flow::Cancelled => return Ok(()),
+            Flow::Later(cause) => return Err(retry(cause)),
+            Flow::Done => {}
+        }
+        // A chunk is a contiguous run of the job's sorted students: its range holds only its own.
+        let results = match range {
+            Some((first, last)) => self.records.results_between(&t, &job.id, first, last).await.map_err(store)?,
+            None => Vec::new(),
+        };
+        let counted = self.records.finish_chunk(&t, &job.id, chunk.chunk, &count(&results)).await.map_err(store)?;
+        tracing::info!(job = %job.id, chunk = chunk.chunk, students = results.len(), counted, "chunk worked");
+        Ok(())
+    }
+}
+
+/// One chunk's work: the API, whose job, and whether it is its last delivery.
+struct Work<'a, X: Adapters> {
+    api: &'a Api<X>,
+    t: &'a Tenant,
+    job: &'a Job,
+    chunk: u32,
+    last_delivery: bool,
+}
+
+impl<X: Adapters> Work<'_, X> {
+    fn retry(&self, cause: impl std::fmt::Display) -> RetryChunk {
+        RetryChunk { job: self.job.id.clone(), chunk: self.chunk, cause: cause.to_string() }
+    }
+
+    async fn cancelled(&self) -> Result<bool, RetryChunk> {
+        let job = self.api.records.job(self.t, &self.job.id).await.map_err(|e| self.retry(e))?;
+        Ok(job.is_none_or(|j| j.cancelled_at.is_some()))
+    }
+
+    /// Records `outcomes`; what can succeed later is kept back (or failed,
+    /// on the last delivery). The cause of the first kept back, if any.
+    async fn record(&self, outcomes: &[Outcome]) -> Result<Option<String>, RetryChunk> {
+        let mut later = None;
+        for o in outcomes {
+            let result = match o.retry {
+                Retry::Later if !self.last_delivery => {
+                    later.get_or_insert_with(|| {
+                        o.problem().map_or_else(|| o.status.to_string(), |p| format!("{}: {}", p.code, p.detail))
+                    });
+                    continue;
+                }
+                Retry::Later => result_of(o, FAILED),
+                Retry::Pointless => result_of(o, o.status.as_str()),
+            };
+            self.api.records.record_result(self.t, &self.job.id, &result).await.map_err(|e| self.retry(e))?;
+        }
+        Ok(later)
+    }
+
+    /// Works `todo` in groups, looking at the job between them; `one`
+    /// works a group.
+    async fn in_groups<F, Fut>(&self, todo: &[String], mut group: F) -> Result<Flow, RetryChunk>
+    where
+        F: FnMut(Vec<String>) -> Fut,
+        Fut: Future<Output = Vec<Outcome>>,
+    {
+        let mut later = None;
+        for (n, students) in todo.chunks(BETWEEN_LOOKS).enumerate() {
+            if n > 0 && self.cancelled().await? {
+                return Ok(Flow::Cancelled);
+            }
+            let outcomes = group(students.to_vec()).await;
+            if let Some(cause) = self.record(&outcomes).await? {
+                later.get_or_insert(cause);
+            }
+        }
+        Ok(later.map_or(Flow::Done, Flow::Later))
+    }
+
+    /// Every student of `todo` refused for the same reason, or the chunk
+    /// again when the reason is passing (a 503).
+    async fn refuse_all(&self, todo: &[String], p: Problem) -> Result<Flow, RetryChunk> {
+        if p.status == StatusCode::SERVICE_UNAVAILABLE {
+            return Ok(Flow::Later(format!("{}: {}", p.code, p.detail)));
+        }
+        let problem = StudentProblem::from(p);
+        let outcomes: Vec<Outcome> =
+            todo.iter().map(|m| Outcome::refused(m, Status::Rechazado, vec![problem.clone()])).collect();
+        Ok(self.record(&outcomes).await?.map_or(Flow::Done, Flow::Later))
+    }
+
+    async fn issue(&self, todo: &[String], issue_date: chrono::NaiveDate) -> Result<Flow, RetryChunk> {
+        let (api, t, job) = (self.api, self.t, self.job);
+        let issuer = match Issuer::load(api, t, &job.school_id, issue_date).await {
+            Ok(issuer) => issuer,
+            Err(p) => return self.refuse_all(todo, p).await,
+        };
+        let session = Session::new(
+            api,
+            t,
+            job.created_by.clone(),
+            &issuer.institution,
+            &issuer.school,
+            &job.cycle_id,
+            issuer.signer.as_ref(),
+        );
+        let ready = async {
+            session.settle_expired().await?;
+            session.preload().await
+        };
+        if let Err(e) = ready.await {
+            return Ok(Flow::Later(e.to_string()));
+        }
+        let session = &session;
+        self.in_groups(todo, |students| async move {
+            session.issue_all(&students, issue_date).await.into_iter().map(passing).collect()
+        })
+        .await
+    }
+
+    async fn email(&self, todo: &[String]) -> Result<Flow, RetryChunk> {
+        let (api, t, job) = (self.api, self.t, self.job);
+        let institution = match api.records.institution(t).await {
+            Ok(i) => i.map(|i| i.name).unwrap_or_default(),
+            Err(e) => return Ok(Flow::Later(e.to_string())),
+        };
+        let (institution, actor) = (&institution, &job.created_by);
+        self.in_groups(todo, |students| async move {
+            let mut outcomes = Vec::new();
+            for control in &students {
+                api.pace_mail().await;
+                let sent =
+                    crate::routes::email::email_one(api, t, institution, &job.school_id, &job.cycle_id, control, actor)
+                        .await;
+                outcomes.push(match sent {
+                    Ok(c) => Outcome::done(control, Status::Enviado, Some(c)),
+                    Err(p) => passing(Outcome::refused(control, Status::Rechazado, vec![p])),
+                });
+            }
+            outcomes
+        })
+        .await
+    }
+
+    async fn cancel(&self, todo: &[String], motive: &str, reason: Option<&str>) -> Result<Flow, RetryChunk> {
+        let (api, t, job) = (self.api, self.t, self.job);
+        let motive = match crate::routes::cancel::motive_of(motive) {
+            Ok(m) => m,
+            Err(p) => return self.refuse_all(todo, p).await,
+        };
+        let actor = &job.created_by;
+        self.in_groups(todo, |students| async move {
+            let mut outcomes = Vec::new();
+            for control in &students {
+                let cancellation = crate::routes::cancel::cancellation(motive, reason, actor);
+                let done = crate::routes::cancel::cancel_one(
+                    api,
+                    t,
+                    &job.school_id,
+                    &job.cycle_id,
+                    control,
+                    cancellation,
+                    actor,
+                )
+                .await;
+                outcomes.push(match done {
+                    Ok(c) => Outcome::done(control, Status::Cancelado, Some(c)),
+                    Err(p) => passing(Outcome::refused(control, Status::Rechazado, vec![p])),
+                });
+            }
+            outcomes
+        })
+        .await
+    }
+}
+
+/// Problems that pass by themselves make the outcome worth trying again:
+/// storage or mail unavailable, or another delivery of the same chunk
+/// working the student right now (its result is the one to keep).
+fn passing(outcome: Outcome) -> Outcome {
+    let transient = ["almacenamiento_no_disponible", "correo_no_disponible", "conflicto", "en_proceso", "ya_emitido"];
+    if outcome.problem().is_some_and(|p| transient.contains(&p.code.as_str())) {
+        outcome.retry_later()
+    } else {
+        outcome
+    }
+}
