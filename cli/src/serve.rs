@@ -273,7 +273,9 @@ async fn run(
     };
     let outbox = LocalOutbox::new(&data.join("bandeja-de-salida"), sender)
         .map_err(|e| CliError::Write(data.join("bandeja-de-salida"), e.to_string()))?;
-    // Chunks a stopped server had taken are taken again at once.
+    // What a stopped server held is free at once: the chunks it had taken,
+    // and the credits its attempts held (settled by the next attempt).
+    records.lapse_held_credits().await.map_err(store)?;
     let resumed = records.free_taken_chunks().await.map_err(store)?;
     if resumed > 0 {
         println!("Trabajos pendientes: {resumed} bloques en cola; continúan ahora");

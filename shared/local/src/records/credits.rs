@@ -262,3 +262,18 @@ impl CreditStore for LocalRecords {
         .await
     }
 }
+
+impl LocalRecords {
+    /// Lets every credit held by a stopped server lapse now (one server
+    /// works a data folder, so no attempt is alive when it starts): the
+    /// next attempt settles them — a kept stamp committed, the credit back
+    /// otherwise — instead of waiting out their time.
+    pub async fn lapse_held_credits(&self) -> StoreResult<usize> {
+        self.write(|tx| {
+            let now = Utc::now().timestamp_millis();
+            tx.execute("UPDATE reservations SET expires_at = ?1 WHERE expires_at >= ?1", params![now - 1])
+                .map_err(unavailable)
+        })
+        .await
+    }
+}
