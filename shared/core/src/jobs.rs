@@ -209,6 +209,18 @@ pub struct JobResult {
     pub problems: Vec<JobProblem>,
 }
 
+/// A page of results out of `fetched`, read with one more than `limit`:
+/// at most `limit` of them, and the matrícula the next page starts after
+/// when there was more.
+pub fn page_of(mut fetched: Vec<JobResult>, limit: usize) -> (Vec<JobResult>, Option<String>) {
+    if fetched.len() <= limit {
+        return (fetched, None);
+    }
+    fetched.truncate(limit);
+    let next = fetched.last().map(|r| r.matricula.clone()).unwrap_or_default();
+    (fetched, Some(next))
+}
+
 /// The counts of `results` by status (what a chunk adds to its job).
 pub fn count(results: &[JobResult]) -> BTreeMap<String, u32> {
     let mut counts = BTreeMap::new();

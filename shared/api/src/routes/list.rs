@@ -186,15 +186,7 @@ async fn students(
             format!("issuedFrom ({f}) es posterior a issuedTo ({to})"),
         ));
     }
-    let limit = match q.get("limit") {
-        Some(l) => l.parse::<usize>().ok().filter(|l| (1..=roster::MAX_LIMIT).contains(l)).ok_or_else(|| {
-            Problem::bad_request(
-                "limite_invalido",
-                format!("limit debe ser un número entre 1 y {} (llegó «{l}»)", roster::MAX_LIMIT),
-            )
-        })?,
-        None => config.default_page,
-    };
+    let limit = limit(&q, config.default_page, roster::MAX_LIMIT)?;
     let scope_key = format!("{school}/{cycle}");
     let after = q.get("cursor").map(|c| config.cursor_key.open(t, &scope_key, c)).transpose()?;
     let (group, search) = group_and_search(&q);
@@ -349,6 +341,7 @@ const MAX_RESULTS_PAGE: usize = 500;
 const JOBS_LISTED: usize = 20;
 const MAX_JOBS_LISTED: usize = 100;
 
+/// The query's `limit`, from 1 to `max` (`default` when not given).
 fn limit(q: &std::collections::HashMap<String, String>, default: usize, max: usize) -> Result<usize, Problem> {
     match q.get("limit") {
         Some(l) => l.parse::<usize>().ok().filter(|l| (1..=max).contains(l)).ok_or_else(|| {

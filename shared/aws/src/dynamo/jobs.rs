@@ -5,7 +5,7 @@
 use super::keys::{GSI2, esc, job_pk, jobs_gsi};
 use super::{DynamoRecords, Item, failed, get_n, get_s, invalid, key, n, parse_body, s, unavailable};
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, ReturnValue, TransactWriteItem, Update};
-use certifica_core::jobs::{Job, JobResult};
+use certifica_core::jobs::{Job, JobResult, page_of};
 use certifica_core::ports::{JobStore, StoreError, StoreResult};
 use certifica_core::records::{Actor, Tenant};
 use chrono::{DateTime, Utc};
@@ -185,12 +185,7 @@ impl JobStore for DynamoRecords {
             .send()
             .await
             .map_err(unavailable)?;
-        let mut page = parse_results(out.items())?;
-        let next = (page.len() > limit).then(|| {
-            page.truncate(limit);
-            page.last().map(|r| r.matricula.clone()).unwrap_or_default()
-        });
-        Ok((page, next))
+        Ok(page_of(parse_results(out.items())?, limit))
     }
 
     async fn finish_chunk(

@@ -4,7 +4,7 @@
 //! chunks are taken again when it starts).
 
 use super::{LocalRecords, bodies, is_unique_violation, unavailable};
-use certifica_core::jobs::{Job, JobChunk, JobResult};
+use certifica_core::jobs::{Job, JobChunk, JobResult, page_of};
 use certifica_core::ports::{JobQueue, JobStore, StoreError, StoreResult};
 use certifica_core::records::{Actor, Tenant};
 use chrono::Utc;
@@ -129,7 +129,7 @@ impl JobStore for LocalRecords {
         limit: usize,
     ) -> StoreResult<(Vec<JobResult>, Option<String>)> {
         let args = (tenant.id().to_string(), id.to_string(), after.unwrap_or("").to_string(), limit as i64 + 1);
-        let mut page: Vec<JobResult> = self
+        let fetched: Vec<JobResult> = self
             .read(move |conn| {
                 bodies(
                     conn,
@@ -139,11 +139,7 @@ impl JobStore for LocalRecords {
                 )
             })
             .await?;
-        let next = (page.len() > limit).then(|| {
-            page.truncate(limit);
-            page.last().map(|r| r.matricula.clone()).unwrap_or_default()
-        });
-        Ok((page, next))
+        Ok(page_of(fetched, limit))
     }
 
     async fn finish_chunk(
