@@ -17,8 +17,8 @@ use crate::problem::json_response;
 use crate::router::Answer;
 use crate::{Adapters, Api, Problem};
 use certifica_core::jobs::{FAILED, Job, JobChunk, JobProblem, JobResult, JobWork, count};
-use certifica_core::ports::{InstitutionStore, JobQueue, JobStore, StoreError, StoreResult};
-use certifica_core::records::{Actor, Tenant};
+use certifica_core::ports::{AuditStore, InstitutionStore, JobQueue, JobStore, StoreError, StoreResult};
+use certifica_core::records::{Actor, AuditAction, Tenant};
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -211,7 +211,10 @@ impl<X: Adapters> Api<X> {
             None => HashSet::new(),
         };
         let todo: Vec<String> = chunk.students.iter().filter(|m| !known.contains(*m)).cloned().collect();
-        let work = Work { api: self, t: &t, job: &job, chunk: chunk.chunk, last_delivery };
+        // Who asked, in the job's name: the audit trail tells the job's work
+        // from any request's, whichever delivery did it.
+        let actor = Actor { request_id: format!("trabajo {}", job.id), ..job.created_by.clone() };
+        let work = Work { api: self, t: &t, job: &job, actor: &actor, chunk: chunk.chunk, last_delivery };
         let flow = match &job.work {
             _ if todo.is_empty() => Flow::Done,
             JobWork::Issue { issue_date } => work.issue(&todo, *issue_date).await?,
@@ -239,6 +242,8 @@ struct Work<'a, X: Adapters> {
     api: &'a Api<X>,
     t: &'a Tenant,
     job: &'a Job,
+    /// The job's creator, acting as the job.
+    actor: &'a Actor,
     chunk: u32,
     last_delivery: bool,
 }
@@ -314,7 +319,7 @@ impl<X: Adapters> Work<'_, X> {
         let session = Session::new(
             api,
             t,
-            job.created_by.clone(),
+            self.actor.clone(),
             &issuer.institution,
             &issuer.school,
             &job.cycle_id,
@@ -329,9 +334,31 @@ impl<X: Adapters> Work<'_, X> {
         }
         let session = &session;
         self.in_groups(todo, |students| async move {
-            session.issue_all(&students, issue_date).await.into_iter().map(passing).collect()
+            let mut outcomes = Vec::new();
+            for o in session.issue_all(&students, issue_date).await {
+                outcomes.push(passing(self.own_stamp(o).await));
+            }
+            outcomes
         })
         .await
+    }
+
+    /// "Already stamped" when the stamp was this job's own — a delivery
+    /// beside this one, or an earlier one that stopped before recording
+    /// it — is the job's stamp: its audit entry names the job.
+    async fn own_stamp(&self, o: Outcome) -> Outcome {
+        let already = o.status == Status::Omitido && o.problem().is_some_and(|p| p.code == "ya_timbrado");
+        let Some(c) = o.certificate.clone().filter(|_| already) else { return o };
+        match self.api.records.audit_of_certificate(self.t, &c.id).await {
+            Ok(trail) => {
+                let ours = |e: &certifica_core::records::AuditEntry| {
+                    e.action == AuditAction::Stamped && e.request_id == self.actor.request_id
+                };
+                if trail.iter().any(ours) { Outcome::done(&o.matricula, Status::Timbrado, Some(c)) } else { o }
+            }
+            // Unknown yet: asked again rather than recorded as someone else's.
+            Err(_) => o.retry_later(),
+        }
     }
 
     async fn email(&self, todo: &[String]) -> Result<Flow, RetryChunk> {
@@ -340,7 +367,7 @@ impl<X: Adapters> Work<'_, X> {
             Ok(i) => i.map(|i| i.name).unwrap_or_default(),
             Err(e) => return Ok(Flow::Later(e.to_string())),
         };
-        let (institution, actor) = (&institution, &job.created_by);
+        let (institution, actor) = (&institution, self.actor);
         self.in_groups(todo, |students| async move {
             let mut outcomes = Vec::new();
             for control in &students {
@@ -364,7 +391,7 @@ impl<X: Adapters> Work<'_, X> {
             Ok(m) => m,
             Err(p) => return self.refuse_all(todo, p).await,
         };
-        let actor = &job.created_by;
+        let actor = self.actor;
         self.in_groups(todo, |students| async move {
             let mut outcomes = Vec::new();
             for control in &students {
