@@ -16,7 +16,11 @@ with the infra virtualenv, which has cfn-lint's template decoder):
 - every function logs (JSON) to its own group kept for LogRetentionDays;
 - the bucket expires bulk zips by the tag the S3 adapter puts on them;
 - Cognito users cannot write their email nor the custom attributes;
-- an upload's claim outlasts stamp-on-upload's timeout.
+- an upload's claim outlasts stamp-on-upload's timeout;
+- the jobs worker takes, with partial batch failures, the queue the API
+  functions are allowed to send to; the queue redelivers as often as the
+  worker counts (MAX_DELIVERIES), to a dead-letter queue, and its
+  visibility timeout is 6 × the worker's timeout and outlasts credit holds.
 
 Usage: python scripts/check-infra.py   (exit 1 with one line per problem)
 """
@@ -174,6 +178,48 @@ def check(template):
     timeout = functions[stamp]["Properties"].get("Timeout") if stamp else None
     if not claim or not isinstance(timeout, int) or int(claim.group(1)) * 60 <= timeout:
         problem(f"stamp-on-upload's Timeout ({timeout} s) must be shorter than the upload claim (CLAIM_MINUTES)")
+    # 10. Jobs: the worker takes the queue the API functions send to, reports partial batch
+    # failures, and the queue's redelivery agrees with the code.
+    jobs_rs = (root / "shared" / "core" / "src" / "jobs.rs").read_text()
+    deliveries = re.search(r"pub const MAX_DELIVERIES: u32 = (\d+);", jobs_rs)
+    api_rs = (root / "shared" / "api" / "src" / "lib.rs").read_text()
+    hold = re.search(r"reservation_ttl: chrono::Duration::minutes\((\d+)\)", api_rs)
+    worker = by_binary.get("jobs-worker")
+    sqs_events = [e["Properties"] for e in functions[worker]["Properties"].get("Events", {}).values() if e["Type"] == "SQS"] if worker else []
+    if len(sqs_events) != 1:
+        problem("jobs-worker must have exactly one SQS event (the jobs queue)")
+    else:
+        event = sqs_events[0]
+        queue_name = event["Queue"].get("Fn::GetAtt", [None])[0] if isinstance(event["Queue"], dict) else None
+        queue = resources.get(queue_name or "", {})
+        if queue.get("Type") != "AWS::SQS::Queue":
+            problem("jobs-worker's SQS event must take a queue of the template (!GetAtt Queue.Arn)")
+        else:
+            q = queue["Properties"]
+            timeout = functions[worker]["Properties"].get("Timeout")
+            visibility = q.get("VisibilityTimeout")
+            if not isinstance(timeout, int) or not isinstance(visibility, int) or visibility < 6 * timeout:
+                problem(f"{queue_name}: VisibilityTimeout ({visibility} s) must be at least 6 × jobs-worker's Timeout ({timeout} s)")
+            if not hold or not isinstance(visibility, int) or visibility <= int(hold.group(1)) * 60:
+                problem(f"{queue_name}: VisibilityTimeout must outlast the credit holds (reservation_ttl)")
+            redrive = q.get("RedrivePolicy", {})
+            if not deliveries or redrive.get("maxReceiveCount") != int(deliveries.group(1)):
+                problem(f"{queue_name}: RedrivePolicy.maxReceiveCount must be MAX_DELIVERIES ({deliveries.group(1) if deliveries else '?'})")
+            if resources.get(redrive.get("deadLetterTargetArn", {}).get("Fn::GetAtt", [""])[0], {}).get("Type") != "AWS::SQS::Queue":
+                problem(f"{queue_name}: its RedrivePolicy must send to a dead-letter queue of the template")
+        if "ReportBatchItemFailures" not in event.get("FunctionResponseTypes", []):
+            problem("jobs-worker's SQS event must report partial batch failures (FunctionResponseTypes)")
+        for name, r in functions.items():
+            own = r["Properties"].get("Environment", {}).get("Variables", {})
+            if "CERTIFICA_JOBS_QUEUE" not in own:
+                continue
+            if own["CERTIFICA_JOBS_QUEUE"] != {"Ref": queue_name}:
+                problem(f"{name}: CERTIFICA_JOBS_QUEUE must be the worker's queue ({queue_name})")
+            sends = any("sqs:SendMessage" in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+                        and st["Resource"] == {"Fn::GetAtt": [queue_name, "Arn"]}
+                        for st in statements(r["Properties"].get("Policies")))
+            if not sends:
+                problem(f"{name}: may not send to {queue_name} (sqs:SendMessage on its Arn)")
     return list(problems), len(by_binary), len(wired)
 
 
@@ -199,6 +245,10 @@ def self_test(template):
         "a function logging to the default group": lambda t: t["Resources"][issue]["Properties"].pop("LoggingConfig"),
         "an upload function that outlives its claim": lambda t: t["Resources"][next(n for n, r in t["Resources"].items() if r["Type"] == "AWS::Serverless::Function" and r["Metadata"]["BuildProperties"]["Binary"] == "stamp-on-upload")]["Properties"].update(Timeout=900),
         "users allowed to change their email": lambda t: t["Resources"]["UserPoolClient"]["Properties"].update(WriteAttributes=["email"]),
+        "a queue redelivering more than the worker counts": lambda t: t["Resources"]["JobsQueue"]["Properties"]["RedrivePolicy"].update(maxReceiveCount=10),
+        "a queue whose visibility is below the worker's timeout": lambda t: t["Resources"]["JobsQueue"]["Properties"].update(VisibilityTimeout=120),
+        "a worker failing whole batches": lambda t: t["Resources"]["JobsWorkerFunction"]["Properties"]["Events"]["Chunks"]["Properties"].pop("FunctionResponseTypes"),
+        "a function queueing without permission": lambda t: t["Resources"][issue]["Properties"]["Policies"][0]["Statement"].pop(3),
         "an index renamed": lambda t: next(r for r in t["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table")["Properties"]["GlobalSecondaryIndexes"][0]["KeySchema"][0].update(AttributeName="g1"),
     }
     for what, change in mutations.items():

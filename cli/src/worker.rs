@@ -5,15 +5,13 @@
 //! the job when it starts again.
 
 use certifica_api::{Adapters, Api};
+use certifica_core::jobs::MAX_DELIVERIES;
 use certifica_local::LocalRecords;
 use std::time::Duration;
 
 /// How long a taken chunk is the worker's (as the SQS visibility timeout):
 /// well above what a chunk of 25 takes.
 const LEASE: Duration = Duration::from_secs(6 * 60);
-/// Deliveries of a chunk before what still fails is recorded as failed
-/// (the queue's `maxReceiveCount` in the cloud).
-pub const MAX_DELIVERIES: u32 = 5;
 /// How often an idle worker looks at the queue.
 const IDLE: Duration = Duration::from_millis(200);
 

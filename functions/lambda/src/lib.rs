@@ -1,7 +1,8 @@
 //! Certifica's Lambda functions behind API Gateway (HTTP API v2): each
 //! binary answers its own route group ([`Function`]) with the shared
 //! [`certifica_api::Api`] over the AWS adapters; `stamp-on-upload`
-//! ([`upload`]) handles the S3 inbox's ObjectCreated events.
+//! ([`upload`]) handles the S3 inbox's ObjectCreated events, and
+//! `jobs-worker` ([`worker`]) the jobs' chunks from SQS.
 //!
 //! Identity comes from the API Gateway JWT authorizer's claims in the
 //! request context (already verified by API Gateway): `sub`, `email`,
@@ -17,12 +18,14 @@
 //! | `CERTIFICA_TABLE` | all | DynamoDB table |
 //! | `CERTIFICA_BUCKET` | all | S3 bucket for documents and the upload inbox |
 //! | `CERTIFICA_VERIFY_BASE_URL` | all | public verification page (the folio is appended) |
-//! | `CERTIFICA_SENDER` / `CERTIFICA_SENDER_NAME` | email | SES identity mail comes from |
+//! | `CERTIFICA_SENDER` / `CERTIFICA_SENDER_NAME` | email, jobs-worker | SES identity mail comes from |
 //! | `CERTIFICA_CURSOR_SECRET` | list | the value of the secret sealing pagination cursors (a CloudFormation dynamic reference: list reads no secret at run time) |
-//! | `CERTIFICA_SEAL_SECRET` | issue, stamp-on-upload | Secrets Manager secret sealing signers' e.firma passwords |
-//! | `CERTIFICA_STAMPER` | issue, stamp-on-upload | `simulated` (dev stages: its key is public) or `ninguna` (no online authority: the semi-electronic flow) |
-//! | `CERTIFICA_AUTHORITY_CERTS` | issue, stamp-on-upload | the authority certificates (PEM or DER files, comma-separated) trusted in uploaded authority-returned documents; with `simulated`, its own certificate is trusted instead |
+//! | `CERTIFICA_SEAL_SECRET` | issue, stamp-on-upload, jobs-worker | Secrets Manager secret sealing signers' e.firma passwords |
+//! | `CERTIFICA_STAMPER` | issue, stamp-on-upload, jobs-worker | `simulated` (dev stages: its key is public) or `ninguna` (no online authority: the semi-electronic flow) |
+//! | `CERTIFICA_AUTHORITY_CERTS` | issue, stamp-on-upload, jobs-worker | the authority certificates (PEM or DER files, comma-separated) trusted in uploaded authority-returned documents; with `simulated`, its own certificate is trusted instead |
 //! | `CERTIFICA_SIGNER_CAS` | issue | the CA certificates (PEM or DER files, comma-separated: SAT's ACs in production) a registered signer's e.firma must come from |
+//! | `CERTIFICA_JOBS_QUEUE` | issue, email, cancel | the SQS queue (URL) a selection above the inline limit is queued in as a job |
+//! | `CERTIFICA_MAIL_PER_SECOND` / `CERTIFICA_JOB_WORKERS` | jobs-worker | the SES account's sending rate and how many workers share it (the event source's maximum concurrency): each worker mails at most rate ÷ workers a second |
 //! | `CERTIFICA_API_TAG` | API functions | the tag the HTTP API's stage carries (stage variable `certifica`): events from any other API are refused |
 //! | `CERTIFICA_AWS_ENDPOINT` | optional | an emulator endpoint (tests only) |
 //!
@@ -32,7 +35,8 @@
 //! can neither read a signer's password nor forge a cursor.
 //!
 //! Each binary wires only the adapters its routes use ([`RecordsOnly`],
-//! [`WithDocuments`], [`WithMail`], [`Issuing`]; [`Unused`] stands for the
+//! [`WithDocuments`], [`Cancelling`], [`WithMail`], [`Issuing`],
+//! [`Stamping`], [`Working`]; [`Unused`] and [`NoQueue`] stand for the
 //! others) and reads Secrets Manager only when it needs the seal key
 //! ([`SecretsManager`] or [`NoSecrets`]), so verify and list carry the
 //! DynamoDB client alone; the AWS configuration comes from the Lambda
@@ -43,6 +47,7 @@ pub use certifica_api::Function;
 mod authority;
 mod unused;
 pub mod upload;
+pub mod worker;
 
 pub use authority::{Authority, StamperKind};
 pub use unused::Unused;
@@ -50,12 +55,13 @@ pub use unused::Unused;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
+pub use certifica_api::jobs::NoQueue;
 use certifica_api::{Adapters, Api, Config, FunctionRoutes};
-use certifica_aws::{DynamoRecords, S3Artifacts, SdkConfig, SesMailer};
+use certifica_aws::{DynamoRecords, S3Artifacts, SdkConfig, SesMailer, SqsQueue};
 use certifica_core::efirma::SignerCertificate;
 use certifica_core::identity::{AccessError, Identity};
 use certifica_core::mail::Sender;
-use certifica_core::ports::{ArtifactStore, Mailer};
+use certifica_core::ports::{ArtifactStore, JobQueue, Mailer};
 use certifica_core::secretbox::SecretBox;
 use certifica_core::stamping::LocalAuthority;
 use certifica_core::stamping::Stamper;
@@ -64,16 +70,20 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use std::sync::Arc;
 
-/// Every AWS adapter (tests that drive any route).
-pub type Aws = (DynamoRecords, S3Artifacts, LocalAuthority, SesMailer);
 /// list, manage, verify: records only.
-pub type RecordsOnly = (DynamoRecords, Unused, Unused, Unused);
-/// download, cancel: records and documents.
-pub type WithDocuments = (DynamoRecords, S3Artifacts, Unused, Unused);
-/// email: records, documents and mail.
-pub type WithMail = (DynamoRecords, S3Artifacts, Unused, SesMailer);
-/// issue, stamp-on-upload: records, documents and the stamping authority.
-pub type Issuing = (DynamoRecords, S3Artifacts, Authority, Unused);
+pub type RecordsOnly = (DynamoRecords, Unused, Unused, Unused, NoQueue);
+/// download: records and documents.
+pub type WithDocuments = (DynamoRecords, S3Artifacts, Unused, Unused, NoQueue);
+/// cancel: records and documents, and the queue for whole classes.
+pub type Cancelling = (DynamoRecords, S3Artifacts, Unused, Unused, SqsQueue);
+/// email: records, documents, mail and the queue.
+pub type WithMail = (DynamoRecords, S3Artifacts, Unused, SesMailer, SqsQueue);
+/// issue: records, documents, the stamping authority and the queue.
+pub type Issuing = (DynamoRecords, S3Artifacts, Authority, Unused, SqsQueue);
+/// stamp-on-upload: records, documents and the stamping authority.
+pub type Stamping = (DynamoRecords, S3Artifacts, Authority, Unused, NoQueue);
+/// jobs-worker: whatever a job does (issue, email, cancel); it queues nothing.
+pub type Working = (DynamoRecords, S3Artifacts, Authority, SesMailer, NoQueue);
 
 /// Why a function cannot start (a deployment mistake, reported in the logs).
 #[derive(Debug, thiserror::Error)]
@@ -93,10 +103,12 @@ pub enum Lambda {
     Api(Function),
     /// S3 ObjectCreated events of the inbox.
     StampOnUpload,
+    /// The jobs' chunks, from SQS.
+    JobsWorker,
 }
 
 /// Every function, as deployed (one binary each).
-pub const LAMBDAS: [Lambda; 8] = [
+pub const LAMBDAS: [Lambda; 9] = [
     Lambda::Api(Function::ListCertificates),
     Lambda::Api(Function::ManageRecords),
     Lambda::Api(Function::IssueCertificates),
@@ -105,6 +117,7 @@ pub const LAMBDAS: [Lambda; 8] = [
     Lambda::Api(Function::EmailCertificates),
     Lambda::Api(Function::Verify),
     Lambda::StampOnUpload,
+    Lambda::JobsWorker,
 ];
 
 impl Lambda {
@@ -113,11 +126,20 @@ impl Lambda {
         match self {
             Lambda::Api(f) => f.name(),
             Lambda::StampOnUpload => "stamp-on-upload",
+            Lambda::JobsWorker => "jobs-worker",
         }
     }
 
     fn seals(self) -> bool {
-        matches!(self, Lambda::Api(Function::IssueCertificates) | Lambda::StampOnUpload)
+        matches!(self, Lambda::Api(Function::IssueCertificates) | Lambda::StampOnUpload | Lambda::JobsWorker)
+    }
+
+    /// Queues a large selection as a job (the routes that accept one).
+    fn queues(self) -> bool {
+        matches!(
+            self,
+            Lambda::Api(Function::IssueCertificates | Function::EmailCertificates | Function::CancelCertificates)
+        )
     }
 
     /// Registers signers (`PUT …/signer`), so it needs the trusted CAs.
@@ -130,7 +152,7 @@ impl Lambda {
     }
 
     fn mails(self) -> bool {
-        self == Lambda::Api(Function::EmailCertificates)
+        matches!(self, Lambda::Api(Function::EmailCertificates) | Lambda::JobsWorker)
     }
 
     /// The variables this function needs, as the template must set them.
@@ -147,6 +169,12 @@ impl Lambda {
         }
         if self.registers_signers() {
             vars.push("CERTIFICA_SIGNER_CAS");
+        }
+        if self.queues() {
+            vars.push("CERTIFICA_JOBS_QUEUE");
+        }
+        if self == Lambda::JobsWorker {
+            vars.extend(["CERTIFICA_MAIL_PER_SECOND", "CERTIFICA_JOB_WORKERS"]);
         }
         if matches!(self, Lambda::Api(_)) {
             vars.push("CERTIFICA_API_TAG");
@@ -186,6 +214,10 @@ pub struct Settings {
     pub signer_cas: Vec<String>,
     /// The tag of the HTTP API whose events this function answers (API functions).
     pub api_tag: Option<String>,
+    /// The queue (URL) jobs are sent to (issue, email, cancel).
+    pub jobs_queue: Option<String>,
+    /// The least time between two mails of this worker (jobs-worker).
+    pub mail_interval: Option<std::time::Duration>,
 }
 
 impl Settings {
@@ -274,6 +306,28 @@ impl Settings {
             Vec::new()
         };
         let api_tag = if matches!(lambda, Lambda::Api(_)) { Some(need("CERTIFICA_API_TAG")?) } else { None };
+        let jobs_queue = if lambda.queues() {
+            let url = need("CERTIFICA_JOBS_QUEUE")?;
+            if !url.starts_with("https://") && !url.starts_with("http://") {
+                return Err(StartError::Invalid("CERTIFICA_JOBS_QUEUE", "debe ser la URL de una cola de SQS".into()));
+            }
+            Some(url)
+        } else {
+            None
+        };
+        let mail_interval = if lambda == Lambda::JobsWorker {
+            let number =
+                |name: &'static str| -> Result<f64, StartError> {
+                    let value = need(name)?;
+                    value.trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n > 0.0).ok_or_else(|| {
+                        StartError::Invalid(name, format!("«{value}»: debe ser un número mayor que cero"))
+                    })
+                };
+            let (rate, workers) = (number("CERTIFICA_MAIL_PER_SECOND")?, number("CERTIFICA_JOB_WORKERS")?);
+            Some(std::time::Duration::from_secs_f64(workers / rate))
+        } else {
+            None
+        };
         let sender = if lambda.mails() {
             Some(Sender {
                 name: get("CERTIFICA_SENDER_NAME")
@@ -295,6 +349,8 @@ impl Settings {
             authority_certs,
             signer_cas,
             api_tag,
+            jobs_queue,
+            mail_interval,
         })
     }
 }
@@ -453,20 +509,34 @@ impl Wired for Authority {
     }
 }
 
+impl Wired for SqsQueue {
+    fn wire(settings: &Settings, aws: &SdkConfig) -> Result<Self, StartError> {
+        let url = settings.jobs_queue.clone().ok_or(StartError::Missing("CERTIFICA_JOBS_QUEUE"))?;
+        Ok(SqsQueue::new(certifica_aws::sqs_client(aws), url))
+    }
+}
+
+impl Wired for NoQueue {
+    fn wire(_: &Settings, _: &SdkConfig) -> Result<Self, StartError> {
+        Ok(NoQueue)
+    }
+}
+
 impl Wired for Unused {
     fn wire(_: &Settings, _: &SdkConfig) -> Result<Self, StartError> {
         Ok(Unused)
     }
 }
 
-/// Builds the API over the adapters `R`, `A`, `S`, `M` (all from one `aws`
-/// configuration), reading secrets from `K`, once per process.
-pub async fn wire<R, A, S, M, K>(settings: &Settings, aws: &SdkConfig) -> Result<Api<(R, A, S, M)>, StartError>
+/// Builds the API over the adapters `R`, `A`, `S`, `M`, `Q` (all from one
+/// `aws` configuration), reading secrets from `K`, once per process.
+pub async fn wire<R, A, S, M, Q, K>(settings: &Settings, aws: &SdkConfig) -> Result<Api<(R, A, S, M, Q)>, StartError>
 where
     R: certifica_api::Records + Wired,
     A: ArtifactStore + Wired + 'static,
     S: Stamper + Wired + 'static,
     M: Mailer + Wired + 'static,
+    Q: JobQueue + Wired + 'static,
     K: SecretSource,
 {
     let seal_key: [u8; 32] = resolve::<K>(aws, &settings.seal_key, "certifica/sellos")
@@ -484,15 +554,15 @@ where
     for authority in stamper.authorities() {
         config = config.trusting(authority);
     }
-    Ok(Api::new(R::wire(settings, aws)?, A::wire(settings, aws)?, stamper, M::wire(settings, aws)?, config))
-}
-
-/// Every adapter (tests and tools that drive any route).
-pub async fn wire_aws(settings: &Settings, aws: &SdkConfig) -> Result<Api<Aws>, StartError> {
-    let mut settings = settings.clone();
-    // Every adapter includes the mailer, which needs a sender even where none is configured.
-    settings.sender.get_or_insert(Sender { name: String::new(), address: String::new() });
-    wire::<DynamoRecords, S3Artifacts, LocalAuthority, SesMailer, SecretsManager>(&settings, aws).await
+    config.mail_interval = settings.mail_interval;
+    Ok(Api::with_queue(
+        R::wire(settings, aws)?,
+        A::wire(settings, aws)?,
+        stamper,
+        M::wire(settings, aws)?,
+        Q::wire(settings, aws)?,
+        config,
+    ))
 }
 
 /// The AWS configuration of this function, from the Lambda environment.
@@ -591,22 +661,23 @@ fn to_lambda(response: http::Response<Bytes>) -> Response<Body> {
 }
 
 /// A function's whole life: configuration and clients once, then events.
-/// `Routes` is the function's routes module, `(R, A, S, M)` the adapters
+/// `Routes` is the function's routes module, `(R, A, S, M, Q)` the adapters
 /// they use and `K` where secrets come from
-/// (`run::<routes::verify::Route, DynamoRecords, Unused, Unused, Unused, NoSecrets>()`),
+/// (`run::<routes::verify::Route, DynamoRecords, Unused, Unused, Unused, NoQueue, NoSecrets>()`),
 /// so its binary holds only its own handlers and clients.
-pub async fn run<Routes, R, A, S, M, K>() -> Result<(), lambda_http::Error>
+pub async fn run<Routes, R, A, S, M, Q, K>() -> Result<(), lambda_http::Error>
 where
     Routes: FunctionRoutes,
     R: certifica_api::Records + Wired,
     A: ArtifactStore + Wired + 'static,
     S: Stamper + Wired + 'static,
     M: Mailer + Wired + 'static,
+    Q: JobQueue + Wired + 'static,
     K: SecretSource,
 {
     lambda_http::tracing::init_default_subscriber();
     let settings = Settings::from_env(Lambda::Api(Routes::FUNCTION))?;
-    let api = Arc::new(wire::<R, A, S, M, K>(&settings, &aws_config()?).await?);
+    let api = Arc::new(wire::<R, A, S, M, Q, K>(&settings, &aws_config()?).await?);
     let api_tag: Arc<str> = settings.api_tag.clone().ok_or(StartError::Missing("CERTIFICA_API_TAG"))?.into();
     lambda_http::run(lambda_http::service_fn(move |request: Request| {
         let (api, api_tag) = (api.clone(), api_tag.clone());
@@ -614,7 +685,7 @@ where
             if let Some(refused) = from_another_api(&request, &api_tag) {
                 return Ok::<_, std::convert::Infallible>(refused);
             }
-            Ok(handle_routes::<(R, A, S, M), Routes>(&api, request).await)
+            Ok(handle_routes::<(R, A, S, M, Q), Routes>(&api, request).await)
         }
     }))
     .await

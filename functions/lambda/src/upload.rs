@@ -9,7 +9,7 @@
 //! retry redelivers the event — the records already settled answer
 //! "repetido" and change nothing.
 
-use crate::{Authority, Issuing, Lambda, SecretsManager, Settings, StartError, Unused, aws_config, wire};
+use crate::{Authority, Lambda, NoQueue, SecretsManager, Settings, Stamping, StartError, Unused, aws_config, wire};
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use certifica_api::Api;
 use certifica_api::upload::{INBOX_PREFIX, RetryLater, UploadEvent, UploadReport, process_upload};
@@ -113,8 +113,9 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
 
 /// The API over the AWS clients it uses (records, documents, the authority)
 /// and the bucket's inbox.
-pub async fn wire_upload(settings: &Settings) -> Result<(Api<Issuing>, S3Artifacts), StartError> {
-    let api = wire::<DynamoRecords, S3Artifacts, Authority, Unused, SecretsManager>(settings, &aws_config()?).await?;
+pub async fn wire_upload(settings: &Settings) -> Result<(Api<Stamping>, S3Artifacts), StartError> {
+    let api = wire::<DynamoRecords, S3Artifacts, Authority, Unused, NoQueue, SecretsManager>(settings, &aws_config()?)
+        .await?;
     // The inbox is the same bucket, through the same client.
     let inbox = api.artifacts().clone();
     Ok((api, inbox))

@@ -223,6 +223,9 @@ fn settings_name_the_missing_or_wrong_variable() {
                     "arn:aws:secretsmanager:us-east-1:123456789012:secret:certifica-abc"
                 }
                 "CERTIFICA_STAMPER" => "simulated",
+                "CERTIFICA_JOBS_QUEUE" => "https://sqs.us-east-1.amazonaws.com/123456789012/certifica-trabajos",
+                "CERTIFICA_MAIL_PER_SECOND" => "14",
+                "CERTIFICA_JOB_WORKERS" => "2",
                 "CERTIFICA_CURSOR_KEY" | "CERTIFICA_SEAL_KEY" => return None,
                 _ => "valor",
             }
@@ -283,6 +286,24 @@ fn settings_name_the_missing_or_wrong_variable() {
         Settings::from_lookup(issue, none_without_certs),
         Err(StartError::Missing("CERTIFICA_AUTHORITY_CERTS"))
     ));
+    // The routes that take whole classes queue them; the worker paces its share of the mail rate.
+    assert!(matches!(
+        Settings::from_lookup(email, without("CERTIFICA_JOBS_QUEUE")),
+        Err(StartError::Missing("CERTIFICA_JOBS_QUEUE"))
+    ));
+    let not_url = |name: &str| if name == "CERTIFICA_JOBS_QUEUE" { Some("trabajos".into()) } else { full(name) };
+    assert!(matches!(Settings::from_lookup(issue, not_url), Err(StartError::Invalid("CERTIFICA_JOBS_QUEUE", _))));
+    assert_eq!(Settings::from_lookup(list, full).unwrap().jobs_queue, None, "list queues nothing");
+    let worker = Lambda::JobsWorker;
+    let paced = Settings::from_lookup(worker, full).unwrap();
+    assert_eq!(paced.mail_interval, Some(std::time::Duration::from_secs_f64(2.0 / 14.0)), "2 workers share 14/s");
+    assert!(paced.sender.is_some() && paced.stamper.is_some() && paced.api_tag.is_none());
+    let zero = |name: &str| if name == "CERTIFICA_MAIL_PER_SECOND" { Some("0".into()) } else { full(name) };
+    assert!(matches!(Settings::from_lookup(worker, zero), Err(StartError::Invalid("CERTIFICA_MAIL_PER_SECOND", _))));
+    assert!(matches!(
+        Settings::from_lookup(worker, without("CERTIFICA_JOB_WORKERS")),
+        Err(StartError::Missing("CERTIFICA_JOB_WORKERS"))
+    ));
 }
 
 /// Without an online authority nothing is sent: a stamp attempt is "not
@@ -313,6 +334,7 @@ fn the_configured_trust_is_read_from_files() {
             "CERTIFICA_STAMPER" => "ninguna".to_string(),
             "CERTIFICA_AUTHORITY_CERTS" => authority.display().to_string(),
             "CERTIFICA_SIGNER_CAS" => demo_ca.display().to_string(),
+            "CERTIFICA_JOBS_QUEUE" => "https://sqs.us-east-1.amazonaws.com/1/trabajos".to_string(),
             "CERTIFICA_CURSOR_KEY" => return None,
             _ => "valor".to_string(),
         })
@@ -364,6 +386,8 @@ fn the_environment_list_is_what_each_function_reads() {
             match name {
                 n if n.ends_with("_SECRET") => Some("arn:aws:secretsmanager:us-east-1:1:secret:x".to_string()),
                 "CERTIFICA_STAMPER" => Some("simulated".to_string()),
+                "CERTIFICA_JOBS_QUEUE" => Some("https://sqs.us-east-1.amazonaws.com/1/trabajos".to_string()),
+                "CERTIFICA_MAIL_PER_SECOND" | "CERTIFICA_JOB_WORKERS" => Some("2".to_string()),
                 n if test_only.contains(&n) => None,
                 _ => Some("valor".to_string()),
             }

@@ -16,7 +16,7 @@ use certifica_core::ports::{ArtifactStore, AuditStore, CertificateStore, CreditS
 use certifica_core::records::{Actor, AuditAction, CertificateRecord, CertificateStatus, LedgerKind, Tenant};
 use certifica_core::stamping::{Failure, LocalAuthority};
 use certifica_functions::upload::{handle_s3_event, wire_upload};
-use certifica_functions::{Issuing, KeySource, Lambda, Settings};
+use certifica_functions::{KeySource, Lambda, Settings, Stamping};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -25,7 +25,7 @@ mod common;
 use common::*;
 
 struct World {
-    api: Api<Issuing>,
+    api: Api<Stamping>,
     s3: aws_sdk_s3::Client,
     bucket: String,
 }

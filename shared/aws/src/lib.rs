@@ -1,5 +1,5 @@
 //! Certifica's AWS adapters: the storage ports over one DynamoDB table,
-//! documents in S3, and mail through SES.
+//! documents in S3, mail through SES, and the jobs queue in SQS.
 //!
 //! Clients are built once per process from one [`sdk_config`] read from
 //! the environment; `CERTIFICA_AWS_ENDPOINT` points them at an emulator.
@@ -7,11 +7,13 @@
 mod dynamo;
 mod s3;
 mod ses;
+mod sqs;
 
 pub use aws_types::SdkConfig;
 pub use dynamo::{DynamoRecords, TABLE_KEY_SCHEMA};
 pub use s3::{BULK_ZIP_TAG, PART_SIZE, S3Artifacts, S3Writer};
 pub use ses::{MAIL_ATTEMPTS, SesMailer, mail_retry_config};
+pub use sqs::SqsQueue;
 
 /// Why the Lambda environment gives no AWS configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +84,11 @@ pub fn ses_client(config: &SdkConfig) -> aws_sdk_sesv2::Client {
         .retry_config(mail_retry_config(std::time::Duration::from_secs(1)))
         .build();
     aws_sdk_sesv2::Client::from_conf(config)
+}
+
+/// The SQS client (the API functions queue job chunks with it).
+pub fn sqs_client(config: &SdkConfig) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(config)
 }
 
 /// The value of a Secrets Manager secret (deployment keys, read once at start).

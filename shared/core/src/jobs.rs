@@ -21,6 +21,11 @@ pub const CHUNK_STUDENTS: usize = 25;
 /// The most students one job takes (an autonomous university's cycle).
 pub const MAX_JOB_STUDENTS: usize = 50_000;
 
+/// Deliveries of a chunk before what still fails is recorded as failed:
+/// the cloud queue's `maxReceiveCount` (then the message goes to the dead
+/// letters), and the local worker's count.
+pub const MAX_DELIVERIES: u32 = 5;
+
 /// What a job does to each student of its selection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

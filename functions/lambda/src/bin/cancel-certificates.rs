@@ -1,6 +1,6 @@
 //! The `cancel-certificates` Lambda: cancelling Timbrado certificates.
 
-use certifica_aws::{DynamoRecords, S3Artifacts};
+use certifica_aws::{DynamoRecords, S3Artifacts, SqsQueue};
 use certifica_functions::{NoSecrets, Unused};
 
 #[tokio::main]
@@ -11,6 +11,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         S3Artifacts,
         Unused,
         Unused,
+        SqsQueue,
         NoSecrets,
     >()
     .await

@@ -1,7 +1,7 @@
 //! The `download-certificates` Lambda: download links and the cycle's zip.
 
 use certifica_aws::{DynamoRecords, S3Artifacts};
-use certifica_functions::{NoSecrets, Unused};
+use certifica_functions::{NoQueue, NoSecrets, Unused};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -11,6 +11,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         S3Artifacts,
         Unused,
         Unused,
+        NoQueue,
         NoSecrets,
     >()
     .await

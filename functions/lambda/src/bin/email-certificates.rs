@@ -1,6 +1,6 @@
 //! The `email-certificates` Lambda: mailing certificates through SES.
 
-use certifica_aws::{DynamoRecords, S3Artifacts, SesMailer};
+use certifica_aws::{DynamoRecords, S3Artifacts, SesMailer, SqsQueue};
 use certifica_functions::{NoSecrets, Unused};
 
 #[tokio::main]
@@ -11,6 +11,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         S3Artifacts,
         Unused,
         SesMailer,
+        SqsQueue,
         NoSecrets,
     >()
     .await

@@ -1,6 +1,6 @@
 //! The `issue-certificates` Lambda: registering the signer, issuing (seal, stamp, PDF, credits) and previews.
 
-use certifica_aws::{DynamoRecords, S3Artifacts};
+use certifica_aws::{DynamoRecords, S3Artifacts, SqsQueue};
 use certifica_functions::{Authority, SecretsManager, Unused};
 
 #[tokio::main]
@@ -11,6 +11,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         S3Artifacts,
         Authority,
         Unused,
+        SqsQueue,
         SecretsManager,
     >()
     .await
