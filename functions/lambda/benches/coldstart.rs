@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const FUNCTIONS: [&str; 8] = [
+const FUNCTIONS: [&str; 9] = [
     "list-certificates",
     "manage-records",
     "issue-certificates",
@@ -27,6 +27,7 @@ const FUNCTIONS: [&str; 8] = [
     "email-certificates",
     "verify",
     "stamp-on-upload",
+    "jobs-worker",
 ];
 
 /// One HTTP request read from the runtime client: (request line, body).
@@ -64,7 +65,7 @@ fn respond(stream: &mut TcpStream, headers: &[(&str, String)], body: &[u8]) {
 }
 
 fn event(function: &str) -> Vec<u8> {
-    if function == "stamp-on-upload" {
+    if function == "stamp-on-upload" || function == "jobs-worker" {
         return br#"{"Records":[]}"#.to_vec();
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/list-schools.json");
@@ -124,6 +125,9 @@ fn cold_start(binary: &PathBuf, function: &str) -> Run {
             ("CERTIFICA_STAMPER", "simulated"),
             ("CERTIFICA_API_TAG", "coldstart"),
             ("CERTIFICA_SIGNER_CAS", demo_ca.as_str()),
+            ("CERTIFICA_JOBS_QUEUE", "http://127.0.0.1:9/000000000000/trabajos"),
+            ("CERTIFICA_MAIL_PER_SECOND", "14"),
+            ("CERTIFICA_JOB_WORKERS", "2"),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
