@@ -18,7 +18,7 @@ use crate::router::Answer;
 use crate::{Adapters, Api, Problem};
 use certifica_core::jobs::{FAILED, Job, JobChunk, JobProblem, JobResult, JobWork, count};
 use certifica_core::ports::{AuditStore, InstitutionStore, JobQueue, JobStore, StoreError, StoreResult};
-use certifica_core::records::{Actor, AuditAction, Tenant};
+use certifica_core::records::{Actor, AuditAction, CertificateRecord, Tenant};
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -349,15 +349,45 @@ impl<X: Adapters> Work<'_, X> {
     async fn own_stamp(&self, o: Outcome) -> Outcome {
         let already = o.status == Status::Omitido && o.problem().is_some_and(|p| p.code == "ya_timbrado");
         let Some(c) = o.certificate.clone().filter(|_| already) else { return o };
-        match self.api.records.audit_of_certificate(self.t, &c.id).await {
-            Ok(trail) => {
-                let ours = |e: &certifica_core::records::AuditEntry| {
-                    e.action == AuditAction::Stamped && e.request_id == self.actor.request_id
-                };
-                if trail.iter().any(ours) { Outcome::done(&o.matricula, Status::Timbrado, Some(c)) } else { o }
-            }
+        match self.done_by_job(&c.id, AuditAction::Stamped).await {
+            Ok(true) => Outcome::done(&o.matricula, Status::Timbrado, Some(c)),
+            Ok(false) => o,
             // Unknown yet: asked again rather than recorded as someone else's.
-            Err(_) => o.retry_later(),
+            Err(()) => o.retry_later(),
+        }
+    }
+
+    /// Whether this job did `action` to the certificate: its audit entry
+    /// names the job (`Err`: the trail cannot be read now).
+    async fn done_by_job(&self, certificate_id: &str, action: AuditAction) -> Result<bool, ()> {
+        let trail = self.api.records.audit_of_certificate(self.t, certificate_id).await.map_err(|_| ())?;
+        Ok(trail.iter().any(|e| e.action == action && e.request_id == self.actor.request_id))
+    }
+
+    /// The student's latest certificate when this job already did `action`
+    /// to it — a delivery beside this one, or one that stopped before
+    /// recording the result — so it is not mailed or cancelled twice.
+    /// `Err`: unknown now (the outcome to retry later).
+    async fn already_by_job(&self, control: &str, action: AuditAction) -> Result<Option<CertificateRecord>, Outcome> {
+        let (t, job) = (self.t, self.job);
+        // No certificate (or none readable): the use case says why.
+        let Ok(c) =
+            crate::lookup::latest_certificate(&self.api.records, t, &job.school_id, &job.cycle_id, control).await
+        else {
+            return Ok(None);
+        };
+        match self.done_by_job(&c.id, action).await {
+            Ok(true) => Ok(Some(c)),
+            Ok(false) => Ok(None),
+            Err(()) => Err(Outcome::refused(
+                control,
+                Status::Rechazado,
+                vec![StudentProblem::new(
+                    "almacenamiento_no_disponible",
+                    "no se pudo leer la bitácora del certificado",
+                )],
+            )
+            .retry_later()),
         }
     }
 
@@ -371,6 +401,17 @@ impl<X: Adapters> Work<'_, X> {
         self.in_groups(todo, |students| async move {
             let mut outcomes = Vec::new();
             for control in &students {
+                match self.already_by_job(control, AuditAction::Emailed).await {
+                    Ok(Some(c)) => {
+                        outcomes.push(Outcome::done(control, Status::Enviado, Some(c)));
+                        continue;
+                    }
+                    Err(later) => {
+                        outcomes.push(later);
+                        continue;
+                    }
+                    Ok(None) => {}
+                }
                 api.pace_mail().await;
                 let sent =
                     crate::routes::email::email_one(api, t, institution, &job.school_id, &job.cycle_id, control, actor)
@@ -408,6 +449,13 @@ impl<X: Adapters> Work<'_, X> {
                 .await;
                 outcomes.push(match done {
                     Ok(c) => Outcome::done(control, Status::Cancelado, Some(c)),
+                    Err(p) if p.code == "no_cancelable" => {
+                        match self.already_by_job(control, AuditAction::Cancelled).await {
+                            Ok(Some(c)) => Outcome::done(control, Status::Cancelado, Some(c)),
+                            Ok(None) => Outcome::refused(control, Status::Rechazado, vec![p]),
+                            Err(later) => later,
+                        }
+                    }
                     Err(p) => passing(Outcome::refused(control, Status::Rechazado, vec![p])),
                 });
             }

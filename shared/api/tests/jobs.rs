@@ -7,10 +7,11 @@
 mod common;
 
 use bytes::Bytes;
+use certifica_core::catalogs::MotivoCancelacion;
 use certifica_core::identity::Permission;
 use certifica_core::jobs::JobResult;
-use certifica_core::ports::{CertificateStore, CreditStore, JobStore, StudentStore};
-use certifica_core::records::{Actor, Tenant};
+use certifica_core::ports::{AuditStore, CertificateStore, CreditStore, JobStore, StudentStore};
+use certifica_core::records::{Actor, AuditAction, AuditEntry, Cancellation, Tenant, Transition};
 use common::*;
 use http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
@@ -286,4 +287,93 @@ async fn all_with_the_tables_filters_is_a_job_and_cancelling_stops_what_has_not_
     let c = f.api.records().student_certificates(&t, "norte", "2026", "UVA000").await.unwrap();
     assert_eq!(c.last().unwrap().status.as_str(), "cancelado");
     let _ = f.api.records().get(&t, &c[0].id).await.unwrap();
+}
+
+/// Mails in the data folder's outbox (one file each).
+fn mails_sent(f: &Fixture) -> usize {
+    std::fs::read_dir(f._dir.path().join("outbox")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// A delivery that mailed or cancelled a student and stopped before
+/// recording its result: the next delivery finds the job's own audit
+/// entry, reports the student done, and neither mails nor cancels it again.
+#[tokio::test]
+async fn a_mail_or_cancel_done_by_an_earlier_delivery_is_its_result_not_done_again() {
+    let f = fixture().await;
+    register_signer(&f).await;
+    let class = class_of(&f, 51).await;
+    let t = Tenant::from_verified_identity("uva");
+    let (status, _, _) = post(&f, &format!("{BASE}/certificates/issue"), json!({"students": class}), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    for c in take_all(&f).await {
+        f.api.work_chunk(&c.chunk, false).await.unwrap();
+    }
+    let first = class[0].clone();
+    let stamped = f.api.records().student_certificates(&t, "norte", "2026", &first).await.unwrap();
+    let stamped = stamped.last().unwrap().clone();
+
+    // Mail: the earlier delivery sent the first student's mail (its audit entry names the job).
+    let (status, location, answer) =
+        post(&f, &format!("{BASE}/certificates/email"), json!({"students": class}), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let id = answer["job"]["id"].as_str().unwrap().to_string();
+    let as_job = Actor { request_id: format!("trabajo {id}"), ..Actor::new("clerk", "otra") };
+    let earlier = AuditEntry::of_certificate(&as_job, AuditAction::Emailed, &stamped, "luis@correo.mx");
+    f.api.records().record(&t, &earlier).await.unwrap();
+    let before = mails_sent(&f);
+    for c in take_all(&f).await {
+        f.api.work_chunk(&c.chunk, false).await.unwrap();
+    }
+    let mailed = job(&f, &location.unwrap()).await;
+    assert_eq!(mailed["job"]["counts"], json!({"enviado": 51}), "{}", mailed["job"]);
+    assert_eq!(mails_sent(&f) - before, 50, "the first student is not mailed twice");
+    // Another request's mail to the same student does not count as the job's.
+    let (_, location, answer) = post(&f, &format!("{BASE}/certificates/email"), json!({"students": class}), None).await;
+    assert!(answer["job"]["id"].as_str() != Some(id.as_str()));
+    for c in take_all(&f).await {
+        f.api.work_chunk(&c.chunk, false).await.unwrap();
+    }
+    assert_eq!(job(&f, &location.unwrap()).await["job"]["counts"], json!({"enviado": 51}));
+    assert_eq!(mails_sent(&f) - before, 101, "a new job mails everyone again");
+
+    // Cancel: the earlier delivery cancelled the first student as the job.
+    let body = json!({"students": class, "motive": "R3", "reason": "Corrección del nombre"});
+    let (status, location, answer) = post(&f, &format!("{BASE}/certificates/cancel"), body, None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let id = answer["job"]["id"].as_str().unwrap().to_string();
+    let as_job = Actor { request_id: format!("trabajo {id}"), ..Actor::new("clerk", "otra") };
+    let (status, _) = call(
+        &f,
+        Method::POST,
+        &format!("{BASE}/certificates/cancel"),
+        Some(json!({"students": [first], "motive": "R3", "reason": "otra solicitud"})),
+        token("uva", &all("norte")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "cancelled inline by someone else first");
+    let second = class[1].clone();
+    let c = f.api.records().student_certificates(&t, "norte", "2026", &second).await.unwrap().pop().unwrap();
+    let cancellation = Cancellation {
+        motive: MotivoCancelacion::from_code("R3").unwrap(),
+        reason: Some("Corrección del nombre".into()),
+        by: "clerk".into(),
+        by_email: None,
+        at: chrono::Utc::now(),
+    };
+    let pdf = c.artifacts.pdf.clone().unwrap();
+    f.api
+        .records()
+        .transition(&t, &c.id, c.version, Transition::Cancelled { cancellation, pdf }, &as_job)
+        .await
+        .unwrap();
+    for c in take_all(&f).await {
+        f.api.work_chunk(&c.chunk, false).await.unwrap();
+    }
+    let cancelled = job(&f, &location.unwrap()).await;
+    assert_eq!(cancelled["job"]["counts"], json!({"cancelado": 50, "rechazado": 1}), "{}", cancelled["job"]);
+    let results = cancelled["results"].as_array().unwrap();
+    let of = |m: &str| results.iter().find(|r| r["matricula"] == m).unwrap().clone();
+    assert_eq!(of(&second)["status"], "cancelado", "the job's own cancellation is its result");
+    assert_eq!(of(&first)["status"], "rechazado", "another request's cancellation is not the job's");
+    assert_eq!(of(&first)["problems"][0]["code"], "no_cancelable");
 }
