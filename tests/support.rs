@@ -36,6 +36,16 @@ impl Server {
 
     /// The same with more arguments for `certifica serve`.
     pub fn start_demo_with(data: &Path, extra: &[&std::ffi::OsStr]) -> Server {
+        Self::start(data, extra, Stdio::inherit())
+    }
+
+    /// `start_demo` with the server's log (its stderr) written to `log`.
+    pub fn start_demo_logging(data: &Path, log: &Path) -> Server {
+        let file = std::fs::File::create(log).expect("server log file");
+        Self::start(data, &[], Stdio::from(file))
+    }
+
+    fn start(data: &Path, extra: &[&std::ffi::OsStr], stderr: Stdio) -> Server {
         let binary = certifica_binary();
         assert!(
             binary.exists(),
@@ -47,7 +57,7 @@ impl Server {
             .arg(data)
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start certifica serve");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();

@@ -37,7 +37,10 @@ pub async fn work<X: Adapters>(api: &Api<X>, queue: &LocalRecords) {
         };
         let last = taken.deliveries >= MAX_DELIVERIES;
         let done = match api.work_chunk(&taken.chunk, last).await {
-            Ok(()) => queue.acknowledge_chunk(taken.seq).await,
+            Ok(report) => {
+                eprintln!("trabajo {} bloque {}: {report}", taken.chunk.job, taken.chunk.chunk);
+                queue.acknowledge_chunk(taken.seq).await
+            }
             // Nothing is dropped: past the last delivery it keeps coming, a minute apart.
             Err(e) => {
                 eprintln!("{e} (entrega {})", taken.deliveries);

@@ -170,6 +170,27 @@ pub struct RetryChunk {
     pub cause: String,
 }
 
+/// What one delivery of a chunk did, for the worker's log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChunkReport {
+    /// Students worked by this delivery (those with a result are skipped).
+    pub worked: usize,
+    /// Issue jobs: where this delivery's time went, in `Server-Timing`'s
+    /// form (`sello;dur=…, timbre;dur=…, …`, milliseconds summed over its
+    /// certificates).
+    pub timing: Option<String>,
+}
+
+impl std::fmt::Display for ChunkReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} alumnos", self.worked)?;
+        match &self.timing {
+            Some(timing) => write!(f, " ({timing})"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// How a chunk's students went.
 enum Flow {
     /// Every student has a result.
@@ -186,16 +207,16 @@ impl<X: Adapters> Api<X> {
     /// is counted into the job. `Err` asks for the chunk again (SQS: report
     /// it as a batch item failure); `last_delivery` records what still
     /// fails as [`FAILED`] instead.
-    pub async fn work_chunk(&self, chunk: &JobChunk, last_delivery: bool) -> Result<(), RetryChunk> {
+    pub async fn work_chunk(&self, chunk: &JobChunk, last_delivery: bool) -> Result<ChunkReport, RetryChunk> {
         let retry = |cause: String| RetryChunk { job: chunk.job.clone(), chunk: chunk.chunk, cause };
         let store = |e: StoreError| retry(e.to_string());
         let t = Tenant::of_queued_chunk(chunk);
         let Some(job) = self.records.job(&t, &chunk.job).await.map_err(store)? else {
             tracing::warn!(job = %chunk.job, chunk = chunk.chunk, "chunk of an unknown job dropped");
-            return Ok(());
+            return Ok(ChunkReport::default());
         };
         if job.cancelled_at.is_some() {
-            return Ok(());
+            return Ok(ChunkReport::default());
         }
         self.records.start_job(&t, &job.id).await.map_err(store)?;
         let range = chunk.students.first().zip(chunk.students.last());
@@ -214,15 +235,18 @@ impl<X: Adapters> Api<X> {
         // Who asked, in the job's name: the audit trail tells the job's work
         // from any request's, whichever delivery did it.
         let actor = Actor { request_id: format!("trabajo {}", job.id), ..job.created_by.clone() };
-        let work = Work { api: self, t: &t, job: &job, actor: &actor, chunk: chunk.chunk, last_delivery };
+        let timing = std::sync::Mutex::new(None);
+        let work =
+            Work { api: self, t: &t, job: &job, actor: &actor, chunk: chunk.chunk, last_delivery, timing: &timing };
         let flow = match &job.work {
             _ if todo.is_empty() => Flow::Done,
             JobWork::Issue { issue_date } => work.issue(&todo, *issue_date).await?,
             JobWork::Email => work.email(&todo).await?,
             JobWork::Cancel { motive, reason } => work.cancel(&todo, motive, reason.as_deref()).await?,
         };
+        let report = ChunkReport { worked: todo.len(), timing: timing.lock().ok().and_then(|mut t| t.take()) };
         match flow {
-            Flow::Cancelled => return Ok(()),
+            Flow::Cancelled => return Ok(report),
             Flow::Later(cause) => return Err(retry(cause)),
             Flow::Done => {}
         }
@@ -232,8 +256,8 @@ impl<X: Adapters> Api<X> {
             None => Vec::new(),
         };
         let counted = self.records.finish_chunk(&t, &job.id, chunk.chunk, &count(&results)).await.map_err(store)?;
-        tracing::info!(job = %job.id, chunk = chunk.chunk, students = results.len(), counted, "chunk worked");
-        Ok(())
+        tracing::info!(job = %job.id, chunk = chunk.chunk, students = results.len(), counted, timing = ?report.timing, "chunk worked");
+        Ok(report)
     }
 }
 
@@ -246,6 +270,8 @@ struct Work<'a, X: Adapters> {
     actor: &'a Actor,
     chunk: u32,
     last_delivery: bool,
+    /// Set by an issue delivery: its stage times.
+    timing: &'a std::sync::Mutex<Option<String>>,
 }
 
 impl<X: Adapters> Work<'_, X> {
@@ -333,14 +359,19 @@ impl<X: Adapters> Work<'_, X> {
             return Ok(Flow::Later(e.to_string()));
         }
         let session = &session;
-        self.in_groups(todo, |students| async move {
-            let mut outcomes = Vec::new();
-            for o in session.issue_all(&students, issue_date).await {
-                outcomes.push(passing(self.own_stamp(o).await));
-            }
-            outcomes
-        })
-        .await
+        let flow = self
+            .in_groups(todo, |students| async move {
+                let mut outcomes = Vec::new();
+                for o in session.issue_all(&students, issue_date).await {
+                    outcomes.push(passing(self.own_stamp(o).await));
+                }
+                outcomes
+            })
+            .await;
+        if let Ok(mut timing) = self.timing.lock() {
+            *timing = Some(session.timings.server_timing());
+        }
+        flow
     }
 
     /// "Already stamped" when the stamp was this job's own — a delivery
