@@ -348,7 +348,7 @@ function cyclePath(...rest) {
   return path('schools', state.query.escuela, 'cycles', state.query.ciclo, ...rest);
 }
 
-/** Issues `students` (a whole class may be sent a chunk at a time). */
+/** Issues `students` (a whole class is one job on the server). */
 async function issue(students, issueDate) {
   const body = (chunk) => ({ students: chunk, ...(issueDate ? { issueDate } : {}) });
   await runBatch({
@@ -364,12 +364,14 @@ async function issue(students, issueDate) {
         detail: r.folioDigital ? `Folio digital ${r.folioDigital}` : r.problems.map((p) => p.detail).join('; '),
       }));
     },
-    failed: (r) => ['error', 'rechazado', 'fallo'].includes(r.outcome) || (r.outcome === 'sellado' && /crédito/.test(r.detail)),
+    queue: (list, key) => call(cyclePath('certificates', 'issue'), { method: 'POST', body: body(list), headers: { 'idempotency-key': key } }),
+    failed: (r) => ['error', 'rechazado', 'fallo', 'fallido'].includes(r.outcome) || (r.outcome === 'sellado' && /crédito/.test(r.detail)),
   });
   await afterBatch();
 }
 
 async function cancel(rows, motive, reason) {
+  const body = (list) => ({ students: list, motive, ...(reason ? { reason } : {}) });
   await runBatch({
     title: 'Cancelar certificados',
     verb: 'Cancelando',
@@ -377,11 +379,12 @@ async function cancel(rows, motive, reason) {
     send: async (chunk, key) => {
       const answer = await call(cyclePath('certificates', 'cancel'), {
         method: 'POST',
-        body: { students: chunk, motive, ...(reason ? { reason } : {}) },
+        body: body(chunk),
         headers: { 'idempotency-key': key },
       });
       return answer.results.map((r) => ({ matricula: r.matricula, outcome: r.ok ? 'cancelado' : 'rechazado', detail: r.detail || '' }));
     },
+    queue: (list, key) => call(cyclePath('certificates', 'cancel'), { method: 'POST', body: body(list), headers: { 'idempotency-key': key } }),
     failed: (r) => r.outcome !== 'cancelado',
   });
   await afterBatch();
@@ -400,6 +403,8 @@ async function email(rows) {
       });
       return answer.results.map((r) => ({ matricula: r.matricula, outcome: r.ok ? 'enviado' : 'rechazado', detail: r.detail || '' }));
     },
+    queue: (list, key) =>
+      call(cyclePath('certificates', 'email'), { method: 'POST', body: { students: list }, headers: { 'idempotency-key': key } }),
     failed: (r) => r.outcome !== 'enviado',
   });
   await afterBatch();

@@ -1,8 +1,11 @@
-// Work on a selection of any size: sent in chunks of the API's batch size,
-// with a progress bar, then a summary per student and "Reintentar los
-// fallidos". Each chunk carries its own Idempotency-Key, reused when it is
-// sent again after a lost answer, so nothing is ever done twice.
-import { ApiError, idempotencyKey } from './api.js';
+// Work on a selection of any size, with a progress bar, then a summary per
+// student and "Reintentar los fallidos". Up to the API's batch size it is
+// one request; above it, when the action has a job form, one request
+// queues a job on the server (it goes on even if the tab is closed) whose
+// progress is read back; otherwise the selection is sent in chunks. Each
+// request carries its own Idempotency-Key, reused when it is sent again
+// after a lost answer, so nothing is ever done twice.
+import { ApiError, call, idempotencyKey } from './api.js';
 import { OUTCOME_LABELS, el, plural } from './format.js';
 
 /** Students per request (the API refuses more than this per call). */
@@ -37,14 +40,57 @@ async function sendWithRetries(send, chunk, key) {
   }
 }
 
+const FINISHED = ['terminado', 'fallido', 'cancelado'];
+const JOB_POLL_MS = 1000;
+const RESULTS_PAGE = 500;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A job's per-student result as the summary shows it. */
+export function jobResult(r) {
+  const detail = r.folioDigital ? `Folio digital ${r.folioDigital}` : (r.problems || []).map((p) => p.detail).join('; ');
+  return { matricula: r.matricula, outcome: r.status, detail };
+}
+
+/** Follows the job at `url` until it ends, moving `progress(done, total)`; answers the job. */
+async function follow(url, progress) {
+  let failures = 0;
+  for (;;) {
+    try {
+      const { job } = await call(`${url}?limit=1`);
+      failures = 0;
+      progress(job.done, job.total, job.status);
+      if (FINISHED.includes(job.status)) return job;
+    } catch (e) {
+      // A passing error (the network, a 5xx) is waited out; the job goes on regardless.
+      if (!transient(e) || ++failures > 30) throw e;
+    }
+    await sleep(JOB_POLL_MS);
+  }
+}
+
+/** Every result of the job at `url`, page by page. */
+async function jobResults(url) {
+  const all = [];
+  let cursor = null;
+  do {
+    const query = `?limit=${RESULTS_PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+    const page = await sendWithRetries(() => call(url.replace(/^\/v1/, '') + query), null, null);
+    all.push(...page.results.map(jobResult));
+    cursor = page.nextCursor;
+  } while (cursor);
+  return all;
+}
+
 /**
- * Runs `send(chunk, idempotencyKey)` over `students` a chunk at a time.
+ * Runs `send(chunk, idempotencyKey)` over `students` a chunk at a time —
+ * or, above the batch size and when `queue(students, idempotencyKey)` is
+ * given, queues them as one job (`queue` answers the API's 202 body).
  * `send` answers one result per student: `{matricula, outcome, detail}`,
  * where `outcome` is one of OUTCOME_LABELS' keys. `failed(result)` says
  * which results "Reintentar los fallidos" sends again. Resolves with every
  * result when the user closes the dialog.
  */
-export function runBatch({ title, verb, students, send, failed, minChunk = 1 }) {
+export function runBatch({ title, verb, students, send, failed, minChunk = 1, queue = null }) {
   const d = dialog();
   const bar = document.getElementById('d-progreso-barra');
   const text = document.getElementById('d-progreso-texto');
@@ -65,6 +111,11 @@ export function runBatch({ title, verb, students, send, failed, minChunk = 1 }) 
       const results = [];
       let stop = null;
       let done = 0;
+      if (queue && list.length > BATCH_SIZE) {
+        results.push(...(await asJob(list)));
+        finish(list, results);
+        return;
+      }
       for (const chunk of chunks(list, BATCH_SIZE, minChunk)) {
         text.textContent = `${verb}: ${done} de ${list.length}`;
         if (stop) {
@@ -83,10 +134,43 @@ export function runBatch({ title, verb, students, send, failed, minChunk = 1 }) 
         bar.value = done;
       }
       text.textContent = `${verb}: ${list.length} de ${list.length}`;
-      // Results of a retry replace the earlier ones of the same students.
+      finish(list, results);
+    };
+    // Results of a retry replace the earlier ones of the same students.
+    const finish = (list, results) => {
       const again = new Set(results.map((r) => r.matricula));
       all = [...all.filter((r) => !again.has(r.matricula)), ...results];
       show(all);
+    };
+    // One request queues the whole selection; the server works it.
+    const asJob = async (list) => {
+      const everyone = (detail) => list.map((m) => ({ matricula: m, outcome: 'fallo', detail }));
+      text.textContent = `${verb}: preparando el trabajo de ${plural(list.length, 'alumno', 'alumnos')}…`;
+      let accepted;
+      try {
+        accepted = await sendWithRetries(queue, list, idempotencyKey());
+      } catch (e) {
+        return everyone(e instanceof ApiError ? e.message : 'Error inesperado; intente de nuevo.');
+      }
+      const url = accepted.job.url;
+      try {
+        const job = await follow(url.replace(/^\/v1/, ''), (done, total, status) => {
+          bar.max = total;
+          bar.value = done;
+          const waiting = status === 'en_cola' ? ' (en cola)' : '';
+          text.textContent = `${verb}: ${done.toLocaleString('es-MX')} de ${total.toLocaleString('es-MX')}${waiting}. El trabajo sigue en el servidor aunque cierre esta ventana.`;
+        });
+        const results = await jobResults(url);
+        const recorded = new Set(results.map((r) => r.matricula));
+        // A cancelled job leaves students without a result: nothing was done to them.
+        const untouched = list.filter((m) => !recorded.has(m));
+        const why = job.status === 'cancelado' ? 'El trabajo se canceló antes de llegar a este alumno.' : 'Sin resultado del trabajo.';
+        text.textContent = `${verb}: ${job.done.toLocaleString('es-MX')} de ${job.total.toLocaleString('es-MX')}`;
+        return [...results, ...untouched.map((m) => ({ matricula: m, outcome: 'fallo', detail: why }))];
+      } catch (e) {
+        const detail = e instanceof ApiError ? e.message : 'Error inesperado';
+        return everyone(`No se pudo leer el avance del trabajo (${detail}); el trabajo sigue en el servidor: vuelva a abrir el ciclo más tarde.`);
+      }
     };
     const show = (results) => {
       const counts = {};

@@ -18,6 +18,7 @@ export const OUTCOME_LABELS = {
   enviado: 'Enviado',
   aplicado: 'Aplicado',
   fallo: 'Sin respuesta',
+  fallido: 'Fallido',
 };
 
 export const AUDIT_LABELS = {

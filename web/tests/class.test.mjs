@@ -1,6 +1,7 @@
 // A whole class from the browser: 120 students selected across pages,
-// issued in the API's batch size with a progress bar, ending with 120
-// certificates stamped and no credit spent twice.
+// issued as one job on the server (above the API's batch size) whose
+// progress the bar follows, ending with 120 certificates stamped and no
+// credit spent twice.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -65,7 +66,7 @@ after(async () => {
   await server?.stop();
 });
 
-it('una selección de 120 alumnos se emite por partes con barra de progreso y termina con 120 timbrados', async () => {
+it('una selección de 120 alumnos se emite como un trabajo con barra de progreso y termina con 120 timbrados', async () => {
   const page = await newPage(browser);
   await page.goto(server.link);
   await page.locator('#f-ciclo option').first().waitFor({ state: 'attached' });
@@ -86,6 +87,7 @@ it('una selección de 120 alumnos se emite por partes con barra de progreso y te
     return b.max === 120 && b.value >= 50;
   });
   assert.ok(await bar.isVisible());
+  assert.match(await page.locator('#d-progreso-texto').textContent(), /^Emitiendo: \d+ de 120/);
   await screenshot(page, '14-clase-en-progreso', { fullPage: false });
   await page.locator('#d-progreso').getByRole('button', { name: 'Cerrar' }).and(page.locator(':enabled')).waitFor({ timeout: 120_000 });
   assert.equal(await page.locator('#d-progreso-conteos').textContent(), 'Timbrado: 120');
@@ -98,5 +100,9 @@ it('una selección de 120 alumnos se emite por partes con barra de progreso y te
   await page.waitForFunction(() => /Créditos disponibles: 80/.test(document.querySelector('#creditos').textContent));
   const schools = await api(server, 'GET', '/schools');
   assert.equal(schools.json.schools[0].creditsAvailable, 80);
+  // One request, one job: the server did the work.
+  const jobs = (await api(server, 'GET', '/schools/norte/cycles/2026/jobs')).json.jobs;
+  assert.equal(jobs.length, 1);
+  assert.deepEqual([jobs[0].kind, jobs[0].status, jobs[0].total, jobs[0].counts], ['issue', 'terminado', 120, { timbrado: 120 }]);
   await page.close();
 });
