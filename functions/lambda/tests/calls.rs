@@ -1,9 +1,10 @@
-//! How many DynamoDB and S3 calls issuing costs, per certificate: a class of
-//! 100 students issued through the AWS adapters on the emulator (batches of
-//! 50, as the API allows), every request counted by an SDK interceptor (each
-//! attempt, retries included). These counts drive the cloud's latency and
-//! cost (infra/README.md); the budget below is asserted because counts,
-//! unlike timings, are exact.
+//! How many DynamoDB, S3 and SQS calls issuing costs, per certificate: a
+//! class of 100 students issued through the AWS adapters on the emulator —
+//! inline in batches of 50, as the API allows, and as one job (queued in
+//! SQS, its four chunks worked as the worker does) — every request counted
+//! by an SDK interceptor (each attempt, retries included). These counts
+//! drive the cloud's latency and cost (infra/README.md); the budgets below
+//! are asserted because counts, unlike timings, are exact.
 
 mod common;
 
@@ -12,10 +13,10 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use certifica_api::{Adapters, Api, Config};
-use certifica_aws::{DynamoRecords, S3Artifacts, SesMailer};
+use certifica_aws::{DynamoRecords, S3Artifacts, SesMailer, SqsQueue};
 use certifica_core::catalogs::EntidadFederativa;
 use certifica_core::model::{CertificationMode, Institution, InstitutionType, School};
-use certifica_core::ports::{CreditStore, InstitutionStore};
+use certifica_core::ports::{CreditStore, InstitutionStore, JobStore};
 use certifica_core::records::{Actor, Tenant};
 use certifica_core::secretbox::SecretBox;
 use certifica_core::stamping::LocalAuthority;
@@ -38,6 +39,13 @@ const DYNAMODB_BUDGET: f64 = 6.2;
 /// S3 calls per certificate: the sealed XML, the stamped XML and the PDF
 /// are written once each and never read back while issuing.
 const S3_BUDGET: f64 = 3.0;
+/// DynamoDB calls per certificate issued by a job: the 6 of a certificate,
+/// its result recorded (1), a look at the job every 5 students (0.2), and
+/// per chunk of 25 the job read, started, its results read twice and the
+/// chunk counted, plus the batch's own reads (≈ 0.5 together).
+const JOB_DYNAMODB_BUDGET: f64 = 7.8;
+/// SQS calls per certificate of a job: one SendMessageBatch of ten chunks.
+const JOB_SQS_BUDGET: f64 = 0.01;
 
 /// Counts requests by service and operation.
 #[derive(Debug, Clone, Default)]
@@ -62,6 +70,7 @@ impl Intercept for Counter {
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
         let request = context.request();
         let operation = match request.headers().get("x-amz-target") {
+            Some(target) if target.starts_with("AmazonSQS.") => format!("SQS {}", &target["AmazonSQS.".len()..]),
             Some(target) => format!("DynamoDB {}", target.rsplit('.').next().unwrap_or(target)),
             None => format!("S3 {}", request.method()),
         };
@@ -77,25 +86,35 @@ impl Adapters for Counted {
     type Artifacts = S3Artifacts;
     type Stamper = LocalAuthority;
     type Mailer = SesMailer;
-    type Queue = certifica_api::jobs::NoQueue;
+    type Queue = SqsQueue;
 }
 
 #[test]
 fn issuing_a_class_costs_a_known_number_of_calls_per_certificate() {
-    // Unoptimised, the AWS SDK polls through deep stack frames: with a
-    // batch's certificates in flight together this needs more than the 2 MiB
-    // of a test thread (a release build needs a fraction of it).
+    on_a_large_stack(issue_a_class());
+}
+
+#[test]
+fn issuing_a_class_as_a_job_costs_a_known_number_of_calls_per_certificate() {
+    on_a_large_stack(issue_a_class_as_a_job());
+}
+
+/// Unoptimised, the AWS SDK polls through deep stack frames: with a
+/// batch's certificates in flight together this needs more than the 2 MiB
+/// of a test thread (a release build needs a fraction of it).
+fn on_a_large_stack(test: impl Future<Output = ()> + Send + 'static) {
     let test = std::thread::Builder::new()
         .stack_size(16 << 20)
-        .spawn(|| tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(issue_a_class()))
+        .spawn(|| tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(test))
         .unwrap();
     test.join().unwrap();
 }
 
-async fn issue_a_class() {
+/// A fresh table, bucket and queue with uva's norte, a class of 100, its
+/// signer and 250 credits; every client counted by `counter`.
+async fn world(counter: &Counter) -> (Api<Counted>, aws_sdk_sqs::Client, String) {
     let endpoint = emulator().await;
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint).load().await;
-    let counter = Counter::default();
     let dynamo = aws_sdk_dynamodb::config::Builder::from(&shared)
         .interceptor(counter.clone())
         .timeout_config(
@@ -114,7 +133,12 @@ async fn issue_a_class() {
     let mailer = SesMailer::new(certifica_aws::ses_client(&certifica_aws::lambda_config().unwrap()), sender, None);
     let config = Config::new(&[1u8; 32], SecretBox::new(&[2u8; 32]).unwrap(), "https://certifica.example/v1/verify/")
         .trusting_signer_cas(certifica_core::trust::SignerCas::demo());
-    let api: Api<Counted> = Api::new(records, artifacts, LocalAuthority::simulated_sep().unwrap(), mailer, config);
+    let sqs = certifica_aws::sqs_client(&certifica_aws::lambda_config().unwrap());
+    let url = sqs.create_queue().queue_name(&name).send().await.unwrap().queue_url().unwrap().to_string();
+    let counted_sqs = aws_sdk_sqs::config::Builder::from(&shared).interceptor(counter.clone()).build();
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::from_conf(counted_sqs), &url);
+    let api: Api<Counted> =
+        Api::with_queue(records, artifacts, LocalAuthority::simulated_sep().unwrap(), mailer, queue, config);
 
     let t = Tenant::from_verified_identity("uva");
     let institution = Institution {
@@ -147,7 +171,25 @@ async fn issue_a_class() {
         "cer": STANDARD.encode(DEMO_CER), "key": STANDARD.encode(DEMO_KEY), "password": DEMO_PASSWORD,
     });
     assert_eq!(call(&api, &who, Method::PUT, "/v1/schools/norte/signer", signer).await.0, StatusCode::OK);
+    (api, sqs, url)
+}
 
+/// Prints the counts per operation and answers the calls per certificate of `service`.
+fn report(counts: &BTreeMap<String, u64>, what: &str) -> impl Fn(&str) -> f64 {
+    println!("llamadas por certificado (100 certificados, {what}):");
+    for (operation, n) in counts {
+        println!("  {operation:<32} {:>6} ({:.2} por certificado)", n, *n as f64 / 100.0);
+    }
+    let counts = counts.clone();
+    move |prefix: &str| {
+        counts.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, n)| *n).sum::<u64>() as f64 / 100.0
+    }
+}
+
+async fn issue_a_class() {
+    let counter = Counter::default();
+    let (api, _, _) = world(&counter).await;
+    let who = identity("uva", "norte");
     counter.take();
     let ids: Vec<String> = (1..=100).map(|n| format!("A{n:04}")).collect();
     for batch in ids.chunks(50) {
@@ -162,14 +204,43 @@ async fn issue_a_class() {
         assert_eq!((status, answer["issued"].as_u64()), (StatusCode::OK, Some(50)), "{answer}");
     }
     let counts = counter.take();
-    let per = |prefix: &str| {
-        counts.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, n)| *n).sum::<u64>() as f64 / 100.0
-    };
-    println!("llamadas por certificado (100 certificados, lotes de 50):");
-    for (operation, n) in &counts {
-        println!("  {operation:<32} {:>6} ({:.2} por certificado)", n, *n as f64 / 100.0);
-    }
+    let per = report(&counts, "lotes de 50");
     println!("  DynamoDB {:.2}, S3 {:.2} por certificado", per("DynamoDB"), per("S3"));
     assert!(per("DynamoDB") <= DYNAMODB_BUDGET, "DynamoDB {:.2} > {DYNAMODB_BUDGET}: {counts:?}", per("DynamoDB"));
     assert!(per("S3") <= S3_BUDGET, "S3 {:.2} > {S3_BUDGET}: {counts:?}", per("S3"));
+}
+
+async fn issue_a_class_as_a_job() {
+    let counter = Counter::default();
+    let (api, sqs, url) = world(&counter).await;
+    let who = identity("uva", "norte");
+    counter.take();
+    let ids: Vec<String> = (1..=100).map(|n| format!("A{n:04}")).collect();
+    let (status, answer) =
+        call(&api, &who, Method::POST, "/v1/schools/norte/cycles/2026/certificates/issue", json!({"students": ids}))
+            .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    // The worker's part: each chunk as the event source delivers it (receiving is the event source's, not counted).
+    let mut worked = 0;
+    while worked < 4 {
+        let received = sqs.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap();
+        for m in received.messages() {
+            let chunk: certifica_core::jobs::JobChunk = serde_json::from_str(m.body().unwrap()).unwrap();
+            api.work_chunk(&chunk, false).await.unwrap();
+            worked += 1;
+        }
+    }
+    let counts = counter.take();
+    let job = api.records().job(&Tenant::from_verified_identity("uva"), answer["job"]["id"].as_str().unwrap()).await;
+    let job = job.unwrap().unwrap();
+    assert_eq!((job.done, job.counts.get("timbrado").copied()), (100, Some(100)), "{job:?}");
+    let per = report(&counts, "un trabajo de 4 bloques");
+    println!("  DynamoDB {:.2}, S3 {:.2}, SQS {:.2} por certificado", per("DynamoDB"), per("S3"), per("SQS"));
+    assert!(
+        per("DynamoDB") <= JOB_DYNAMODB_BUDGET,
+        "DynamoDB {:.2} > {JOB_DYNAMODB_BUDGET}: {counts:?}",
+        per("DynamoDB")
+    );
+    assert!(per("S3") <= S3_BUDGET, "S3 {:.2} > {S3_BUDGET}: {counts:?}", per("S3"));
+    assert!(per("SQS") <= JOB_SQS_BUDGET, "SQS {:.2} > {JOB_SQS_BUDGET}: {counts:?}", per("SQS"));
 }
