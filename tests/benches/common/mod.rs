@@ -70,10 +70,10 @@ pub fn class(server: &Server, data: &Path, size: usize) -> Duration {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     // The class: every subject of the plan graded.
-    let plans = call(&server, "GET", "/v1/schools/norte/plans", None);
+    let plans = call(server, "GET", "/v1/schools/norte/plans", None);
     let plan = &plans["plans"][0];
     // The plan's subjects, as "Ver datos" lists them for a demo student of it.
-    let sample = call(&server, "GET", &format!("{NORTE}/students/A20000"), None);
+    let sample = call(server, "GET", &format!("{NORTE}/students/A20000"), None);
     let grades: Vec<Value> = sample["subjects"]
         .as_array()
         .unwrap()
@@ -94,7 +94,7 @@ pub fn class(server: &Server, data: &Path, size: usize) -> Duration {
     let started = Instant::now();
     for chunk in students.chunks(500) {
         call(
-            &server,
+            server,
             "POST",
             &format!("{NORTE}/students/import"),
             Some(json!({"cycleName": "2025-2026", "students": chunk})),
