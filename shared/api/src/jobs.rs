@@ -6,7 +6,9 @@
 //!
 //! A chunk is safe to deliver twice: students with a result are skipped,
 //! the use cases themselves refuse to stamp a Timbrado student again or
-//! cancel a Cancelado one, and the chunk is counted into the job once.
+//! cancel a Cancelado one — and what a delivery did before it stopped
+//! (its audit entries name the job) is taken as that student's result,
+//! so nobody is mailed twice — and the chunk is counted into the job once.
 //! What can succeed later (storage or the authority unavailable) is not
 //! recorded: the chunk is delivered again, and on its last delivery those
 //! students are recorded as [`FAILED`].
