@@ -10,14 +10,10 @@ mod common;
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use certifica_api::{Adapters, Api, Config};
 use certifica_aws::{DynamoRecords, S3Artifacts, SesMailer, SqsQueue};
-use certifica_core::catalogs::EntidadFederativa;
-use certifica_core::model::{CertificationMode, Institution, InstitutionType, School};
-use certifica_core::ports::{CreditStore, InstitutionStore, JobStore};
-use certifica_core::records::{Actor, Tenant};
+use certifica_core::ports::JobStore;
+use certifica_core::records::Tenant;
 use certifica_core::secretbox::SecretBox;
 use certifica_core::stamping::LocalAuthority;
 use common::*;
@@ -140,37 +136,7 @@ async fn world(counter: &Counter) -> (Api<Counted>, aws_sdk_sqs::Client, String)
     let api: Api<Counted> =
         Api::with_queue(records, artifacts, LocalAuthority::simulated_sep().unwrap(), mailer, queue, config);
 
-    let t = Tenant::from_verified_identity("uva");
-    let institution = Institution {
-        id: "uva".into(),
-        mec_id: "090456".into(),
-        name: "Universidad del Valle".into(),
-        kind: InstitutionType::Ipes,
-        mode: CertificationMode::Electronic,
-    };
-    api.records().put_institution(&t, &institution).await.unwrap();
-    let school = School {
-        id: "norte".into(),
-        institution_id: "uva".into(),
-        name: "Campus Norte".into(),
-        mec_campus_id: "150".into(),
-        campus: "NORTE".into(),
-        entidad: EntidadFederativa::CiudadDeMexico,
-    };
-    api.records().put_school(&t, &school).await.unwrap();
-    api.records().add_credits(&t, 250, &Actor::new("alta", "alta")).await.unwrap();
-    let who = identity("uva", "norte");
-    assert_eq!(call(&api, &who, Method::PUT, "/v1/schools/norte/plans/lae", plan()).await.0, StatusCode::OK);
-    let class: Vec<serde_json::Value> = (1..=100).map(|n| student(n, "Ana")).collect();
-    let import = json!({"cycleName": "2025-2026", "students": class});
-    let (status, body) = call(&api, &who, Method::POST, "/v1/schools/norte/cycles/2026/students/import", import).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let signer = json!({
-        "responsable": {"curp": DEMO_CURP, "nombre": "María Cristina", "primerApellido": "Gómez",
-                        "segundoApellido": "Ruiz", "cargo": "ResponsableExpedicion"},
-        "cer": STANDARD.encode(DEMO_CER), "key": STANDARD.encode(DEMO_KEY), "password": DEMO_PASSWORD,
-    });
-    assert_eq!(call(&api, &who, Method::PUT, "/v1/schools/norte/signer", signer).await.0, StatusCode::OK);
+    enrol_class(&api, 100, 250).await;
     (api, sqs, url)
 }
 

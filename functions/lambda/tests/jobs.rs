@@ -11,10 +11,8 @@ mod common;
 
 use certifica_api::{Api, Function};
 use certifica_aws::{DynamoRecords, S3Artifacts, SqsQueue};
-use certifica_core::catalogs::EntidadFederativa;
-use certifica_core::model::{CertificationMode, Institution, InstitutionType, School};
-use certifica_core::ports::{CertificateStore, CreditStore, InstitutionStore};
-use certifica_core::records::{Actor, CertificateStatus, Tenant};
+use certifica_core::ports::{CertificateStore, CreditStore};
+use certifica_core::records::{CertificateStatus, Tenant};
 use certifica_functions::worker::{BatchResponse, SqsEvent, handle_sqs_event, wire_worker};
 use certifica_functions::{Authority, Issuing, Lambda, NoSecrets, Settings, Unused, Working, wire};
 use common::*;
@@ -65,44 +63,8 @@ async fn world() -> World {
     let worker = wire_worker(&settings(Lambda::JobsWorker, &name, &queue)).await.unwrap();
     api.records().create_table().await.unwrap();
     api.artifacts().create_bucket().await.unwrap();
-    let t = Tenant::from_verified_identity("uva");
-    let institution = Institution {
-        id: "uva".into(),
-        mec_id: "090456".into(),
-        name: "Universidad del Valle".into(),
-        kind: InstitutionType::Ipes,
-        mode: CertificationMode::Electronic,
-    };
-    api.records().put_institution(&t, &institution).await.unwrap();
-    let school = School {
-        id: "norte".into(),
-        institution_id: "uva".into(),
-        name: "Campus Norte".into(),
-        mec_campus_id: "150".into(),
-        campus: "NORTE".into(),
-        entidad: EntidadFederativa::CiudadDeMexico,
-    };
-    api.records().put_school(&t, &school).await.unwrap();
-    api.records().add_credits(&t, 200, &Actor::new("alta", "alta")).await.unwrap();
-    let who = identity("uva", "norte");
-    assert_eq!(call(&api, &who, Method::PUT, "/v1/schools/norte/plans/lae", plan()).await.0, StatusCode::OK);
-    let class: Vec<Value> = (1..=CLASS).map(|n| student(n, "Ana")).collect();
-    let import = json!({"cycleName": "2025-2026", "students": class});
-    let (status, body) = call(&api, &who, Method::POST, &format!("{BASE}/students/import"), import).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let signer = json!({
-        "responsable": {"curp": DEMO_CURP, "nombre": "María Cristina", "primerApellido": "Gómez",
-                        "segundoApellido": "Ruiz", "cargo": "ResponsableExpedicion"},
-        "cer": base64_of(DEMO_CER), "key": base64_of(DEMO_KEY), "password": DEMO_PASSWORD,
-    });
-    let (status, body) = call(&api, &who, Method::PUT, "/v1/schools/norte/signer", signer).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    enrol_class(&api, CLASS, 200).await;
     World { api, worker, sqs, queue }
-}
-
-fn base64_of(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// Up to `max` visible messages, as the event source receives them.

@@ -102,3 +102,47 @@ pub fn plan() -> Value {
         ],
     })
 }
+
+/// uva (electronic IPES) with its school norte, `credits` credits, the
+/// plan `lae`, students `A0001`…`A{size}` imported into cycle 2026 and the
+/// demo signer registered with its key (it seals online).
+pub async fn enrol_class<X: Adapters>(api: &Api<X>, size: u32, credits: u64) {
+    use base64::Engine;
+    use certifica_core::catalogs::EntidadFederativa;
+    use certifica_core::model::{CertificationMode, Institution, InstitutionType, School};
+    use certifica_core::ports::{CreditStore, InstitutionStore};
+    use certifica_core::records::{Actor, Tenant};
+    let t = Tenant::from_verified_identity("uva");
+    let institution = Institution {
+        id: "uva".into(),
+        mec_id: "090456".into(),
+        name: "Universidad del Valle".into(),
+        kind: InstitutionType::Ipes,
+        mode: CertificationMode::Electronic,
+    };
+    api.records().put_institution(&t, &institution).await.unwrap();
+    let school = School {
+        id: "norte".into(),
+        institution_id: "uva".into(),
+        name: "Campus Norte".into(),
+        mec_campus_id: "150".into(),
+        campus: "NORTE".into(),
+        entidad: EntidadFederativa::CiudadDeMexico,
+    };
+    api.records().put_school(&t, &school).await.unwrap();
+    api.records().add_credits(&t, credits, &Actor::new("alta", "alta")).await.unwrap();
+    let who = identity("uva", "norte");
+    assert_eq!(call(api, &who, Method::PUT, "/v1/schools/norte/plans/lae", plan()).await.0, StatusCode::OK);
+    let class: Vec<Value> = (1..=size).map(|n| student(n, "Ana")).collect();
+    let import = json!({"cycleName": "2025-2026", "students": class});
+    let (status, body) = call(api, &who, Method::POST, "/v1/schools/norte/cycles/2026/students/import", import).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let encode = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let signer = json!({
+        "responsable": {"curp": DEMO_CURP, "nombre": "María Cristina", "primerApellido": "Gómez",
+                        "segundoApellido": "Ruiz", "cargo": "ResponsableExpedicion"},
+        "cer": encode(DEMO_CER), "key": encode(DEMO_KEY), "password": DEMO_PASSWORD,
+    });
+    let (status, body) = call(api, &who, Method::PUT, "/v1/schools/norte/signer", signer).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
