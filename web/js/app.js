@@ -2,7 +2,7 @@
 // its selection, and the actions the user's permissions allow.
 import { ApiError, call, path } from './api.js';
 import { adoptTokenFromAddress, permissions, session, signIn, signOut } from './auth.js';
-import { runBatch } from './batch.js';
+import { jobResult, runBatch } from './batch.js';
 import { download, toCsv } from './csv.js';
 import { OBSERVACIONES, STATUS_LABELS, badge, date, el, longDateOf, plural, todayInMexico } from './format.js';
 import { openStudent } from './student.js';
@@ -348,23 +348,24 @@ function cyclePath(...rest) {
   return path('schools', state.query.escuela, 'cycles', state.query.ciclo, ...rest);
 }
 
+/** `POST …/certificates/{action}` of the cycle in view, once per `key`. */
+function postCertificates(action, body, key) {
+  return call(cyclePath('certificates', action), { method: 'POST', body, headers: { 'idempotency-key': key } });
+}
+
 /** Issues `students` (a whole class is one job on the server). */
 async function issue(students, issueDate) {
-  const body = (chunk) => ({ students: chunk, ...(issueDate ? { issueDate } : {}) });
+  const body = (list) => ({ students: list, ...(issueDate ? { issueDate } : {}) });
   await runBatch({
     title: 'Generar certificados',
     verb: 'Emitiendo',
     students,
     send: async (chunk, key) => {
-      const answer = await call(cyclePath('certificates', 'issue'), { method: 'POST', body: body(chunk), headers: { 'idempotency-key': key } });
+      const answer = await postCertificates('issue', body(chunk), key);
       setCredits(answer.creditsAvailable);
-      return answer.results.map((r) => ({
-        matricula: r.matricula,
-        outcome: r.status,
-        detail: r.folioDigital ? `Folio digital ${r.folioDigital}` : r.problems.map((p) => p.detail).join('; '),
-      }));
+      return answer.results.map(jobResult);
     },
-    queue: (list, key) => call(cyclePath('certificates', 'issue'), { method: 'POST', body: body(list), headers: { 'idempotency-key': key } }),
+    queue: (list, key) => postCertificates('issue', body(list), key),
     failed: (r) => ['error', 'rechazado', 'fallo', 'fallido'].includes(r.outcome) || (r.outcome === 'sellado' && /crédito/.test(r.detail)),
   });
   await afterBatch();
@@ -377,14 +378,10 @@ async function cancel(rows, motive, reason) {
     verb: 'Cancelando',
     students: rows.map((r) => r.matricula),
     send: async (chunk, key) => {
-      const answer = await call(cyclePath('certificates', 'cancel'), {
-        method: 'POST',
-        body: body(chunk),
-        headers: { 'idempotency-key': key },
-      });
+      const answer = await postCertificates('cancel', body(chunk), key);
       return answer.results.map((r) => ({ matricula: r.matricula, outcome: r.ok ? 'cancelado' : 'rechazado', detail: r.detail || '' }));
     },
-    queue: (list, key) => call(cyclePath('certificates', 'cancel'), { method: 'POST', body: body(list), headers: { 'idempotency-key': key } }),
+    queue: (list, key) => postCertificates('cancel', body(list), key),
     failed: (r) => r.outcome !== 'cancelado',
   });
   await afterBatch();
@@ -396,15 +393,10 @@ async function email(rows) {
     verb: 'Enviando',
     students: rows.map((r) => r.matricula),
     send: async (chunk, key) => {
-      const answer = await call(cyclePath('certificates', 'email'), {
-        method: 'POST',
-        body: { students: chunk },
-        headers: { 'idempotency-key': key },
-      });
+      const answer = await postCertificates('email', { students: chunk }, key);
       return answer.results.map((r) => ({ matricula: r.matricula, outcome: r.ok ? 'enviado' : 'rechazado', detail: r.detail || '' }));
     },
-    queue: (list, key) =>
-      call(cyclePath('certificates', 'email'), { method: 'POST', body: { students: list }, headers: { 'idempotency-key': key } }),
+    queue: (list, key) => postCertificates('email', { students: list }, key),
     failed: (r) => r.outcome !== 'enviado',
   });
   await afterBatch();

@@ -45,18 +45,18 @@ const JOB_POLL_MS = 1000;
 const RESULTS_PAGE = 500;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** A job's per-student result as the summary shows it. */
+/** A per-student issue result (inline or a job's) as the summary shows it. */
 export function jobResult(r) {
   const detail = r.folioDigital ? `Folio digital ${r.folioDigital}` : (r.problems || []).map((p) => p.detail).join('; ');
   return { matricula: r.matricula, outcome: r.status, detail };
 }
 
-/** Follows the job at `url` until it ends, moving `progress(done, total)`; answers the job. */
-async function follow(url, progress) {
+/** Follows the job at `path` until it ends, moving `progress(done, total, status)`; answers the job. */
+async function follow(path, progress) {
   let failures = 0;
   for (;;) {
     try {
-      const { job } = await call(`${url}?limit=1`);
+      const { job } = await call(`${path}?limit=1`);
       failures = 0;
       progress(job.done, job.total, job.status);
       if (FINISHED.includes(job.status)) return job;
@@ -68,13 +68,13 @@ async function follow(url, progress) {
   }
 }
 
-/** Every result of the job at `url`, page by page. */
-async function jobResults(url) {
+/** Every result of the job at `path`, page by page. */
+async function jobResults(path) {
   const all = [];
   let cursor = null;
   do {
     const query = `?limit=${RESULTS_PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
-    const page = await sendWithRetries(() => call(url.replace(/^\/v1/, '') + query), null, null);
+    const page = await sendWithRetries(() => call(path + query), null, null);
     all.push(...page.results.map(jobResult));
     cursor = page.nextCursor;
   } while (cursor);
@@ -152,15 +152,16 @@ export function runBatch({ title, verb, students, send, failed, minChunk = 1, qu
       } catch (e) {
         return everyone(e instanceof ApiError ? e.message : 'Error inesperado; intente de nuevo.');
       }
-      const url = accepted.job.url;
+      // The job's address is under /v1, as every path `call` takes.
+      const path = accepted.job.url.replace(/^\/v1/, '');
       try {
-        const job = await follow(url.replace(/^\/v1/, ''), (done, total, status) => {
+        const job = await follow(path, (done, total, status) => {
           bar.max = total;
           bar.value = done;
           const waiting = status === 'en_cola' ? ' (en cola)' : '';
           text.textContent = `${verb}: ${done.toLocaleString('es-MX')} de ${total.toLocaleString('es-MX')}${waiting}. El trabajo sigue en el servidor aunque cierre esta ventana.`;
         });
-        const results = await jobResults(url);
+        const results = await jobResults(path);
         const recorded = new Set(results.map((r) => r.matricula));
         // A cancelled job leaves students without a result: nothing was done to them.
         const untouched = list.filter((m) => !recorded.has(m));

@@ -175,7 +175,8 @@ pub struct RetryChunk {
 /// What one delivery of a chunk did, for the worker's log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChunkReport {
-    /// Students worked by this delivery (those with a result are skipped).
+    /// Students without a result this delivery took up (those with one
+    /// are skipped; a cancellation may stop it before the last).
     pub worked: usize,
     /// Issue jobs: where this delivery's time went, in `Server-Timing`'s
     /// form (`sello;dur=…, timbre;dur=…, …`, milliseconds summed over its
@@ -237,16 +238,14 @@ impl<X: Adapters> Api<X> {
         // Who asked, in the job's name: the audit trail tells the job's work
         // from any request's, whichever delivery did it.
         let actor = Actor { request_id: format!("trabajo {}", job.id), ..job.created_by.clone() };
-        let timing = std::sync::Mutex::new(None);
-        let work =
-            Work { api: self, t: &t, job: &job, actor: &actor, chunk: chunk.chunk, last_delivery, timing: &timing };
-        let flow = match &job.work {
-            _ if todo.is_empty() => Flow::Done,
+        let work = Work { api: self, t: &t, job: &job, actor: &actor, chunk: chunk.chunk, last_delivery };
+        let (flow, timing) = match &job.work {
+            _ if todo.is_empty() => (Flow::Done, None),
             JobWork::Issue { issue_date } => work.issue(&todo, *issue_date).await?,
-            JobWork::Email => work.email(&todo).await?,
-            JobWork::Cancel { motive, reason } => work.cancel(&todo, motive, reason.as_deref()).await?,
+            JobWork::Email => (work.email(&todo).await?, None),
+            JobWork::Cancel { motive, reason } => (work.cancel(&todo, motive, reason.as_deref()).await?, None),
         };
-        let report = ChunkReport { worked: todo.len(), timing: timing.lock().ok().and_then(|mut t| t.take()) };
+        let report = ChunkReport { worked: todo.len(), timing };
         match flow {
             Flow::Cancelled => return Ok(report),
             Flow::Later(cause) => return Err(retry(cause)),
@@ -272,8 +271,6 @@ struct Work<'a, X: Adapters> {
     actor: &'a Actor,
     chunk: u32,
     last_delivery: bool,
-    /// Set by an issue delivery: its stage times.
-    timing: &'a std::sync::Mutex<Option<String>>,
 }
 
 impl<X: Adapters> Work<'_, X> {
@@ -338,11 +335,16 @@ impl<X: Adapters> Work<'_, X> {
         Ok(self.record(&outcomes).await?.map_or(Flow::Done, Flow::Later))
     }
 
-    async fn issue(&self, todo: &[String], issue_date: chrono::NaiveDate) -> Result<Flow, RetryChunk> {
+    /// Issues `todo`; with the flow, the stage times of what was issued.
+    async fn issue(
+        &self,
+        todo: &[String],
+        issue_date: chrono::NaiveDate,
+    ) -> Result<(Flow, Option<String>), RetryChunk> {
         let (api, t, job) = (self.api, self.t, self.job);
         let issuer = match Issuer::load(api, t, &job.school_id, issue_date).await {
             Ok(issuer) => issuer,
-            Err(p) => return self.refuse_all(todo, p).await,
+            Err(p) => return Ok((self.refuse_all(todo, p).await?, None)),
         };
         let session = Session::new(
             api,
@@ -358,7 +360,7 @@ impl<X: Adapters> Work<'_, X> {
             session.preload().await
         };
         if let Err(e) = ready.await {
-            return Ok(Flow::Later(e.to_string()));
+            return Ok((Flow::Later(e.to_string()), None));
         }
         let session = &session;
         let flow = self
@@ -369,11 +371,8 @@ impl<X: Adapters> Work<'_, X> {
                 }
                 outcomes
             })
-            .await;
-        if let Ok(mut timing) = self.timing.lock() {
-            *timing = Some(session.timings.server_timing());
-        }
-        flow
+            .await?;
+        Ok((flow, Some(session.timings.server_timing())))
     }
 
     /// "Already stamped" when the stamp was this job's own — a delivery
