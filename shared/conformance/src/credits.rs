@@ -142,3 +142,50 @@ pub async fn reservations_of_a_crashed_invocation_expire_and_are_released<S: Cer
     let kinds: Vec<LedgerKind> = s.ledger(&t, Some(&c.id)).await.expect("ledger").iter().map(|e| e.kind).collect();
     assert_eq!(kinds, [LedgerKind::Reserved, LedgerKind::Expired, LedgerKind::Reserved, LedgerKind::Consumed]);
 }
+
+/// Sealed and credit held in one write: the certificate holds the credit
+/// (its stamp commits with it); with no credit it is stored alone, Sellado,
+/// and nothing moves; a student already certified is refused and nothing
+/// moves either.
+pub async fn a_certificate_is_recorded_with_its_credit_held<S: CertificateStore + CreditStore>(s: &S) {
+    let t = fresh_tenant("sellado-con-credito");
+    s.add_credits(&t, 2, &by("admin")).await.expect("credits");
+    let c1 = sealed_certificate("H1");
+    let held = s.create_holding(&t, &c1, Duration::seconds(TTL), &by("u")).await.expect("create");
+    let r1 = held.expect("a credit was available");
+    assert_eq!(r1.certificate_id, c1.id);
+    assert_eq!(s.get(&t, &c1.id).await.expect("get").expect("c1").status, CertificateStatus::Sellado);
+    assert_eq!(s.balance(&t).await.expect("b"), CreditBalance { available: 1, reserved: 1, consumed: 0 });
+    assert_eq!(
+        s.reserve(&t, &c1.id, Duration::seconds(TTL), &by("u")).await,
+        Err(StoreError::Conflict),
+        "the certificate already holds its credit"
+    );
+    let done = s.commit_stamp(&t, &r1, 0, stamp_of(&c1), &by("u")).await.expect("commit");
+    assert_eq!(done.status, CertificateStatus::Timbrado);
+    let c0 = sealed_certificate("H0");
+    let r0 =
+        s.create_holding(&t, &c0, Duration::seconds(TTL), &by("u")).await.expect("create").expect("the last credit");
+    s.commit_stamp(&t, &r0, 0, stamp_of(&c0), &by("u")).await.expect("commit");
+    // No credit left: recorded alone.
+    let c2 = sealed_certificate("H2");
+    assert_eq!(s.create_holding(&t, &c2, Duration::seconds(TTL), &by("u")).await, Ok(None));
+    assert_eq!(s.get(&t, &c2.id).await.expect("get").expect("c2").status, CertificateStatus::Sellado);
+    assert_eq!(s.balance(&t).await.expect("b"), CreditBalance { available: 0, reserved: 0, consumed: 2 });
+    assert!(s.expired_reservations(&t, Utc::now() + Duration::seconds(2 * TTL)).await.expect("expired").is_empty());
+    // The same student again, with a credit to take: refused, and the credit stays.
+    s.add_credits(&t, 1, &by("admin")).await.expect("credits");
+    let again = sealed_certificate("H2");
+    assert!(matches!(
+        s.create_holding(&t, &again, Duration::seconds(TTL), &by("u")).await,
+        Err(StoreError::AlreadyIssued(_))
+    ));
+    assert_eq!(s.get(&t, &again.id).await.expect("get"), None);
+    assert_eq!(s.balance(&t).await.expect("b"), CreditBalance { available: 1, reserved: 0, consumed: 2 });
+    // The one left Sellado takes the credit when it comes.
+    let r2 = s.reserve(&t, &c2.id, Duration::seconds(TTL), &by("u")).await.expect("reserve");
+    s.commit_stamp(&t, &r2, 0, stamp_of(&c2), &by("u")).await.expect("commit");
+    let kinds: Vec<LedgerKind> = s.ledger(&t, None).await.expect("ledger").iter().map(|e| e.kind).collect();
+    use LedgerKind::*;
+    assert_eq!(kinds, [Added, Reserved, Consumed, Reserved, Consumed, Added, Reserved, Consumed]);
+}

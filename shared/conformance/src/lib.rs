@@ -131,6 +131,10 @@ macro_rules! conformance_tests {
             $crate::reserve_commit_and_release_keep_balance_and_ledger(&$make.await).await
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_certificate_is_recorded_with_its_credit_held() {
+            $crate::a_certificate_is_recorded_with_its_credit_held(&$make.await).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn the_credit_invariant_holds_under_concurrency() {
             $crate::the_credit_invariant_holds_under_concurrency(&$make.await).await
         }

@@ -112,6 +112,7 @@ impl<T: CreditStore> CreditStore for Faulty<T> {
         fn add_credits(&self, t: &Tenant, amount: u64, by: &Actor) -> StoreResult<CreditBalance>;
         fn balance(&self, t: &Tenant) -> StoreResult<CreditBalance>;
         fn reserve(&self, t: &Tenant, id: &str, ttl: chrono::Duration, by: &Actor) -> StoreResult<Reservation>;
+        fn create_holding(&self, t: &Tenant, c: &CertificateRecord, ttl: chrono::Duration, by: &Actor) -> StoreResult<Option<Reservation>>;
         fn release(&self, t: &Tenant, r: &Reservation, by: &Actor) -> StoreResult<()>;
         fn expired_reservations(&self, t: &Tenant, now: DateTime<Utc>) -> StoreResult<Vec<Reservation>>;
         fn expire(&self, t: &Tenant, r: &Reservation) -> StoreResult<bool>;

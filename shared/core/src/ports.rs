@@ -125,6 +125,19 @@ pub trait CreditStore: Send + Sync {
         by: &Actor,
     ) -> impl Future<Output = StoreResult<Reservation>> + Send;
 
+    /// In one transaction: stores a new (Sellado) certificate as
+    /// [`CertificateStore::create`] does and holds one credit for it as
+    /// [`Self::reserve`] does (one write where the two would cost two). With
+    /// no credit available the certificate is stored alone and `None` comes
+    /// back: it stays Sellado, stamped when credits arrive.
+    fn create_holding(
+        &self,
+        tenant: &Tenant,
+        certificate: &CertificateRecord,
+        ttl: chrono::Duration,
+        by: &Actor,
+    ) -> impl Future<Output = StoreResult<Option<Reservation>>> + Send;
+
     /// Returns a held credit (stamping failed). Releasing twice is harmless.
     fn release(
         &self,

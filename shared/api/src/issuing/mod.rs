@@ -24,6 +24,7 @@ mod timing;
 
 pub(crate) use signer::secret_context;
 pub use signer::{Key, Signer};
+pub use stamp::Recorded;
 pub use timing::{Stage, StageTimes};
 
 use crate::outcome::{Outcome, Status, StudentProblem};
@@ -283,16 +284,15 @@ impl<'a, X: Adapters> Session<'a, X> {
             Ok(x) => x,
             Err(e) => return Ok(rules_outcome(matricula, e)),
         };
-        let certificate =
-            match self.record_sealed(record, folio_control, &id, ctx.issue_date, sealed.xml.clone()).await? {
-                Ok(c) => c,
-                Err(outcome) => return Ok(outcome),
-            };
+        let recorded = match self.record_sealed(record, folio_control, &id, ctx.issue_date, sealed.xml.clone()).await? {
+            Ok(recorded) => recorded,
+            Err(outcome) => return Ok(outcome),
+        };
         match stamped {
             // AUTONOMO: the institution's own node already stamped it.
-            Some(stamped) => self.commit(certificate, Ok(stamped)).await,
-            None if !self.stamp => Ok(Outcome::done(matricula, Status::Sellado, Some(certificate))),
-            None => self.stamp_existing(certificate, Some(sealed.xml)).await,
+            Some(stamped) => self.commit_recorded(recorded, Ok(stamped)).await,
+            None if !self.stamp => Ok(Outcome::done(matricula, Status::Sellado, Some(recorded.certificate))),
+            None => self.stamp_recorded(recorded, sealed.xml).await,
         }
     }
 }

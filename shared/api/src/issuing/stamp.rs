@@ -19,10 +19,19 @@ use certifica_core::stamping::{StampError, Stamped, Stamper};
 use chrono::{NaiveDate, Utc};
 use std::sync::atomic::Ordering;
 
+/// A certificate just recorded Sellado, with the credit for its stamp held
+/// in the same write when the session stamps.
+pub struct Recorded {
+    pub certificate: CertificateRecord,
+    held: Option<Reservation>,
+}
+
 impl<X: Adapters> Session<'_, X> {
     /// Stores a sealed document and records its certificate as Sellado
-    /// (audited as sealed by the session's actor). A concurrent issue for
-    /// the same student answers an "omitido" outcome instead.
+    /// (audited as sealed by the session's actor), holding a credit for its
+    /// stamp in the same write when the session stamps. A concurrent issue
+    /// for the same student answers an "omitido" outcome instead; with no
+    /// credit, a "sin créditos" one (the certificate stays Sellado).
     pub async fn record_sealed(
         &self,
         record: &StudentRecord,
@@ -30,7 +39,7 @@ impl<X: Adapters> Session<'_, X> {
         id: &str,
         issue_date: NaiveDate,
         sealed_xml: String,
-    ) -> Result<Result<CertificateRecord, Outcome>, StoreError> {
+    ) -> Result<Result<Recorded, Outcome>, StoreError> {
         let api = self.api;
         let matricula = record.student.control_number.as_str();
         let name = format!("{id}.xml");
@@ -55,8 +64,17 @@ impl<X: Adapters> Session<'_, X> {
             last_error: None,
             cancellation: None,
         };
-        match timed!(self.timings, Stage::Records, api.records.create(self.tenant, &certificate, &self.actor)) {
-            Ok(()) => Ok(Ok(certificate)),
+        let recorded = if self.stamp {
+            let ttl = api.config.reservation_ttl;
+            let create = api.records.create_holding(self.tenant, &certificate, ttl, &self.actor);
+            timed!(self.timings, Stage::Records, create)
+        } else {
+            timed!(self.timings, Stage::Records, api.records.create(self.tenant, &certificate, &self.actor))
+                .map(|()| None)
+        };
+        match recorded {
+            Ok(None) if self.stamp => Ok(Err(no_credits(&certificate))),
+            Ok(held) => Ok(Ok(Recorded { certificate, held })),
             Err(StoreError::AlreadyIssued(state)) => Ok(Err(Outcome::one(
                 matricula,
                 Status::Omitido,
@@ -102,15 +120,47 @@ impl<X: Adapters> Session<'_, X> {
             };
         }
         // Hold a credit first, so the authority is only called when one is available.
-        let stamped = match self.hold(&certificate).await? {
-            Err(outcome) => return Ok(outcome),
-            // AUTONOMO documents are stamped by the institution's own node, also on a retry.
-            Ok(reservation) => match self.own_node() {
-                Some(node) => (reservation, self.timings.time(Stage::Stamp, || node.authenticate(&xml))),
-                None => (reservation, timed!(self.timings, Stage::Stamp, self.api.stamper.stamp(&xml))),
-            },
+        match self.hold(&certificate).await? {
+            Err(outcome) => Ok(outcome),
+            Ok(reservation) => self.stamp_held(certificate, &xml, reservation).await,
+        }
+    }
+
+    /// Sends a just recorded certificate's sealed XML to the authority with
+    /// the credit held when it was recorded.
+    pub async fn stamp_recorded(&self, recorded: Recorded, sealed_xml: String) -> Result<Outcome, StoreError> {
+        match recorded.held {
+            Some(reservation) => self.stamp_held(recorded.certificate, &sealed_xml, reservation).await,
+            None => self.stamp_existing(recorded.certificate, Some(sealed_xml)).await,
+        }
+    }
+
+    /// Commits what was stamped elsewhere for a just recorded certificate
+    /// (see [`Self::commit`]) with the credit held when it was recorded.
+    pub async fn commit_recorded(
+        &self,
+        recorded: Recorded,
+        stamped: Result<Stamped, StampError>,
+    ) -> Result<Outcome, StoreError> {
+        match recorded.held {
+            Some(reservation) => self.commit_held(recorded.certificate, (reservation, stamped), Kept::Not).await,
+            None => self.commit(recorded.certificate, stamped).await,
+        }
+    }
+
+    /// Asks the authority (AUTONOMO: the institution's own node, also on a
+    /// retry) with a credit held, and records its answer.
+    async fn stamp_held(
+        &self,
+        certificate: CertificateRecord,
+        xml: &str,
+        reservation: Reservation,
+    ) -> Result<Outcome, StoreError> {
+        let stamped = match self.own_node() {
+            Some(node) => self.timings.time(Stage::Stamp, || node.authenticate(xml)),
+            None => timed!(self.timings, Stage::Stamp, self.api.stamper.stamp(xml)),
         };
-        self.commit_held(certificate, stamped, Kept::Not).await
+        self.commit_held(certificate, (reservation, stamped), Kept::Not).await
     }
 
     /// The stamp kept for `certificate` by an earlier attempt, if it
@@ -171,13 +221,7 @@ impl<X: Adapters> Session<'_, X> {
         let ttl = self.api.config.reservation_ttl;
         match timed!(self.timings, Stage::Records, self.api.records.reserve(self.tenant, &c.id, ttl, &self.actor)) {
             Ok(r) => Ok(Ok(r)),
-            Err(StoreError::NoCredits) => Ok(Err(Outcome::one(
-                &c.control_number,
-                Status::Sellado,
-                "sin_creditos",
-                "la institución no tiene créditos de timbrado; el certificado quedó sellado y se timbrará al reintentar con créditos",
-            )
-            .with_certificate(c.clone()))),
+            Err(StoreError::NoCredits) => Ok(Err(no_credits(c))),
             Err(StoreError::Conflict) => Ok(Err(Outcome::one(
                 &c.control_number,
                 Status::Omitido,
@@ -274,6 +318,17 @@ impl<X: Adapters> Session<'_, X> {
         let _ = self.credits_hint.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
         Ok(Outcome::done(&matricula, Status::Timbrado, Some(done)))
     }
+}
+
+/// A certificate left Sellado for want of a credit.
+fn no_credits(c: &CertificateRecord) -> Outcome {
+    Outcome::one(
+        &c.control_number,
+        Status::Sellado,
+        "sin_creditos",
+        "la institución no tiene créditos de timbrado; el certificado quedó sellado y se timbrará al reintentar con créditos",
+    )
+    .with_certificate(c.clone())
 }
 
 /// Whether the stamped XML is already kept in storage.

@@ -450,18 +450,18 @@ async fn sealed<X: Adapters>(
         return Ok(result.refused(code, message));
     }
     let id = uuid::Uuid::new_v4().to_string();
-    let certificate = match s.record_sealed(&student, &dec.folio_control, &id, issue_date, found.xml.clone()).await? {
-        Ok(c) => c,
+    let recorded = match s.record_sealed(&student, &dec.folio_control, &id, issue_date, found.xml.clone()).await? {
+        Ok(recorded) => recorded,
         Err(outcome) => return from_outcome(result, outcome),
     };
     if !s.stamps() {
         return Ok(result
             .ended(Status::Sellado, "sellado", "quedó sellado; expórtelo (export-sealed) y entréguelo a la autoridad")
-            .certificate(&certificate));
+            .certificate(&recorded.certificate));
     }
     let outcome = match own_node {
-        Some(node) => s.commit(certificate.clone(), node.authenticate(&found.xml)).await?,
-        None => s.stamp_existing(certificate, Some(found.xml.clone())).await?,
+        Some(node) => s.commit_recorded(recorded, node.authenticate(&found.xml)).await?,
+        None => s.stamp_recorded(recorded, found.xml.clone()).await?,
     };
     from_outcome(result, outcome)
 }

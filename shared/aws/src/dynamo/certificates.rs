@@ -8,8 +8,17 @@ use certifica_core::ports::{CertificateStore, StoreError, StoreResult};
 use certifica_core::records::{Actor, AuditAction, AuditEntry, CertificateRecord, Tenant, Transition};
 use std::collections::HashMap;
 
-impl CertificateStore for DynamoRecords {
-    async fn create(&self, t: &Tenant, c: &CertificateRecord, by: &Actor) -> StoreResult<()> {
+impl DynamoRecords {
+    /// A new certificate's items: the certificate (holding `reservation`
+    /// when given), its active-certificate guard (index 1: the one that
+    /// fails for a student already certified) and the "sealed" audit entry.
+    pub(super) fn creation_items(
+        &self,
+        t: &Tenant,
+        c: &CertificateRecord,
+        by: &Actor,
+        reservation: Option<&str>,
+    ) -> StoreResult<Vec<TransactWriteItem>> {
         let mut item = key(cert_pk(t, &c.id), "CERT");
         item.insert("gsi2pk".into(), s(roster_gsi(t, &c.school_id, &c.cycle_id)));
         item.insert("gsi2sk".into(), s(roster_gsi_sk(c)));
@@ -20,25 +29,36 @@ impl CertificateStore for DynamoRecords {
             item.insert("gsi1pk".into(), s(format!("FOLIO#{folio}")));
             item.insert("gsi1sk".into(), s(t.id()));
         }
+        if let Some(r) = reservation {
+            item.insert("reservation".into(), s(r));
+        }
         let mut guard = key(active_pk(t, c), "ACTIVE");
         guard.insert("certificate_id".into(), s(&c.id));
-        let items = vec![
+        Ok(vec![
             self.put(item, Some("attribute_not_exists(pk)"))?,
             self.put(guard, Some("attribute_not_exists(pk)"))?,
             self.audit_item(t, &AuditEntry::of_certificate(by, AuditAction::Sealed, c, c.folio_control.clone()))?,
-        ];
-        match self.transact(items).await {
+        ])
+    }
+
+    /// The refusal for a student whose active certificate exists, with its state.
+    pub(super) async fn already_issued(&self, t: &Tenant, c: &CertificateRecord) -> StoreResult<StoreError> {
+        let label = match self.get_item(key(active_pk(t, c), "ACTIVE")).await? {
+            Some(g) => match get_s(&g, "certificate_id") {
+                Some(id) => self.get(t, id).await?.map(|c| c.status.label().to_lowercase()),
+                None => None,
+            },
+            None => None,
+        };
+        Ok(StoreError::AlreadyIssued(label.unwrap_or_else(|| "activo".into())))
+    }
+}
+
+impl CertificateStore for DynamoRecords {
+    async fn create(&self, t: &Tenant, c: &CertificateRecord, by: &Actor) -> StoreResult<()> {
+        match self.transact(self.creation_items(t, c, by, None)?).await {
             Ok(()) => Ok(()),
-            Err(reasons) if failed(&reasons, 1) => {
-                let label = match self.get_item(key(active_pk(t, c), "ACTIVE")).await? {
-                    Some(g) => match get_s(&g, "certificate_id") {
-                        Some(id) => self.get(t, id).await?.map(|c| c.status.label().to_lowercase()),
-                        None => None,
-                    },
-                    None => None,
-                };
-                Err(StoreError::AlreadyIssued(label.unwrap_or_else(|| "activo".into())))
-            }
+            Err(reasons) if failed(&reasons, 1) => Err(self.already_issued(t, c).await?),
             Err(reasons) => Err(reasons.into_error()),
         }
     }

@@ -64,28 +64,42 @@ impl CreditStore for DynamoRecords {
             .expression_attribute_values(":error", s(CertificateStatus::Error.as_str()))
             .build()
             .map_err(invalid)?;
-        let mut reservation = key(reservations_pk(t), &r.id);
-        reservation.insert("certificate_id".into(), s(certificate_id));
-        reservation.insert("expires_at".into(), n(r.expires_at.timestamp_millis()));
-        let items = vec![
-            self.credits_update(
-                t,
-                "SET credits_available = credits_available - :one, credits_reserved = credits_reserved + :one",
-                Some("credits_available >= :one"),
-            )?,
-            TransactWriteItem::builder().update(hold).build(),
-            self.put(reservation, Some("attribute_not_exists(pk)"))?,
-            self.ledger_item(t, LedgerKind::Reserved, certificate_id, Some(&r.id), actor, 1)?,
-        ];
+        let mut items = vec![TransactWriteItem::builder().update(hold).build()];
+        items.extend(self.hold_items(t, &r, actor)?);
         match self.transact(items).await {
             Ok(()) => Ok(r),
             // Unknown, not waiting for a stamp, or already holding a credit: read only on
             // this path (the happy path costs one call).
-            Err(reasons) if failed(&reasons, 1) => match self.certificate_item(t, certificate_id).await? {
+            Err(reasons) if failed(&reasons, 0) => match self.certificate_item(t, certificate_id).await? {
                 None => Err(StoreError::NotFound(format!("el certificado {certificate_id}"))),
                 Some(_) => Err(StoreError::Conflict),
             },
-            Err(reasons) if failed(&reasons, 0) => Err(StoreError::NoCredits),
+            Err(reasons) if failed(&reasons, 1) => Err(StoreError::NoCredits),
+            Err(reasons) => Err(reasons.into_error()),
+        }
+    }
+
+    async fn create_holding(
+        &self,
+        t: &Tenant,
+        c: &CertificateRecord,
+        ttl: Duration,
+        actor: &Actor,
+    ) -> StoreResult<Option<Reservation>> {
+        let r = Reservation {
+            id: uuid::Uuid::new_v4().to_string(),
+            certificate_id: c.id.clone(),
+            expires_at: Utc::now() + ttl,
+        };
+        // The certificate is written holding the reservation: one transaction
+        // may not touch an item twice, so no separate hold.
+        let mut items = self.creation_items(t, c, actor, Some(&r.id))?;
+        items.extend(self.hold_items(t, &r, actor)?);
+        match self.transact(items).await {
+            Ok(()) => Ok(Some(r)),
+            Err(reasons) if failed(&reasons, 1) => Err(self.already_issued(t, c).await?),
+            // No credit: the certificate alone (one more call, only on this path).
+            Err(reasons) if failed(&reasons, 3) => self.create(t, c, actor).await.map(|()| None),
             Err(reasons) => Err(reasons.into_error()),
         }
     }
@@ -198,6 +212,24 @@ impl CreditStore for DynamoRecords {
 }
 
 impl DynamoRecords {
+    /// What holding a credit writes besides the certificate: the balance
+    /// (first: the item that fails without credits), the reservation and
+    /// its ledger entry.
+    fn hold_items(&self, t: &Tenant, r: &Reservation, actor: &Actor) -> StoreResult<Vec<TransactWriteItem>> {
+        let mut reservation = key(reservations_pk(t), &r.id);
+        reservation.insert("certificate_id".into(), s(&r.certificate_id));
+        reservation.insert("expires_at".into(), n(r.expires_at.timestamp_millis()));
+        Ok(vec![
+            self.credits_update(
+                t,
+                "SET credits_available = credits_available - :one, credits_reserved = credits_reserved + :one",
+                Some("credits_available >= :one"),
+            )?,
+            self.put(reservation, Some("attribute_not_exists(pk)"))?,
+            self.ledger_item(t, LedgerKind::Reserved, &r.certificate_id, Some(&r.id), actor, 1)?,
+        ])
+    }
+
     pub(super) fn ledger_item(
         &self,
         t: &Tenant,

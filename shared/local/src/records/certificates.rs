@@ -7,9 +7,9 @@ use certifica_core::ports::{CertificateStore, StoreError, StoreResult};
 use certifica_core::records::{
     Actor, AuditAction, AuditEntry, CertificateRecord, CertificateStatus, Tenant, Transition,
 };
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-pub(super) fn load_certificate(tx: &Transaction<'_>, tenant: &Tenant, id: &str) -> StoreResult<CertificateRecord> {
+pub(super) fn load_certificate(tx: &Connection, tenant: &Tenant, id: &str) -> StoreResult<CertificateRecord> {
     let body: Option<String> = tx
         .query_row("SELECT body FROM certificates WHERE tenant = ?1 AND id = ?2", params![tenant.id(), id], |r| {
             r.get(0)
@@ -22,7 +22,7 @@ pub(super) fn load_certificate(tx: &Transaction<'_>, tenant: &Tenant, id: &str) 
 
 /// Writes `next` over the row only if it is still at `expected_version`.
 pub(super) fn save_certificate(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     tenant: &Tenant,
     next: &CertificateRecord,
     expected_version: u64,
@@ -46,35 +46,43 @@ pub(super) fn save_certificate(
     if changed == 1 { Ok(()) } else { Err(StoreError::Conflict) }
 }
 
+/// Inserts a new certificate with its "sealed" audit entry (inside the
+/// caller's transaction); refused while the student has an active one.
+pub(super) fn insert_certificate(
+    tx: &Connection,
+    tenant: &Tenant,
+    c: &CertificateRecord,
+    by: &Actor,
+) -> StoreResult<()> {
+    let body = serde_json::to_string(&c).map_err(unavailable)?;
+    tx.execute(
+        "INSERT INTO certificates (tenant, id, school_id, cycle_id, plan_id, control_number, status, version, folio_digital, created_at, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![tenant.id(), c.id, c.school_id, c.cycle_id, c.plan_id, c.control_number, c.status.as_str(), c.version as i64, c.folio_digital, c.created_at.to_rfc3339(), body],
+    )
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            let existing: Option<String> = tx
+                .query_row(
+                    "SELECT status FROM certificates WHERE tenant = ?1 AND school_id = ?2 AND cycle_id = ?3 AND plan_id = ?4
+                     AND control_number = ?5 AND status <> 'cancelado'",
+                    params![tenant.id(), c.school_id, c.cycle_id, c.plan_id, c.control_number],
+                    |r| r.get(0),
+                )
+                .ok();
+            let label = existing.and_then(|s| CertificateStatus::parse(&s)).map(CertificateStatus::label).unwrap_or("activo");
+            StoreError::AlreadyIssued(label.to_lowercase())
+        } else {
+            unavailable(e)
+        }
+    })?;
+    audit_entry(tx, tenant, &AuditEntry::of_certificate(by, AuditAction::Sealed, &c, c.folio_control.clone()))
+}
+
 impl CertificateStore for LocalRecords {
     async fn create(&self, tenant: &Tenant, certificate: &CertificateRecord, by: &Actor) -> StoreResult<()> {
         let (tenant, c, by) = (tenant.clone(), certificate.clone(), by.clone());
-        self.write(move |tx| {
-            let body = serde_json::to_string(&c).map_err(unavailable)?;
-            tx.execute(
-                "INSERT INTO certificates (tenant, id, school_id, cycle_id, plan_id, control_number, status, version, folio_digital, created_at, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![tenant.id(), c.id, c.school_id, c.cycle_id, c.plan_id, c.control_number, c.status.as_str(), c.version as i64, c.folio_digital, c.created_at.to_rfc3339(), body],
-            )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    let existing: Option<String> = tx
-                        .query_row(
-                            "SELECT status FROM certificates WHERE tenant = ?1 AND school_id = ?2 AND cycle_id = ?3 AND plan_id = ?4
-                             AND control_number = ?5 AND status <> 'cancelado'",
-                            params![tenant.id(), c.school_id, c.cycle_id, c.plan_id, c.control_number],
-                            |r| r.get(0),
-                        )
-                        .ok();
-                    let label = existing.and_then(|s| CertificateStatus::parse(&s)).map(CertificateStatus::label).unwrap_or("activo");
-                    StoreError::AlreadyIssued(label.to_lowercase())
-                } else {
-                    unavailable(e)
-                }
-            })?;
-            audit_entry(tx, &tenant, &AuditEntry::of_certificate(&by, AuditAction::Sealed, &c, c.folio_control.clone()))
-        })
-        .await
+        self.write(move |tx| insert_certificate(tx, &tenant, &c, &by)).await
     }
 
     async fn get(&self, tenant: &Tenant, id: &str) -> StoreResult<Option<CertificateRecord>> {

@@ -2,7 +2,7 @@
 //! and the ledger of every movement.
 
 use super::audit::audit_entry;
-use super::certificates::{load_certificate, save_certificate};
+use super::certificates::{insert_certificate, load_certificate, save_certificate};
 use super::{LocalRecords, is_unique_violation, unavailable};
 use certifica_core::ports::{CreditStore, StoreError, StoreResult};
 use certifica_core::records::{
@@ -10,10 +10,10 @@ use certifica_core::records::{
     Reservation, StampCommit, Tenant,
 };
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 pub(super) fn ledger_entry(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     tenant: &Tenant,
     kind: LedgerKind,
     certificate_id: Option<&str>,
@@ -58,7 +58,7 @@ pub(super) fn balance_of(conn: &Connection, tenant: &Tenant) -> StoreResult<Cred
 }
 
 /// Gives a reservation's credit back (inside the caller's transaction).
-pub(super) fn return_credit(tx: &Transaction<'_>, tenant: &Tenant, reservation_id: &str) -> StoreResult<bool> {
+pub(super) fn return_credit(tx: &Connection, tenant: &Tenant, reservation_id: &str) -> StoreResult<bool> {
     let removed = tx
         .execute("DELETE FROM reservations WHERE tenant = ?1 AND id = ?2", params![tenant.id(), reservation_id])
         .map_err(unavailable)?;
@@ -70,6 +70,46 @@ pub(super) fn return_credit(tx: &Transaction<'_>, tenant: &Tenant, reservation_i
         .map_err(unavailable)?;
     }
     Ok(removed == 1)
+}
+
+/// Holds one credit for a certificate waiting for its stamp (inside the
+/// caller's transaction): see [`CreditStore::reserve`].
+fn hold_credit(
+    tx: &Connection,
+    tenant: &Tenant,
+    certificate_id: &str,
+    ttl: Duration,
+    actor: &Actor,
+) -> StoreResult<Reservation> {
+    // Only a certificate waiting for its stamp may hold a credit: a
+    // late attempt on a stamped one loses here, holding nothing.
+    let c = load_certificate(tx, tenant, certificate_id)?;
+    if !matches!(c.status, CertificateStatus::Sellado | CertificateStatus::Error) {
+        return Err(StoreError::Conflict);
+    }
+    let taken = tx
+        .execute(
+            "UPDATE credits SET available = available - 1, reserved = reserved + 1 WHERE tenant = ?1 AND available >= 1",
+            params![tenant.id()],
+        )
+        .map_err(unavailable)?;
+    if taken == 0 {
+        return Err(StoreError::NoCredits);
+    }
+    let reservation = Reservation {
+        id: uuid::Uuid::new_v4().to_string(),
+        certificate_id: certificate_id.to_string(),
+        expires_at: Utc::now() + ttl,
+    };
+    tx.execute(
+        "INSERT INTO reservations (tenant, id, certificate_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![tenant.id(), reservation.id, certificate_id, reservation.expires_at.timestamp_millis()],
+    )
+    // Another attempt already holds a credit for this certificate; the
+    // transaction rolls back, so no credit moves.
+    .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { unavailable(e) })?;
+    ledger_entry(tx, tenant, LedgerKind::Reserved, Some(certificate_id), Some(&reservation.id), actor, 1)?;
+    Ok(reservation)
 }
 
 impl CreditStore for LocalRecords {
@@ -101,36 +141,25 @@ impl CreditStore for LocalRecords {
         by: &Actor,
     ) -> StoreResult<Reservation> {
         let (tenant, certificate_id, actor) = (tenant.clone(), certificate_id.to_string(), by.clone());
+        self.write(move |tx| hold_credit(tx, &tenant, &certificate_id, ttl, &actor)).await
+    }
+
+    async fn create_holding(
+        &self,
+        tenant: &Tenant,
+        certificate: &CertificateRecord,
+        ttl: Duration,
+        by: &Actor,
+    ) -> StoreResult<Option<Reservation>> {
+        let (tenant, c, actor) = (tenant.clone(), certificate.clone(), by.clone());
         self.write(move |tx| {
-            // Only a certificate waiting for its stamp may hold a credit: a
-            // late attempt on a stamped one loses here, holding nothing.
-            let c = load_certificate(tx, &tenant, &certificate_id)?;
-            if !matches!(c.status, CertificateStatus::Sellado | CertificateStatus::Error) {
-                return Err(StoreError::Conflict);
+            insert_certificate(tx, &tenant, &c, &actor)?;
+            match hold_credit(tx, &tenant, &c.id, ttl, &actor) {
+                Ok(reservation) => Ok(Some(reservation)),
+                // Nothing of the hold was written: the certificate stays, Sellado.
+                Err(StoreError::NoCredits) => Ok(None),
+                Err(e) => Err(e),
             }
-            let taken = tx
-                .execute(
-                    "UPDATE credits SET available = available - 1, reserved = reserved + 1 WHERE tenant = ?1 AND available >= 1",
-                    params![tenant.id()],
-                )
-                .map_err(unavailable)?;
-            if taken == 0 {
-                return Err(StoreError::NoCredits);
-            }
-            let reservation = Reservation {
-                id: uuid::Uuid::new_v4().to_string(),
-                certificate_id: certificate_id.clone(),
-                expires_at: Utc::now() + ttl,
-            };
-            tx.execute(
-                "INSERT INTO reservations (tenant, id, certificate_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                params![tenant.id(), reservation.id, certificate_id, reservation.expires_at.timestamp_millis()],
-            )
-            // Another attempt already holds a credit for this certificate; the
-            // transaction rolls back, so no credit moves.
-            .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { unavailable(e) })?;
-            ledger_entry(tx, &tenant, LedgerKind::Reserved, Some(&certificate_id), Some(&reservation.id), &actor, 1)?;
-            Ok(reservation)
         })
         .await
     }

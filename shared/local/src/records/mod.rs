@@ -1,8 +1,9 @@
 //! Every record of the ports in one SQLite file: the institution's
 //! configuration, students, certificates, credits (with the ledger), the
-//! audit trail, idempotency records, and jobs with their queue. Each write runs in one immediate
-//! transaction, which gives the same all-or-nothing guarantees as the
-//! DynamoDB transactions. One file per port, and the schema in [`schema`].
+//! audit trail, idempotency records, and jobs with their queue. Each write
+//! runs all-or-nothing in its own savepoint of an immediate transaction that
+//! the writes arriving meanwhile share (one fsync for the group, see
+//! [`writer`]): the same guarantees as the DynamoDB transactions. One file per port, and the schema in [`schema`].
 
 mod audit;
 mod certificates;
@@ -12,20 +13,22 @@ mod institution;
 mod jobs;
 mod schema;
 mod students;
+mod writer;
 
 pub use jobs::TakenChunk;
 
 use certifica_core::ports::{StoreError, StoreResult};
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::Connection;
 use schema::SCHEMA;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// The embedded records store. Cheap to clone; writes are serialised on one
-/// connection, reads go through another.
+/// connection (its own thread, committing concurrent writes together), reads
+/// go through another.
 #[derive(Clone)]
 pub struct LocalRecords {
-    conn: Arc<Mutex<Connection>>,
+    writer: writer::Writer,
     reader: Arc<Mutex<Connection>>,
 }
 
@@ -79,24 +82,17 @@ impl LocalRecords {
         writer.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
         writer.execute_batch(SCHEMA).map_err(unavailable)?;
         let reader = open()?;
-        Ok(LocalRecords { conn: Arc::new(Mutex::new(writer)), reader: Arc::new(Mutex::new(reader)) })
+        Ok(LocalRecords { writer: writer::Writer::start(writer)?, reader: Arc::new(Mutex::new(reader)) })
     }
 
-    /// Runs `f` in an immediate (write-locking) transaction on a blocking thread.
+    /// Runs `f` in an immediate (write-locking) transaction, possibly shared
+    /// with other writes (group commit: see [`writer`]); `f` sees the
+    /// transaction through the connection.
     pub(super) async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().map_err(|_| unavailable("conexión envenenada"))?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-            let out = f(&tx)?;
-            tx.commit().map_err(unavailable)?;
-            Ok(out)
-        })
-        .await
-        .map_err(unavailable)?
+        self.writer.write(f).await
     }
 
     pub(super) async fn read<T: Send + 'static>(
