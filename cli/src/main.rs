@@ -123,6 +123,10 @@ enum Command {
         /// CERTIFICA_SIGNER_CAS, archivos separados por coma).
         #[arg(long = "trust-signer-ca", env = "CERTIFICA_SIGNER_CAS", value_delimiter = ',')]
         trust_signer_ca: Vec<PathBuf>,
+        /// Certificados que el zip de un ciclo arma dentro de la solicitud; con más, la
+        /// descarga es un trabajo y quien la pidió recibe un correo cuando está lista.
+        #[arg(long, env = "CERTIFICA_INLINE_DOWNLOAD_LIMIT", default_value_t = 2000)]
+        inline_download_limit: usize,
     },
     /// Crea un token de desarrollo para `certifica serve` (firmado con la llave de la carpeta de datos).
     Token {
@@ -172,8 +176,8 @@ fn main() -> ExitCode {
             provision::run(&file, target, &operator)
         }
         Command::AutoridadSimulada { input, out, refuse } => commands::simulated_portal(&input, &out, &refuse),
-        Command::Serve { addr, data, demo, web, trust_signer_ca } => {
-            serve::serve(addr, &data, demo, &web, &trust_signer_ca)
+        Command::Serve { addr, data, demo, web, trust_signer_ca, inline_download_limit } => {
+            serve::serve(addr, &data, demo, &web, &trust_signer_ca, inline_download_limit)
         }
         Command::Token { institution, schools, perms, ttl, email, data } => {
             token(&institution, &schools, &perms, &ttl, &email, &data)

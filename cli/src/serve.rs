@@ -210,6 +210,7 @@ pub fn serve(
     demo_data: bool,
     web: &Path,
     trust_signer_ca: &[PathBuf],
+    inline_download_limit: usize,
 ) -> Result<ExitCode, CliError> {
     if !addr.ip().is_loopback() {
         return Err(CliError::Serve(format!(
@@ -219,7 +220,7 @@ pub fn serve(
     let signer_cas = signer_cas(trust_signer_ca)?;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| CliError::Serve(e.to_string()))?;
-    runtime.block_on(run(addr, data.to_path_buf(), demo_data, web.to_path_buf(), signer_cas))
+    runtime.block_on(run(addr, data.to_path_buf(), demo_data, web.to_path_buf(), signer_cas, inline_download_limit))
 }
 
 /// The demo CA (which issued the demo e.firma) and the CAs of `files`.
@@ -248,6 +249,7 @@ async fn run(
     demo_data: bool,
     web: PathBuf,
     signer_cas: SignerCas,
+    inline_download_limit: usize,
 ) -> Result<ExitCode, CliError> {
     let secrets = secrets(&data)?;
     let store = |e: certifica_core::ports::StoreError| CliError::Store(e.to_string());
@@ -263,9 +265,10 @@ async fn run(
         LocalArtifacts::new(&data.join("documentos"), format!("{base}/files/"), &secrets.links).map_err(store)?;
     let stamper = LocalAuthority::simulated_sep()?;
     // The QR codes point to the web client's verification page.
-    let config = Config::new(&secrets.cursor, secret_box()?, format!("{base}/verificar/?folio="))
+    let mut config = Config::new(&secrets.cursor, secret_box()?, format!("{base}/verificar/?folio="))
         .trusting(stamper.certificate().clone())
         .trusting_signer_cas(signer_cas);
+    config.inline_download_limit = inline_download_limit;
     // Mail goes to the outbox folder, one .eml per message.
     let sender = certifica_core::mail::Sender {
         name: "Certificación electrónica".into(),

@@ -2,7 +2,7 @@
 // its selection, and the actions the user's permissions allow.
 import { ApiError, call, path } from './api.js';
 import { adoptTokenFromAddress, permissions, session, signIn, signOut } from './auth.js';
-import { jobResult, runBatch } from './batch.js';
+import { follow, jobPath, jobResult, runBatch } from './batch.js';
 import { download, toCsv } from './csv.js';
 import { OBSERVACIONES, STATUS_LABELS, badge, date, el, longDateOf, plural, todayInMexico } from './format.js';
 import { openStudent } from './student.js';
@@ -551,13 +551,27 @@ async function preview() {
   }
 }
 
-/** The cycle's zip: XML and PDF of timbrados and sellados, or XML only. */
+/**
+ * The cycle's zip: XML and PDF of timbrados and sellados, or XML only. A
+ * large cycle's zip is a job on the server: its progress is followed, and
+ * its link asked for once it is ready.
+ */
 async function downloadAll(format) {
   document.querySelector('.menu').open = false;
   notice('Preparando el archivo; puede tardar unos segundos…', true);
   try {
     const body = format === 'xml' ? { format: 'xml' } : { format: 'xml+pdf', statuses: ['timbrado', 'sellado'] };
-    const answer = await call(cyclePath('certificates', 'download'), { method: 'POST', body });
+    let answer = await call(cyclePath('certificates', 'download'), { method: 'POST', body });
+    if (answer.job) {
+      const path = jobPath(answer.job);
+      const count = plural(answer.job.total, 'certificado', 'certificados');
+      notice(`Preparando el archivo de ${count}; puede tardar unos minutos. Le avisaremos también por correo cuando esté listo.`, true);
+      const job = await follow(path, () => {});
+      if (job.status !== 'terminado') {
+        throw new Error('No se pudo preparar el archivo. Intente de nuevo; si el problema continúa, avise a soporte.');
+      }
+      answer = await call(`${path}/download`);
+    }
     notice(`Archivo listo: ${plural(answer.certificates, 'certificado', 'certificados')}.`, true);
     location.assign(answer.url);
   } catch (e) {

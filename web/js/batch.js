@@ -51,8 +51,13 @@ export function jobResult(r) {
   return { matricula: r.matricula, outcome: r.status, detail };
 }
 
+/** The path (under /v1, as every path `call` takes) of a job the API answered. */
+export function jobPath(job) {
+  return job.url.replace(/^\/v1/, '');
+}
+
 /** Follows the job at `path` until it ends, moving `progress(done, total, status)`; answers the job. */
-async function follow(path, progress) {
+export async function follow(path, progress) {
   let failures = 0;
   for (;;) {
     try {
@@ -152,8 +157,7 @@ export function runBatch({ title, verb, students, send, failed, minChunk = 1, qu
       } catch (e) {
         return everyone(e instanceof ApiError ? e.message : 'Error inesperado; intente de nuevo.');
       }
-      // The job's address is under /v1, as every path `call` takes.
-      const path = accepted.job.url.replace(/^\/v1/, '');
+      const path = jobPath(accepted.job);
       try {
         const job = await follow(path, (done, total, status) => {
           bar.max = total;

@@ -1,10 +1,11 @@
 // A whole class from the browser: 120 students selected across pages,
 // issued as one job on the server (above the API's batch size) whose
 // progress the bar follows, ending with 120 certificates stamped and no
-// credit spent twice.
+// credit spent twice; then the cycle's zip, above the server's inline
+// limit (set to 50 here), prepared as a job and downloaded.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { api, certificaBinary, newPage, screenshot, startBrowser, startServer } from './support.mjs';
@@ -22,7 +23,7 @@ function curp(n) {
 }
 
 before(async () => {
-  server = await startServer();
+  server = await startServer({ options: ['--inline-download-limit', '50'] });
   browser = await startBrowser();
   // More credits, bought as an operator provisions them.
   const purchase = join(server.data, 'compra.json');
@@ -104,5 +105,30 @@ it('una selección de 120 alumnos se emite como un trabajo con barra de progreso
   const jobs = (await api(server, 'GET', '/schools/norte/cycles/2026/jobs')).json.jobs;
   assert.equal(jobs.length, 1);
   assert.deepEqual([jobs[0].kind, jobs[0].status, jobs[0].total, jobs[0].counts], ['issue', 'terminado', 120, { timbrado: 120 }]);
+  await page.close();
+});
+
+it('el zip de un ciclo grande se prepara como un trabajo, se descarga y se avisa por correo', async () => {
+  const page = await newPage(browser);
+  await page.goto(server.link);
+  await page.locator('#f-ciclo option').first().waitFor({ state: 'attached' });
+  await page.getByRole('button', { name: 'Ver detalles' }).click();
+  await page.locator('#conteos strong').waitFor();
+  await page.getByText('Descargar', { exact: true }).click();
+  const [download] = await Promise.all([
+    page.waitForEvent('download', { timeout: 120_000 }),
+    page.getByRole('button', { name: 'Todos los certificados en formato XML' }).click(),
+  ]);
+  const zip = readFileSync(await download.path());
+  assert.equal(zip.subarray(0, 2).toString(), 'PK');
+  assert.ok(zip.includes(Buffer.from('G00119/')) && !zip.includes(Buffer.from('.pdf')), 'the whole class, XML only');
+  await page.getByText(/Archivo listo: \d+ certificados/).waitFor();
+  await screenshot(page, '16-descarga-como-trabajo', { fullPage: false });
+  const jobs = (await api(server, 'GET', '/schools/norte/cycles/2026/jobs')).json.jobs;
+  assert.deepEqual([jobs[0].kind, jobs[0].status], ['download', 'terminado']);
+  assert.ok(jobs[0].total >= 120, 'the class, and any demo certificates');
+  const outbox = join(server.data, 'bandeja-de-salida');
+  const told = readdirSync(outbox).map((f) => readFileSync(join(outbox, f), 'utf8')).filter((m) => /descarga[_ ]de[_ ]certificados/i.test(m));
+  assert.equal(told.length, 1, 'the requester is told once');
   await page.close();
 });

@@ -25,12 +25,13 @@ export function certificaBinary() {
 }
 
 /**
- * Starts `certifica serve --demo` (serving the client from `web` when given)
- * and resolves once it prints its address and token.
+ * Starts `certifica serve --demo` (serving the client from `web` when given,
+ * with `options` as its command-line options) and resolves once it prints
+ * its address and token.
  */
-export async function startServer({ web } = {}) {
+export async function startServer({ web, options = [] } = {}) {
   const data = mkdtempSync(join(tmpdir(), 'certifica-web-'));
-  const args = ['serve', '--demo', '--data', data, '--addr', '127.0.0.1:0', ...(web ? ['--web', web] : [])];
+  const args = ['serve', '--demo', '--data', data, '--addr', '127.0.0.1:0', ...(web ? ['--web', web] : []), ...options];
   const child = spawn(certificaBinary(), args, {
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -35,7 +35,7 @@
 //! can neither read a signer's password nor forge a cursor.
 //!
 //! Each binary wires only the adapters its routes use ([`RecordsOnly`],
-//! [`WithDocuments`], [`Cancelling`], [`WithMail`], [`Issuing`],
+//! [`WithDocuments`], [`WithMail`], [`Issuing`],
 //! [`Stamping`], [`Working`]; [`Unused`] and [`NoQueue`] stand for the
 //! others) and reads Secrets Manager only when it needs the seal key
 //! ([`SecretsManager`] or [`NoSecrets`]), so verify and list carry the
@@ -72,10 +72,9 @@ use std::sync::Arc;
 
 /// list, manage, verify: records only.
 pub type RecordsOnly = (DynamoRecords, Unused, Unused, Unused, NoQueue);
-/// download: records and documents.
-pub type WithDocuments = (DynamoRecords, S3Artifacts, Unused, Unused, NoQueue);
-/// cancel: records and documents, and the queue for whole classes.
-pub type Cancelling = (DynamoRecords, S3Artifacts, Unused, Unused, SqsQueue);
+/// cancel and download: records and documents, and the queue (whole
+/// classes cancelled, a large cycle's zip).
+pub type WithDocuments = (DynamoRecords, S3Artifacts, Unused, Unused, SqsQueue);
 /// email: records, documents, mail and the queue.
 pub type WithMail = (DynamoRecords, S3Artifacts, Unused, SesMailer, SqsQueue);
 /// issue: records, documents, the stamping authority and the queue.
@@ -138,7 +137,12 @@ impl Lambda {
     fn queues(self) -> bool {
         matches!(
             self,
-            Lambda::Api(Function::IssueCertificates | Function::EmailCertificates | Function::CancelCertificates)
+            Lambda::Api(
+                Function::IssueCertificates
+                    | Function::EmailCertificates
+                    | Function::CancelCertificates
+                    | Function::DownloadCertificates
+            )
         )
     }
 

@@ -24,22 +24,22 @@ use std::sync::{Arc, Mutex};
 
 /// DynamoDB calls per certificate issued: read the student (1) and its
 /// certificate history (1 query, which also numbers the folio), record it
-/// sealed (1 transaction: certificate, active marker, audit), hold a credit
-/// (1 transaction: credits, certificate, reservation, ledger), read the
-/// certificate to commit (1) and commit the stamp (1 transaction:
-/// certificate, credits, reservation, ledger, audit) = 6, plus the batch's
-/// own reads (institution, school, signer, cycle, balance, expired holds)
-/// shared by its 50 students. Each transaction is one call; it is what
-/// keeps a credit from being charged twice, so it is not split.
-const DYNAMODB_BUDGET: f64 = 6.2;
+/// sealed holding a credit (1 transaction: certificate, active marker,
+/// audit, credits, reservation, ledger), read the certificate to commit
+/// (1) and commit the stamp (1 transaction: certificate, credits,
+/// reservation, ledger, audit) = 5, plus the batch's own reads
+/// (institution, school, signer, cycle, balance, expired holds) shared by
+/// its 50 students. Each transaction is one call; it is what keeps a
+/// credit from being charged twice, so it is not split.
+const DYNAMODB_BUDGET: f64 = 5.2;
 /// S3 calls per certificate: the sealed XML, the stamped XML and the PDF
 /// are written once each and never read back while issuing.
 const S3_BUDGET: f64 = 3.0;
-/// DynamoDB calls per certificate issued by a job: the 6 of a certificate,
+/// DynamoDB calls per certificate issued by a job: the 5 of a certificate,
 /// its result recorded (1), a look at the job every 5 students (0.2), and
 /// per chunk of 25 the job read, started, its results read twice and the
 /// chunk counted, plus the batch's own reads (≈ 0.5 together).
-const JOB_DYNAMODB_BUDGET: f64 = 7.8;
+const JOB_DYNAMODB_BUDGET: f64 = 6.7;
 /// SQS calls per certificate of a job: one SendMessageBatch of ten chunks.
 const JOB_SQS_BUDGET: f64 = 0.01;
 

@@ -110,12 +110,24 @@ impl<'a, X: Adapters> BulkZip<'a, X> {
         empty: impl FnOnce() -> Problem,
         extra: Value,
     ) -> Result<Response<Bytes>, Problem> {
+        let (api, tenant) = (self.api, self.tenant);
+        let (key, rows) = self.store(filled, empty).await?;
+        link_answer(api, tenant, &key, rows, extra).await
+    }
+
+    /// Ends the zip as [`Self::conclude`] does, without a link: its key
+    /// and the certificates it holds.
+    pub(crate) async fn store(
+        self,
+        filled: Result<(), Problem>,
+        empty: impl FnOnce() -> Problem,
+    ) -> Result<(String, usize), Problem> {
         let problem = match filled {
             Err(p) => Some(p),
             Ok(()) if self.rows == 0 => Some(empty()),
             Ok(()) => None,
         };
-        let BulkZip { api, tenant, mut zip, pending, mut upload, manifest, rows, .. } = self;
+        let BulkZip { mut zip, pending, mut upload, manifest, rows, .. } = self;
         if let Some(problem) = problem {
             upload.abort().await;
             return Err(problem);
@@ -135,7 +147,7 @@ impl<'a, X: Adapters> BulkZip<'a, X> {
             return Err(p);
         }
         let stored = upload.finish().await?;
-        link_answer(api, tenant, &stored.key, rows, extra).await
+        Ok((stored.key, rows))
     }
 }
 

@@ -18,8 +18,8 @@ use crate::outcome::{Outcome, Retry, Status, StudentProblem};
 use crate::problem::json_response;
 use crate::router::Answer;
 use crate::{Adapters, Api, Problem};
-use certifica_core::jobs::{FAILED, Job, JobChunk, JobProblem, JobResult, JobWork, count};
-use certifica_core::ports::{AuditStore, InstitutionStore, JobQueue, JobStore, StoreError, StoreResult};
+use certifica_core::jobs::{FAILED, IN_ZIP, Job, JobChunk, JobProblem, JobResult, JobStatus, JobWork, count};
+use certifica_core::ports::{AuditStore, InstitutionStore, JobQueue, JobStore, Mailer, StoreError, StoreResult};
 use certifica_core::records::{Actor, AuditAction, CertificateRecord, Tenant};
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
@@ -78,8 +78,20 @@ pub(crate) async fn queue<X: Adapters>(
     actor: &Actor,
 ) -> Answer {
     let job = Job::new(uuid::Uuid::new_v4().to_string(), school, cycle, work, students.len(), actor.clone());
+    let chunks = job.chunks_of(t, students);
+    queue_job(api, t, job, &chunks, actor).await
+}
+
+/// Stores `job` and queues its `chunks`; answers 202 with its address.
+pub(crate) async fn queue_job<X: Adapters>(
+    api: &Api<X>,
+    t: &Tenant,
+    job: Job,
+    chunks: &[JobChunk],
+    actor: &Actor,
+) -> Answer {
     api.records.create_job(t, &job).await?;
-    if let Err(e) = api.queue.enqueue(&job.chunks_of(t, students)).await {
+    if let Err(e) = api.queue.enqueue(chunks).await {
         if let Err(again) = api.records.cancel_job(t, &job.id, actor).await {
             tracing::error!(job = %job.id, error = %again, "a job whose chunks were not all queued could not be cancelled");
         }
@@ -90,11 +102,16 @@ pub(crate) async fn queue<X: Adapters>(
         ));
     }
     tracing::info!(job = %job.id, kind = job.work.kind(), students = job.total, chunks = job.chunks, "job queued");
-    let mut response = json_response(StatusCode::ACCEPTED, &json!({ "job": job_json(&job) }));
+    Ok(accepted(&job))
+}
+
+/// 202 with the job and its address (`Location`).
+pub(crate) fn accepted(job: &Job) -> http::Response<bytes::Bytes> {
+    let mut response = json_response(StatusCode::ACCEPTED, &json!({ "job": job_json(job) }));
     if let Ok(location) = HeaderValue::from_str(&job_url(&job.id)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
-    Ok(response)
+    response
 }
 
 /// A job as the API shows it.
@@ -103,7 +120,13 @@ pub(crate) fn job_json(job: &Job) -> Value {
         JobWork::Issue { issue_date } => json!({ "issueDate": issue_date }),
         JobWork::Email => json!({}),
         JobWork::Cancel { motive, reason } => json!({ "motive": motive, "reason": reason }),
+        JobWork::Download { pdf, statuses, .. } => {
+            json!({ "format": if *pdf { "xml+pdf" } else { "xml" }, "statuses": statuses })
+        }
     };
+    // A finished download's zip: a fresh short-lived link at this address.
+    let download = matches!(job.work, JobWork::Download { .. } if job.status() == JobStatus::Terminado)
+        .then(|| format!("{}/download", job_url(&job.id)));
     json!({
         "id": job.id,
         "kind": job.work.kind(),
@@ -121,15 +144,13 @@ pub(crate) fn job_json(job: &Job) -> Value {
         "cancelledAt": job.cancelled_at,
         "cancelledBy": job.cancelled_by.as_ref().map(Actor::display),
         "url": job_url(&job.id),
+        "downloadUrl": download,
     })
 }
 
-/// The permission every job needs (issue, email and cancel are all "timbrar"):
-/// to queue it, to read it and to cancel it.
-pub(crate) const JOB_PERMISSION: certifica_core::identity::Permission = certifica_core::identity::Permission::Timbrar;
-
 /// The job, if the caller may see it: only its institution (the token's
-/// tenant) has it, and only users with the permission it needed in its school.
+/// tenant) has it, and only users with the permission it needed in its
+/// school ([`JobWork::permission`]).
 pub(crate) async fn visible_job<X: Adapters>(
     api: &Api<X>,
     id: &certifica_core::identity::Identity,
@@ -138,7 +159,7 @@ pub(crate) async fn visible_job<X: Adapters>(
     let job = api.records.job(id.tenant(), job_id).await?.ok_or_else(|| {
         Problem::not_found("trabajo_no_encontrado", format!("no existe el trabajo {}", crate::request::excerpt(job_id)))
     })?;
-    id.require(&job.school_id, JOB_PERMISSION)?;
+    id.require(&job.school_id, job.work.permission())?;
     Ok(job)
 }
 
@@ -221,6 +242,9 @@ impl<X: Adapters> Api<X> {
         if job.cancelled_at.is_some() {
             return Ok(ChunkReport::default());
         }
+        if let JobWork::Download { pdf, statuses, zip } = &job.work {
+            return self.work_download(&t, &job, (*pdf, statuses, zip), last_delivery).await;
+        }
         self.records.start_job(&t, &job.id).await.map_err(store)?;
         let range = chunk.students.first().zip(chunk.students.last());
         let known: HashSet<String> = match range {
@@ -244,6 +268,7 @@ impl<X: Adapters> Api<X> {
             JobWork::Issue { issue_date } => work.issue(&todo, *issue_date).await?,
             JobWork::Email => (work.email(&todo).await?, None),
             JobWork::Cancel { motive, reason } => (work.cancel(&todo, motive, reason.as_deref()).await?, None),
+            JobWork::Download { .. } => (Flow::Done, None),
         };
         let report = ChunkReport { worked: todo.len(), timing };
         match flow {
@@ -259,6 +284,69 @@ impl<X: Adapters> Api<X> {
         let counted = self.records.finish_chunk(&t, &job.id, chunk.chunk, &count(&results)).await.map_err(store)?;
         tracing::info!(job = %job.id, chunk = chunk.chunk, students = results.len(), counted, timing = ?report.timing, "chunk worked");
         Ok(report)
+    }
+}
+
+impl<X: Adapters> Api<X> {
+    /// A download job's one chunk: the zip built and stored under the job's
+    /// name, the job counted, and its requester told by mail. Delivered
+    /// again once counted, it does nothing; before, it builds the zip again
+    /// (the same name: the same object).
+    async fn work_download(
+        &self,
+        t: &Tenant,
+        job: &Job,
+        (pdf, statuses, zip): (bool, &[String], &str),
+        last_delivery: bool,
+    ) -> Result<ChunkReport, RetryChunk> {
+        let retry = |cause: String| RetryChunk { job: job.id.clone(), chunk: 0, cause };
+        if job.chunks_done >= job.chunks {
+            return Ok(ChunkReport::default());
+        }
+        self.records.start_job(t, &job.id).await.map_err(|e| retry(e.to_string()))?;
+        let built = crate::routes::download::zip_for_job(self, t, job, pdf, statuses, zip).await;
+        let counts = match built {
+            Ok(rows) => [(IN_ZIP.to_string(), rows as u32)].into(),
+            Err(p) if p.status == StatusCode::SERVICE_UNAVAILABLE && !last_delivery => {
+                return Err(retry(format!("{}: {}", p.code, p.detail)));
+            }
+            Err(p) => {
+                tracing::error!(job = %job.id, code = p.code, detail = %p.detail, "download job failed");
+                [(FAILED.to_string(), job.total)].into()
+            }
+        };
+        let counted = self.records.finish_chunk(t, &job.id, 0, &counts).await.map_err(|e| retry(e.to_string()))?;
+        if counted && counts.contains_key(IN_ZIP) {
+            self.mail_download_ready(t, job, counts.get(IN_ZIP).copied().unwrap_or(0)).await;
+        }
+        Ok(ChunkReport { worked: counts.values().sum::<u32>() as usize, timing: None })
+    }
+
+    /// Tells a download's requester the zip is ready (where to get it: the
+    /// link itself lives minutes). Best effort: the job is done either way.
+    async fn mail_download_ready(&self, t: &Tenant, job: &Job, certificates: u32) {
+        let Some(to) = job.created_by.email.clone().filter(|a| certifica_core::mail::is_valid_address(a)) else {
+            tracing::info!(job = %job.id, "download ready; the requester has no email to be told at");
+            return;
+        };
+        let institution = match self.records.institution(t).await {
+            Ok(i) => i.map(|i| i.name).unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let mail = certifica_core::mail::download_ready_mail(
+            to,
+            &certifica_core::mail::DownloadNotice {
+                institution: &institution,
+                school: &job.school_id,
+                cycle: &job.cycle_id,
+                certificates,
+                job_url: &format!("{}/download", job_url(&job.id)),
+            },
+        );
+        self.pace_mail().await;
+        if let Err(e) = self.mailer.send(&mail).await {
+            tracing::warn!(job = %job.id, error = %e, "the download's requester could not be mailed");
+        }
     }
 }
 

@@ -111,6 +111,10 @@ pub struct Config {
     /// The least time between two mails a job's worker sends (the mail
     /// service's rate over the workers that run at once); none by default.
     pub mail_interval: Option<std::time::Duration>,
+    /// Certificates a cycle's zip takes inside the request; above, it is a
+    /// job (API Gateway answers within 29 s; 2,000 take about 8 s in AWS,
+    /// docs/performance.md).
+    pub inline_download_limit: usize,
 }
 
 impl Config {
@@ -125,6 +129,7 @@ impl Config {
             signer_cas: SignerCas::new(),
             reservation_ttl: chrono::Duration::minutes(5),
             mail_interval: None,
+            inline_download_limit: 2_000,
         }
     }
 

@@ -48,6 +48,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/schools/{school}/cycles/{cycle}/jobs"),
     ("GET", "/v1/jobs/{job}"),
     ("POST", "/v1/jobs/{job}/cancel"),
+    ("GET", "/v1/jobs/{job}/download"),
     ("GET", "/v1/verify/{folio}"),
 ];
 
@@ -172,6 +173,9 @@ impl Route {
             }
             ["v1", "jobs", job] => get.then(|| Route::List(list::Route::Job { job: owned(job) })),
             ["v1", "jobs", job, "cancel"] => post.then(|| Route::Issue(issue::Route::CancelJob { job: owned(job) })),
+            ["v1", "jobs", job, "download"] => {
+                get.then(|| Route::Download(download::Route::JobZip { job: owned(job) }))
+            }
             ["v1", "schools", school, "cycles", cycle, "summary"] => {
                 get.then(|| Route::List(list::Route::Summary { school: owned(school), cycle: owned(cycle) }))
             }

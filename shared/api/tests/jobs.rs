@@ -178,8 +178,13 @@ async fn a_job_is_seen_only_by_its_institution_and_with_the_permission_it_needed
     assert_eq!(status, StatusCode::NOT_FOUND, "another school is not visible to its user");
     let (status, _) = call(&f, Method::POST, &format!("{url}/cancel"), None, token("otra", &all("norte"))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = get(&f, "/v1/schools/norte/cycles/2026/jobs", token("uva", &[("norte", Permission::Ver)])).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, seen) =
+        get(&f, "/v1/schools/norte/cycles/2026/jobs", token("uva", &[("norte", Permission::Ver)])).await;
+    assert_eq!(
+        (status, seen["jobs"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(0)),
+        "a viewer's list leaves out the jobs it may not read: {seen}"
+    );
     let (status, other) = get(&f, "/v1/schools/norte/cycles/2026/jobs", token("otra", &all("norte"))).await;
     assert_eq!((status, other["jobs"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "{other}");
     let (status, body) = get(&f, "/v1/jobs/no%20vale", token("uva", &all("norte"))).await;
@@ -376,4 +381,84 @@ async fn a_mail_or_cancel_done_by_an_earlier_delivery_is_its_result_not_done_aga
     assert_eq!(of(&second)["status"], "cancelado", "the job's own cancellation is its result");
     assert_eq!(of(&first)["status"], "rechazado", "another request's cancellation is not the job's");
     assert_eq!(of(&first)["problems"][0]["code"], "no_cancelable");
+}
+
+/// The bytes behind a local download link.
+fn follow_link(f: &Fixture, url: &str) -> Vec<u8> {
+    let token = url.rsplit('/').next().unwrap();
+    f.api.artifacts().open_link(token, chrono::Utc::now()).unwrap().unwrap()
+}
+
+/// A cycle above the inline download limit: the zip is a job (one chunk,
+/// no students) a viewer may queue and read; asked again meanwhile it is
+/// the same job; the worker builds it once and mails the requester once
+/// under redelivery; the job then answers a fresh link, and the zip is
+/// reused while nothing changes. Other institutions do not see it.
+#[tokio::test]
+async fn a_large_cycle_zip_is_a_job_that_answers_its_link_and_mails_the_requester() {
+    let f = fixture_with(|c| c.inline_download_limit = 3).await;
+    register_signer(&f).await;
+    let class = class_of(&f, 5).await;
+    let (status, issued) = call(
+        &f,
+        Method::POST,
+        &format!("{BASE}/certificates/issue"),
+        Some(json!({"students": class})),
+        token("uva", &all("norte")),
+    )
+    .await;
+    assert_eq!((status, issued["issued"].as_u64()), (StatusCode::OK, Some(5)), "{issued}");
+    let viewer = || token("uva", &[("norte", Permission::Ver)]);
+    let uri = format!("{BASE}/certificates/download");
+    let (status, accepted) = call(&f, Method::POST, &uri, Some(json!({"format": "xml"})), viewer()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let url = accepted["job"]["url"].as_str().unwrap().to_string();
+    assert_eq!((accepted["job"]["kind"].as_str(), accepted["job"]["total"].as_u64()), (Some("download"), Some(5)));
+    assert_eq!(accepted["job"]["parameters"], json!({"format": "xml", "statuses": ["timbrado", "cancelado"]}));
+    assert!(accepted["job"]["downloadUrl"].is_null());
+    let (status, again) = call(&f, Method::POST, &uri, Some(json!({"format": "xml"})), viewer()).await;
+    assert_eq!(
+        (status, &again["job"]["id"]),
+        (StatusCode::ACCEPTED, &accepted["job"]["id"]),
+        "the same zip: the same job"
+    );
+    let (status, early) = get(&f, &format!("{url}/download"), viewer()).await;
+    assert_eq!((status, early["code"].as_str()), (StatusCode::CONFLICT, Some("descarga_en_preparacion")));
+
+    let chunks = take_all(&f).await;
+    assert_eq!(chunks.len(), 1, "one message for the whole zip");
+    assert!(chunks[0].chunk.students.is_empty());
+    let mails_before = mails_sent(&f);
+    f.api.work_chunk(&chunks[0].chunk, false).await.unwrap();
+    f.api.work_chunk(&chunks[0].chunk, false).await.unwrap();
+    assert_eq!(mails_sent(&f), mails_before + 1, "the requester is mailed once");
+    let done = job(&f, &url).await;
+    assert_eq!(done["job"]["status"], "terminado", "{done}");
+    assert_eq!(done["job"]["counts"], json!({"incluido": 5}));
+    assert_eq!(done["job"]["downloadUrl"], format!("{url}/download"));
+    let mail = std::fs::read_dir(f._dir.path().join("outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .find(|m| m.contains("clerk@uva.mx"))
+        .expect("a mail to the requester");
+    // Quoted-printable: its soft line breaks undone.
+    let unwrapped = mail.replace("=\r\n", "").replace("=\n", "");
+    assert!(unwrapped.contains(&format!("{url}/download")), "{mail}");
+
+    let (status, link) = get(&f, &format!("{url}/download"), viewer()).await;
+    assert_eq!((status, link["certificates"].as_u64()), (StatusCode::FOUND, Some(5)), "{link}");
+    let bytes = follow_link(&f, link["url"].as_str().unwrap());
+    let zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let xmls = zip.file_names().filter(|n| n.as_ref().is_ok_and(|n| n.ends_with(".xml"))).count();
+    assert_eq!((xmls, zip.len()), (5, 6), "five XML and the manifest");
+    // Nothing changed: asked again, the job's zip is answered at once.
+    let (status, reused) = call(&f, Method::POST, &uri, Some(json!({"format": "xml"})), viewer()).await;
+    assert_eq!((status, reused["reused"].as_bool()), (StatusCode::OK, Some(true)), "{reused}");
+    // Listed for the viewer; unseen by another institution; an issue job has no file.
+    let (_, listed) = get(&f, &format!("{BASE}/jobs"), viewer()).await;
+    assert_eq!(listed["jobs"][0]["id"], done["job"]["id"]);
+    let (status, _) = get(&f, &url, token("otra", &all("norte"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = get(&f, &format!("{url}/download"), token("otra", &all("norte"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

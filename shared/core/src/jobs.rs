@@ -1,5 +1,6 @@
 //! Jobs: one piece of work (issue, email, cancel) over a whole selection of
-//! a school's cycle, done in the background in chunks of students — by
+//! a school's cycle, done in the background in chunks of students — or a
+//! large cycle's zip, built in one piece (download) — by
 //! the worker Lambda from SQS in the cloud, by `certifica serve`'s worker
 //! from its queue table locally — with its progress and per-student
 //! results kept by the [`crate::ports::JobStore`].
@@ -8,6 +9,7 @@
 //! recorded once (a redelivered chunk skips the students it already has),
 //! and each chunk is counted into the job's progress once.
 
+use crate::identity::Permission;
 use crate::records::Actor;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -40,6 +42,10 @@ pub enum JobWork {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// Zip the cycle's certificates in these states (`timbrado`, `sellado`,
+    /// `cancelado`), with their PDFs when `pdf`, stored as `zip` (a name
+    /// that says what the zip holds). One chunk, with no students.
+    Download { pdf: bool, statuses: Vec<String>, zip: String },
 }
 
 impl JobWork {
@@ -49,9 +55,23 @@ impl JobWork {
             JobWork::Issue { .. } => "issue",
             JobWork::Email => "email",
             JobWork::Cancel { .. } => "cancel",
+            JobWork::Download { .. } => "download",
+        }
+    }
+
+    /// What a user must hold in the job's school to queue it, read it and
+    /// cancel it: issuing, mailing and cancelling are all "timbrar"; a
+    /// download only "ver".
+    pub fn permission(&self) -> Permission {
+        match self {
+            JobWork::Download { .. } => Permission::Ver,
+            _ => Permission::Timbrar,
         }
     }
 }
+
+/// A download job's count: certificates the zip holds.
+pub const IN_ZIP: &str = "incluido";
 
 /// Where a job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,13 +155,17 @@ impl Job {
         total: usize,
         created_by: Actor,
     ) -> Self {
+        let chunks = match work {
+            JobWork::Download { .. } => 1,
+            _ => total.div_ceil(CHUNK_STUDENTS) as u32,
+        };
         Job {
             id: id.into(),
             school_id: school_id.to_string(),
             cycle_id: cycle_id.to_string(),
             work,
             total: total as u32,
-            chunks: total.div_ceil(CHUNK_STUDENTS) as u32,
+            chunks,
             created_by,
             created_at: Utc::now(),
             started_at: None,
@@ -166,8 +190,17 @@ impl Job {
         }
     }
 
-    /// The chunks of `students` (sorted, each once), in order, as queue messages.
+    /// The chunks of `students` (sorted, each once), in order, as queue
+    /// messages; a download's one chunk has none.
     pub fn chunks_of(&self, tenant: &crate::records::Tenant, students: &[String]) -> Vec<JobChunk> {
+        if let JobWork::Download { .. } = self.work {
+            return vec![JobChunk {
+                tenant: tenant.id().to_string(),
+                job: self.id.clone(),
+                chunk: 0,
+                students: Vec::new(),
+            }];
+        }
         students
             .chunks(CHUNK_STUDENTS)
             .enumerate()
@@ -277,6 +310,18 @@ mod tests {
         assert_eq!(chunks.iter().map(|c| c.students.len()).collect::<Vec<_>>(), [25, 25, 10]);
         assert_eq!(chunks.iter().flat_map(|c| c.students.clone()).collect::<Vec<_>>(), students);
         assert_eq!(chunks[2].chunk, 2);
+    }
+
+    #[test]
+    fn a_download_is_one_chunk_read_with_ver() {
+        let work = JobWork::Download { pdf: true, statuses: vec!["timbrado".into()], zip: "z.zip".into() };
+        let j = Job::new("j", "s", "c", work, 5000, Actor::new("u", "r"));
+        assert_eq!((j.total, j.chunks), (5000, 1));
+        let chunks = j.chunks_of(&Tenant::from_verified_identity("t"), &[]);
+        assert_eq!(chunks.len(), 1);
+        assert!(chunks[0].students.is_empty());
+        assert_eq!(j.work.permission(), Permission::Ver);
+        assert_eq!(JobWork::Email.permission(), Permission::Timbrar);
     }
 
     #[test]

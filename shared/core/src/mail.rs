@@ -187,9 +187,57 @@ pub fn certificate_mail(
     }
 }
 
+/// What a "your download is ready" mail says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadNotice<'a> {
+    pub institution: &'a str,
+    pub school: &'a str,
+    pub cycle: &'a str,
+    pub certificates: u32,
+    /// The API address that answers a fresh link to the zip.
+    pub job_url: &'a str,
+}
+
+/// The message that tells a user the cycle zip they asked for is ready. It
+/// carries no link to the file: links live minutes, the mail may be read
+/// hours later; Certifica answers a fresh one.
+pub fn download_ready_mail(to: String, notice: &DownloadNotice<'_>) -> Mail {
+    let text = format!(
+        "El archivo con los {} certificados de la escuela {}, ciclo {}, que solicitó ya está listo.\n\n\
+         Para descargarlo, abra el ciclo en Certifica y elija de nuevo «Descargar»: el archivo ya preparado \
+         se descarga de inmediato mientras ningún certificado cambie. (Desde la API: {}.)\n\n\
+         Este mensaje se envió automáticamente.\n",
+        notice.certificates, notice.school, notice.cycle, notice.job_url
+    );
+    let subject = match notice.institution {
+        "" => "Su descarga de certificados está lista".to_string(),
+        name => format!("Su descarga de certificados está lista — {name}"),
+    };
+    Mail { to: vec![to], subject, text, attachments: Vec::new(), reply_to: None }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_download_mail_says_what_is_ready_and_where_to_get_it() {
+        let notice = DownloadNotice {
+            institution: "Universidad del Valle",
+            school: "NORTE",
+            cycle: "2026",
+            certificates: 3000,
+            job_url: "/v1/jobs/j1/download",
+        };
+        let m = download_ready_mail("ana@x.mx".into(), &notice);
+        assert_eq!(m.to, ["ana@x.mx"]);
+        assert!(m.subject.ends_with("— Universidad del Valle"), "{}", m.subject);
+        for part in ["3000 certificados", "NORTE", "ciclo 2026", "«Descargar»", "/v1/jobs/j1/download"] {
+            assert!(m.text.contains(part), "{part} missing from {}", m.text);
+        }
+        assert!(m.attachments.is_empty());
+        assert!(m.recipients().is_ok());
+    }
 
     fn mail(to: &[&str]) -> Mail {
         Mail {

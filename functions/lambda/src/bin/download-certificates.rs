@@ -1,7 +1,7 @@
-//! The `download-certificates` Lambda: download links and the cycle's zip.
+//! The `download-certificates` Lambda: download links and the cycle's zip (a large one queued as a job).
 
-use certifica_aws::{DynamoRecords, S3Artifacts};
-use certifica_functions::{NoQueue, NoSecrets, Unused};
+use certifica_aws::{DynamoRecords, S3Artifacts, SqsQueue};
+use certifica_functions::{NoSecrets, Unused};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -11,7 +11,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         S3Artifacts,
         Unused,
         Unused,
-        NoQueue,
+        SqsQueue,
         NoSecrets,
     >()
     .await

@@ -4,6 +4,7 @@
 //! asked; XML and PDF or XML only) with a CSV manifest, as one zip.
 
 use crate::bulk_zip::{BulkZip, LINK_MINUTES, link_answer};
+use crate::jobs::{self, visible_job};
 use crate::lookup::{CyclePages, document, latest_certificate};
 use crate::problem::json_response;
 use crate::request::json_body;
@@ -11,17 +12,21 @@ use crate::router::{self, Answer, Caller, Function, FunctionRoutes, Routes};
 use crate::{Adapters, Api, Problem};
 use bytes::Bytes;
 use certifica_core::identity::{Identity, Permission};
-use certifica_core::ports::{ArtifactKind, ArtifactStore, StudentStore};
-use certifica_core::records::{CertificateRecord, CertificateStatus, Tenant};
+use certifica_core::jobs::{IN_ZIP, Job, JobStatus, JobWork};
+use certifica_core::ports::{ArtifactKind, ArtifactStore, JobStore, StudentStore};
+use certifica_core::records::{Actor, CertificateRecord, CertificateStatus, Tenant};
 use chrono::Utc;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use http::{Request, StatusCode, header};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// Certificates whose documents are read ahead while the zip is written.
 const FETCH_AHEAD: usize = 8;
+
+/// A cycle's recent jobs looked at for a download already being prepared.
+const RECENT_JOBS: usize = 20;
 
 /// The routes of `download-certificates`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +35,8 @@ pub enum Route {
     All { school: String, cycle: String },
     /// `GET …/students/{student}/certificate.xml|pdf`.
     Document { school: String, cycle: String, student: String, pdf: bool },
+    /// `GET /v1/jobs/{job}/download`: a finished download job's zip.
+    JobZip { job: String },
 }
 
 impl Routes for Route {
@@ -53,7 +60,10 @@ impl Routes for Route {
         Box::pin(async move {
             let id = caller.identity()?;
             match self {
-                Route::All { school, cycle } => download_all(api, id, &school, &cycle, request).await,
+                Route::All { school, cycle } => {
+                    download_all(api, id, &school, &cycle, request, &id.actor(caller.request_id)).await
+                }
+                Route::JobZip { job } => job_zip(api, id, &job, wants_json(request)).await,
                 Route::Document { school, cycle, student, pdf } => {
                     download_one(api, id, &school, &cycle, &student, pdf, wants_json(request)).await
                 }
@@ -107,8 +117,16 @@ async fn download_one<X: Adapters>(
             ),
         ));
     };
-    let url = api.artifacts.link(id.tenant(), &key, chrono::Duration::minutes(LINK_MINUTES)).await?;
-    let link = json!({ "url": url, "expiresAt": Utc::now() + chrono::Duration::minutes(LINK_MINUTES) });
+    link_or_redirect(api, id.tenant(), &key, json, json!({})).await
+}
+
+/// A short-lived link to `key` (with `extra` fields): as JSON, or as a redirect.
+async fn link_or_redirect<X: Adapters>(api: &Api<X>, t: &Tenant, key: &str, json: bool, extra: Value) -> Answer {
+    let url = api.artifacts.link(t, key, chrono::Duration::minutes(LINK_MINUTES)).await?;
+    let mut link = json!({ "url": url, "expiresAt": Utc::now() + chrono::Duration::minutes(LINK_MINUTES) });
+    if let (Some(link), Value::Object(extra)) = (link.as_object_mut(), extra) {
+        link.extend(extra);
+    }
     if json {
         return Ok(json_response(StatusCode::OK, &link));
     }
@@ -117,6 +135,48 @@ async fn download_one<X: Adapters>(
         response.headers_mut().insert(header::LOCATION, v);
     }
     Ok(response)
+}
+
+/// `GET /v1/jobs/{job}/download`: the zip a finished download job stored.
+async fn job_zip<X: Adapters>(api: &Api<X>, id: &Identity, job_id: &str, json: bool) -> Answer {
+    let job = visible_job(api, id, job_id).await?;
+    let JobWork::Download { zip, .. } = &job.work else {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "trabajo_sin_descarga",
+            format!(
+                "el trabajo {} es de tipo {}; solo los trabajos de descarga tienen un archivo",
+                job.id,
+                job.work.kind()
+            ),
+        ));
+    };
+    match job.status() {
+        JobStatus::Terminado => {}
+        JobStatus::EnCola | JobStatus::EnProceso => {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "descarga_en_preparacion",
+                "el archivo aún se está preparando; consulte el trabajo hasta que esté «terminado»",
+            ));
+        }
+        JobStatus::Fallido | JobStatus::Cancelado => {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "descarga_no_disponible",
+                format!("el trabajo terminó {}: no dejó archivo; solicite la descarga de nuevo", job.status().as_str()),
+            ));
+        }
+    }
+    let key = ArtifactKind::BulkZip.key(zip);
+    if !api.artifacts.exists(id.tenant(), &key).await? {
+        return Err(Problem::new(
+            StatusCode::GONE,
+            "descarga_vencida",
+            "el archivo de este trabajo ya no se conserva; solicite la descarga de nuevo",
+        ));
+    }
+    link_or_redirect(api, id.tenant(), &key, json, json!({ "certificates": job.counts.get(IN_ZIP) })).await
 }
 
 /// What goes into a cycle's zip.
@@ -232,6 +292,7 @@ async fn download_all<X: Adapters>(
     school: &str,
     cycle: &str,
     request: &Request<Bytes>,
+    actor: &Actor,
 ) -> Answer {
     id.require(school, Permission::Ver)?;
     let contents = Contents::of(request)?;
@@ -254,10 +315,82 @@ async fn download_all<X: Adapters>(
     if api.artifacts.exists(t, &key).await? {
         return link_answer(api, t, &key, taken.len(), json!({ "reused": true })).await;
     }
+    if taken.len() > api.config.inline_download_limit {
+        return download_job(api, t, school, cycle, &contents, name, taken.len(), actor).await;
+    }
+    let (zip, filled) = build_zip(api, t, &name, &contents, &taken).await?;
+    zip.conclude(filled, empty, json!({ "reused": false })).await
+}
+
+/// A large cycle's zip as a job (one message; the worker builds it): the
+/// job already preparing this very zip, if one is, or a new one.
+#[allow(clippy::too_many_arguments)]
+async fn download_job<X: Adapters>(
+    api: &Api<X>,
+    t: &Tenant,
+    school: &str,
+    cycle: &str,
+    contents: &Contents,
+    zip: String,
+    certificates: usize,
+    actor: &Actor,
+) -> Answer {
+    let preparing = api
+        .records
+        .cycle_jobs(t, school, cycle, RECENT_JOBS)
+        .await?
+        .into_iter()
+        .find(|j| !j.status().is_final() && matches!(&j.work, JobWork::Download { zip: z, .. } if *z == zip));
+    if let Some(job) = preparing {
+        return Ok(jobs::accepted(&job));
+    }
+    let statuses = contents.statuses.iter().map(|s| s.as_str().to_string()).collect();
+    let work = JobWork::Download { pdf: contents.pdf, statuses, zip };
+    let job = Job::new(uuid::Uuid::new_v4().to_string(), school, cycle, work, certificates, actor.clone());
+    let chunks = job.chunks_of(t, &[]);
+    jobs::queue_job(api, t, job, &chunks, actor).await
+}
+
+/// A download job's zip, built by the worker from the cycle as it is now
+/// under the name the request gave it; the certificates it holds.
+pub(crate) async fn zip_for_job<X: Adapters>(
+    api: &Api<X>,
+    t: &Tenant,
+    job: &Job,
+    pdf: bool,
+    statuses: &[String],
+    name: &str,
+) -> Result<usize, Problem> {
+    let statuses = statuses.iter().filter_map(|s| CertificateStatus::parse(s)).collect();
+    let contents = Contents { pdf, statuses };
+    let mut taken = Vec::new();
+    let mut pages = CyclePages::new(&api.records, t, &job.school_id, &job.cycle_id, 100);
+    while let Some(page) = pages.next().await? {
+        taken.extend(page.into_iter().filter(|c| contents.of_certificate(c).is_some()));
+    }
+    let empty = || {
+        Problem::not_found(
+            "sin_certificados",
+            format!("no hay certificados emitidos en {}, ciclo {}", job.school_id, job.cycle_id),
+        )
+    };
+    let (zip, filled) = build_zip(api, t, name, &contents, &taken).await?;
+    Ok(zip.store(filled, empty).await?.1)
+}
+
+/// Writes the zip of `taken` as `contents` asks; what went wrong, if anything, is for
+/// [`BulkZip::conclude`] to settle.
+async fn build_zip<'a, X: Adapters>(
+    api: &'a Api<X>,
+    t: &'a Tenant,
+    name: &str,
+    contents: &Contents,
+    taken: &[CertificateRecord],
+) -> Result<(BulkZip<'a, X>, Result<(), Problem>), Problem> {
     let mut zip = BulkZip::named(
         api,
         t,
-        &name,
+        name,
         &["matricula", "nombre", "plan", "estado", "folioControl", "folioDigital", "fechaExpedicion", "xml", "pdf"],
     )
     .await?;
@@ -301,7 +434,7 @@ async fn download_all<X: Adapters>(
         Ok(())
     }
     .await;
-    zip.conclude(filled, empty, json!({ "reused": false })).await
+    Ok((zip, filled))
 }
 
 /// A cycle zip's name from everything it holds: the format and states asked,

@@ -3,7 +3,7 @@
 //! groups, a student's data ("Ver datos"), and jobs with their results.
 
 use super::{certificate_json, ok};
-use crate::jobs::{JOB_PERMISSION, job_json, result_json, visible_job};
+use crate::jobs::{job_json, result_json, visible_job};
 use crate::lookup::{plan_scope, require_cycle, require_student, status_filter};
 use crate::request::query;
 use crate::router::{self, Answer, Caller, Function, FunctionRoutes, Routes};
@@ -369,7 +369,8 @@ async fn job<X: Adapters>(api: &Api<X>, id: &Identity, job_id: &str, request: &R
     }))
 }
 
-/// `GET …/cycles/{cycle}/jobs`: the cycle's recent jobs, newest first.
+/// `GET …/cycles/{cycle}/jobs`: the cycle's recent jobs the caller may
+/// read (downloads with "ver"; the others with "timbrar"), newest first.
 async fn cycle_jobs<X: Adapters>(
     api: &Api<X>,
     id: &Identity,
@@ -377,10 +378,11 @@ async fn cycle_jobs<X: Adapters>(
     cycle: &str,
     request: &Request<Bytes>,
 ) -> Answer {
-    id.require(school, JOB_PERMISSION)?;
+    id.require(school, Permission::Ver)?;
     let q = query(request, &["limit"])?;
     let limit = limit(&q, JOBS_LISTED, MAX_JOBS_LISTED)?;
     require_cycle(&api.records, id, school, cycle).await?;
     let jobs = api.records.cycle_jobs(id.tenant(), school, cycle, limit).await?;
-    ok(json!({ "jobs": jobs.iter().map(job_json).collect::<Vec<_>>() }))
+    let readable = jobs.iter().filter(|j| id.require(school, j.work.permission()).is_ok());
+    ok(json!({ "jobs": readable.map(job_json).collect::<Vec<_>>() }))
 }

@@ -94,6 +94,11 @@ pub fn student(control: &str, nombre: &str, group: &str) -> Student {
 /// school norte too), each school with seven students (the fourth without
 /// CURP) and 5 credits per institution.
 pub async fn fixture() -> Fixture {
+    fixture_with(|_| {}).await
+}
+
+/// [`fixture`] with its configuration changed by `configure`.
+pub async fn fixture_with(configure: impl FnOnce(&mut Config)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let records = LocalRecords::open(&dir.path().join("db")).unwrap();
     for (inst, schools) in [("uva", vec!["norte", "sur"]), ("otra", vec!["norte"])] {
@@ -151,12 +156,13 @@ pub async fn fixture() -> Fixture {
         records.add_credits(&t, 5, &Actor::new("admin", "r")).await.unwrap();
     }
     let artifacts = LocalArtifacts::new(&dir.path().join("docs"), "http://127.0.0.1:9/files/", &[9u8; 32]).unwrap();
-    let config = Config::new(
+    let mut config = Config::new(
         b"clave de cursores de prueba",
         SecretBox::new(&[5u8; 32]).unwrap(),
         "http://127.0.0.1:9/v1/verify/",
     )
     .trusting_signer_cas(certifica_core::trust::SignerCas::demo());
+    configure(&mut config);
     let sender =
         certifica_core::mail::Sender { name: "Control Escolar".into(), address: "certificados@uva.edu.mx".into() };
     let outbox = LocalOutbox::new(&dir.path().join("outbox"), sender).unwrap();

@@ -76,7 +76,7 @@ pub(super) fn insert_certificate(
             unavailable(e)
         }
     })?;
-    audit_entry(tx, tenant, &AuditEntry::of_certificate(by, AuditAction::Sealed, &c, c.folio_control.clone()))
+    audit_entry(tx, tenant, &AuditEntry::of_certificate(by, AuditAction::Sealed, c, c.folio_control.clone()))
 }
 
 impl CertificateStore for LocalRecords {
