@@ -149,6 +149,8 @@ impl Selection {
         inline: usize,
     ) -> Result<Selected, Problem> {
         let filtered = self.plan.is_some() || self.status.is_some() || self.group.is_some() || self.q.is_some();
+        // The cycle first, whatever the selection: students of a cycle that does not exist are not "unknown students".
+        require_cycle(records, id, school, cycle).await?;
         let students = match (self.all, self.students) {
             (true, Some(_)) => {
                 return Err(Problem::unprocessable(
@@ -174,7 +176,6 @@ impl Selection {
             }
             (true, None) => {
                 let t = id.tenant();
-                require_cycle(records, id, school, cycle).await?;
                 let filter = RosterFilter {
                     plans: plan_scope(records, t, school, self.plan.as_ref()).await?,
                     status: status_filter(self.status.as_deref())?,

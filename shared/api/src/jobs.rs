@@ -524,15 +524,7 @@ impl<X: Adapters> Work<'_, X> {
         match self.done_by_job(&c.id, action).await {
             Ok(true) => Ok(Some(c)),
             Ok(false) => Ok(None),
-            Err(()) => Err(Outcome::refused(
-                control,
-                Status::Rechazado,
-                vec![StudentProblem::new(
-                    "almacenamiento_no_disponible",
-                    "no se pudo leer la bitácora del certificado",
-                )],
-            )
-            .retry_later()),
+            Err(()) => Err(audit_unreadable(control)),
         }
     }
 
@@ -546,21 +538,29 @@ impl<X: Adapters> Work<'_, X> {
         self.in_groups(todo, |students| async move {
             let mut outcomes = Vec::new();
             for control in &students {
-                match self.already_by_job(control, AuditAction::Emailed).await {
-                    Ok(Some(c)) => {
+                // The certificate, read once: to see whether this job mailed it already, and to mail it.
+                let latest =
+                    crate::lookup::latest_certificate(&api.records, t, &job.school_id, &job.cycle_id, control).await;
+                let c = match latest {
+                    Ok(c) => c,
+                    Err(p) => {
+                        outcomes.push(passing(Outcome::refused(control, Status::Rechazado, vec![p.into()])));
+                        continue;
+                    }
+                };
+                match self.done_by_job(&c.id, AuditAction::Emailed).await {
+                    Ok(true) => {
                         outcomes.push(Outcome::done(control, Status::Enviado, Some(c)));
                         continue;
                     }
-                    Err(later) => {
-                        outcomes.push(later);
+                    Err(()) => {
+                        outcomes.push(audit_unreadable(control));
                         continue;
                     }
-                    Ok(None) => {}
+                    Ok(false) => {}
                 }
                 api.pace_mail().await;
-                let sent =
-                    crate::routes::email::email_one(api, t, institution, &job.school_id, &job.cycle_id, control, actor)
-                        .await;
+                let sent = crate::routes::email::email_certificate(api, t, institution, c, actor).await;
                 outcomes.push(match sent {
                     Ok(c) => Outcome::done(control, Status::Enviado, Some(c)),
                     Err(p) => passing(Outcome::refused(control, Status::Rechazado, vec![p])),
@@ -608,6 +608,17 @@ impl<X: Adapters> Work<'_, X> {
         })
         .await
     }
+}
+
+/// A student whose certificate's audit trail could not be read: whether
+/// this job already did its work is unknown, so it is tried again later.
+fn audit_unreadable(control: &str) -> Outcome {
+    Outcome::refused(
+        control,
+        Status::Rechazado,
+        vec![StudentProblem::new("almacenamiento_no_disponible", "no se pudo leer la bitácora del certificado")],
+    )
+    .retry_later()
 }
 
 /// Problems that pass by themselves make the outcome worth trying again:

@@ -462,3 +462,24 @@ async fn a_large_cycle_zip_is_a_job_that_answers_its_link_and_mails_the_requeste
     let (status, _) = get(&f, &format!("{url}/download"), token("otra", &all("norte"))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// A list of students in a cycle the school does not have is refused as a
+/// whole, for every action that takes a selection, before anything is done.
+#[tokio::test]
+async fn a_selection_in_a_cycle_the_school_does_not_have_is_refused_whole() {
+    let f = fixture().await;
+    for action in ["issue", "email", "cancel"] {
+        let mut body = json!({"students": ["UVA000"]});
+        if action == "cancel" {
+            body["motive"] = json!("R3");
+        }
+        let uri = format!("/v1/schools/norte/cycles/1999/certificates/{action}");
+        let (status, answer) = call(&f, Method::POST, &uri, Some(body), token("uva", &all("norte"))).await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("ciclo_no_encontrado")),
+            "{action}: {answer}"
+        );
+    }
+    assert_eq!(mails_sent(&f), 0);
+}

@@ -143,8 +143,14 @@ impl Actor {
 
     /// How people read who it was: the email when known, else the `sub`.
     pub fn display(&self) -> &str {
-        self.email.as_deref().unwrap_or(&self.user)
+        shown(&self.user, self.email.as_deref())
     }
+}
+
+/// How people read who did something (an actor, an audit entry, a
+/// cancellation): the email when known, else the `sub`.
+pub fn shown<'a>(user: &'a str, email: Option<&'a str>) -> &'a str {
+    email.unwrap_or(user)
 }
 
 /// What an audit entry records.

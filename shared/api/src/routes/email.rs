@@ -99,6 +99,19 @@ pub(crate) async fn email_one<X: Adapters>(
     actor: &Actor,
 ) -> Result<CertificateRecord, StudentProblem> {
     let c = latest_certificate(&api.records, t, school, cycle, control).await?;
+    email_certificate(api, t, institution, c, actor).await
+}
+
+/// Mails `c`, a student's latest certificate (already read by the caller);
+/// the certificate mailed, or why not.
+pub(crate) async fn email_certificate<X: Adapters>(
+    api: &Api<X>,
+    t: &Tenant,
+    institution: &str,
+    c: CertificateRecord,
+    actor: &Actor,
+) -> Result<CertificateRecord, StudentProblem> {
+    let (school, cycle, control) = (c.school_id.as_str(), c.cycle_id.as_str(), c.control_number.as_str());
     if c.status != CertificateStatus::Timbrado {
         let why = format!("el certificado está {}; solo se envían timbrados", c.status.label().to_lowercase());
         return Err(StudentProblem::new("sin_timbrar", why));

@@ -329,7 +329,7 @@ async fn student(
         "certificate": latest.map(certificate_json),
         "history": history.iter().map(certificate_json).collect::<Vec<_>>(),
         "audit": audit.iter().map(|e| json!({
-            "at": e.at, "by": e.actor_email.as_deref().unwrap_or(&e.actor), "actor": e.actor, "action": e.action.as_str(), "detail": e.detail, "certificateId": e.certificate_id,
+            "at": e.at, "by": certifica_core::records::shown(&e.actor, e.actor_email.as_deref()), "actor": e.actor, "action": e.action.as_str(), "detail": e.detail, "certificateId": e.certificate_id,
         })).collect::<Vec<_>>(),
     }))
 }

@@ -48,7 +48,7 @@ pub(crate) fn certificate_json(c: &CertificateRecord) -> Value {
             "motive": x.motive.code(),
             "motiveLabel": x.motive.label(),
             "reason": x.reason,
-            "by": x.by_email.as_deref().unwrap_or(&x.by),
+            "by": certifica_core::records::shown(&x.by, x.by_email.as_deref()),
             "actor": x.by,
             "at": x.at,
         })),
