@@ -5,18 +5,12 @@
 
 use crate::Problem;
 use certifica_core::efirma::SignerCertificate;
-use chrono::{Datelike, FixedOffset, NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate};
 
 /// No electronic certificate of studies (Dec) is dated before this.
 const EARLIEST_ISSUE_YEAR: i32 = 2000;
 
-/// Today in Mexico (UTC−6 all year since 2022): the default issue date.
-pub fn today_in_mexico() -> NaiveDate {
-    match FixedOffset::west_opt(6 * 3600) {
-        Some(offset) => Utc::now().with_timezone(&offset).date_naive(),
-        None => Utc::now().date_naive(),
-    }
-}
+pub use certifica_core::calendar::today_in_mexico;
 
 /// The requested issue date (today in Mexico when absent).
 pub(crate) fn issue_date_or_today(requested: Option<&str>) -> Result<NaiveDate, Problem> {
@@ -50,7 +44,7 @@ pub(crate) fn issue_date_or_today(requested: Option<&str>) -> Result<NaiveDate, 
 /// only on the issue date: an expired e.firma cannot seal with an earlier date.
 pub(crate) fn signer_valid_today(cer: &[u8]) -> Result<(), Problem> {
     let Ok(certificate) = SignerCertificate::from_der(cer) else { return Ok(()) };
-    let (today, to) = (today_in_mexico(), certificate.not_after().date_naive());
+    let (today, to) = (today_in_mexico(), certifica_core::calendar::date_in_mexico(certificate.not_after()));
     if today > to {
         return Err(Problem::unprocessable(
             "firmante_vencido",
@@ -67,7 +61,8 @@ pub(crate) fn signer_valid_today(cer: &[u8]) -> Result<(), Problem> {
 /// otherwise every student would be refused for the same reason.
 pub(crate) fn within_signer(issue_date: NaiveDate, cer: &[u8]) -> Result<(), Problem> {
     let Ok(certificate) = SignerCertificate::from_der(cer) else { return Ok(()) };
-    let (from, to) = (certificate.not_before().date_naive(), certificate.not_after().date_naive());
+    let mexico = certifica_core::calendar::date_in_mexico;
+    let (from, to) = (mexico(certificate.not_before()), mexico(certificate.not_after()));
     if issue_date < from {
         return Err(Problem::unprocessable(
             "fecha_anterior_al_firmante",

@@ -21,11 +21,9 @@ use crate::{Adapters, Api, Problem};
 use certifica_core::jobs::{FAILED, IN_ZIP, Job, JobChunk, JobProblem, JobResult, JobStatus, JobWork, count};
 use certifica_core::ports::{AuditStore, InstitutionStore, JobQueue, JobStore, Mailer, StoreError, StoreResult};
 use certifica_core::records::{Actor, AuditAction, CertificateRecord, Tenant};
-use futures_util::StreamExt;
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The queue of a set of adapters that queues nothing (the functions that
 /// answer inline only): a job cannot start there.
@@ -58,8 +56,7 @@ impl<X: Adapters> Api<X> {
 }
 
 /// Students worked between two looks at the job: a cancellation stops a
-/// chunk at most this many students after it was asked (issuing: plus the
-/// few already in flight, which finish).
+/// chunk at most this many students after it was asked.
 const BETWEEN_LOOKS: usize = 5;
 
 /// The address of a job.
@@ -454,37 +451,15 @@ impl<X: Adapters> Work<'_, X> {
             return Ok((Flow::Later(e.to_string()), None));
         }
         let session = &session;
-        // Each student issued and its result recorded in one future, several
-        // at once without pause: a student's records overlap the others'
-        // work. The job is looked at every few students; once it is
-        // cancelled, what has not started is not started.
-        let stop = AtomicBool::new(false);
-        let stop = &stop;
-        let students: Vec<_> = todo
-            .iter()
-            .map(|m| async move {
-                if stop.load(Ordering::Relaxed) {
-                    return Ok(None);
+        let flow = self
+            .in_groups(todo, |students| async move {
+                let mut outcomes = Vec::new();
+                for o in session.issue_all(&students, issue_date).await {
+                    outcomes.push(passing(self.own_stamp(o).await));
                 }
-                let outcome = passing(self.own_stamp(session.issue_one(m, issue_date).await).await);
-                self.record(std::slice::from_ref(&outcome)).await.map(Some)
+                outcomes
             })
-            .collect();
-        let mut worked = futures_util::stream::iter(students).buffered(session.at_once(todo.len()));
-        let (mut done, mut later) = (0, None);
-        while let Some(recorded) = worked.next().await {
-            let Some(cause) = recorded? else { continue };
-            later = later.or(cause);
-            done += 1;
-            if done % BETWEEN_LOOKS == 0 && !stop.load(Ordering::Relaxed) && self.cancelled().await? {
-                stop.store(true, Ordering::Relaxed);
-            }
-        }
-        let flow = match later {
-            Some(cause) => Flow::Later(cause),
-            None if stop.load(Ordering::Relaxed) && done < todo.len() => Flow::Cancelled,
-            None => Flow::Done,
-        };
+            .await?;
         Ok((flow, Some(session.timings.server_timing())))
     }
 

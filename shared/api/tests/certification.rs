@@ -578,7 +578,8 @@ async fn an_expired_efirma_cannot_seal_by_choosing_an_earlier_issue_date() {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("firmante_vencido")),
         "{answer}"
     );
-    assert!(answer["detail"].as_str().unwrap().contains("venció el 2021-01-01"), "{answer}");
+    // It ended at 00:00 UTC on 2021-01-01: the evening of 2020-12-31 in Mexico.
+    assert!(answer["detail"].as_str().unwrap().contains("venció el 2020-12-31"), "{answer}");
     assert_eq!(credits(&f, "uva").await, 5, "nothing sealed nor held");
 }
 

@@ -10,6 +10,7 @@
 //! service that signs on request. aws-lc-rs is constant-time and already in
 //! the AWS SDK's TLS stack.
 
+use crate::calendar::date_in_mexico;
 use crate::curp::Curp;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, KeyPair, RsaKeyPair, UnparsedPublicKey};
@@ -221,9 +222,10 @@ impl SignerCertificate {
         self.not_after
     }
 
-    /// Whether `date` falls within the validity window (whole days).
+    /// Whether `date` falls within the validity window (whole days of
+    /// Mexico's calendar, the one issue dates are in).
     pub fn check_valid_on(&self, date: NaiveDate) -> Result<(), EfirmaError> {
-        let (from, to) = (self.not_before.date_naive(), self.not_after.date_naive());
+        let (from, to) = (date_in_mexico(self.not_before), date_in_mexico(self.not_after));
         if date < from || date > to {
             return Err(EfirmaError::NotValidOn { number: self.number.value.clone(), date, from, to });
         }

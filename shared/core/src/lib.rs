@@ -19,6 +19,7 @@
 //! with 3DES/HMAC-SHA1 or AES) and `x509-cert` reads the `.cer`.
 
 pub mod cadena;
+pub mod calendar;
 pub mod catalogs;
 pub mod checks;
 pub mod curp;

@@ -48,15 +48,11 @@ pub struct SignerCas {
     cas: Vec<TrustedCa>,
 }
 
-/// The date of `t` in Mexico (UTC−6 all year), the zone of the `today`
-/// it is compared with: a CA issued this evening in Mexico, already
-/// tomorrow in UTC, is valid today.
+/// The date of `t` in Mexico, the calendar of the `today` it is compared with.
 fn unix_date(t: &x509_cert::time::Time) -> NaiveDate {
-    let instant = DateTime::<Utc>::from_timestamp(t.to_unix_duration().as_secs() as i64, 0).unwrap_or_default();
-    match chrono::FixedOffset::west_opt(6 * 3600) {
-        Some(mexico) => instant.with_timezone(&mexico).date_naive(),
-        None => instant.date_naive(),
-    }
+    crate::calendar::date_in_mexico(
+        DateTime::<Utc>::from_timestamp(t.to_unix_duration().as_secs() as i64, 0).unwrap_or_default(),
+    )
 }
 
 impl SignerCas {

@@ -66,7 +66,9 @@ fn validity_on_the_issue_date_and_the_responsable_curp_are_checked() {
     assert!(expired.check_usable(date("2020-06-30"), &signer).is_ok());
     let good = f.aes.load();
     assert!(good.check_usable(date("2026-07-15"), &signer).is_ok());
-    assert!(matches!(good.check_usable(date("2023-12-31"), &signer), Err(EfirmaError::NotValidOn { .. })));
+    // Valid from 2024-01-01 00:00 UTC: the evening of 2023-12-31 in Mexico, whose calendar issue dates are in.
+    assert!(good.check_usable(date("2023-12-31"), &signer).is_ok());
+    assert!(matches!(good.check_usable(date("2023-12-30"), &signer), Err(EfirmaError::NotValidOn { .. })));
     assert!(matches!(good.check_usable(date("2026-07-15"), &other), Err(EfirmaError::CurpMismatch { .. })));
     let msg = good.check_usable(date("2026-07-15"), &other).unwrap_err().to_string();
     assert!(msg.contains(SIGNER_CURP) && msg.contains(OTHER_CURP), "{msg}");

@@ -146,18 +146,18 @@ impl<'a, X: Adapters> Session<'a, X> {
     /// Issues every student of `students` on `issue_date` (sorted, distinct),
     /// several at once when there are credits for all of them.
     pub async fn issue_all(&self, students: &[String], issue_date: NaiveDate) -> Vec<Outcome> {
+        // A registered e.firma that does not open refuses every student the same way.
+        if let Some(Key::Unusable(e)) = self.signer.map(|s| &s.key) {
+            let p = IssueProblem::Signer(e.clone());
+            return students.iter().map(|m| Outcome::one(m, Status::Rechazado, p.code(), p.to_string())).collect();
+        }
+        // With fewer credits than students, one at a time: the rules then
+        // refuse exactly the last ones of the selection, before sealing them.
+        let enough = self.credits_hint() >= students.len() as u64;
+        let at_once = if enough || !self.stamp { ISSUE_CONCURRENCY } else { 1 };
         // Collected first: a closure inside the stream would make the handler's future lose `Send`.
         let issues: Vec<_> = students.iter().map(|m| self.issue_one(m, issue_date)).collect();
-        futures_util::stream::iter(issues).buffered(self.at_once(students.len())).collect().await
-    }
-
-    /// How many of `students` students may be issued at once: several when
-    /// there are credits for all of them; with fewer credits than
-    /// students, one at a time, so the rules refuse exactly the last ones
-    /// of the selection, before sealing them.
-    pub fn at_once(&self, students: usize) -> usize {
-        let enough = self.credits_hint() >= students as u64;
-        if enough || !self.stamp { ISSUE_CONCURRENCY } else { 1 }
+        futures_util::stream::iter(issues).buffered(at_once).collect().await
     }
 
     /// Starts the session's credit hint and plans from the records (a batch
@@ -174,13 +174,7 @@ impl<'a, X: Adapters> Session<'a, X> {
         Ok(())
     }
 
-    /// Issues one student; any failure is its outcome.
-    pub async fn issue_one(&self, matricula: &str, issue_date: NaiveDate) -> Outcome {
-        // A registered e.firma that does not open refuses every student the same way.
-        if let Some(Key::Unusable(e)) = self.signer.map(|s| &s.key) {
-            let p = IssueProblem::Signer(e.clone());
-            return Outcome::one(matricula, Status::Rechazado, p.code(), p.to_string());
-        }
+    async fn issue_one(&self, matricula: &str, issue_date: NaiveDate) -> Outcome {
         match self.issue_student(matricula, issue_date).await {
             Ok(outcome) => outcome,
             Err(e) => {

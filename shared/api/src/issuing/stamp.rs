@@ -1,8 +1,8 @@
 //! A certificate's way from sealed to stamped: record it Sellado holding a
-//! credit (one write), ask the authority, keep its answer (the stamped XML,
-//! under a key derived from the certificate) and the PDF, both stored
-//! before the commit, and commit the stamp with the credit in one
-//! transaction — or give the credit back and record the authority's message. A stamp kept by an attempt that
+//! credit (one write), ask the authority, keep its answer (the stamped XML, under a key
+//! derived from the certificate) before anything else, store the PDF, and
+//! commit the stamp with the credit in one transaction — or give the credit
+//! back and record the authority's message. A stamp kept by an attempt that
 //! died before its commit is found and committed by the next attempt or the
 //! expiry sweep: the authority is never asked twice for one certificate.
 
@@ -269,6 +269,24 @@ impl<X: Adapters> Session<'_, X> {
             }
         };
         let (xml_name, pdf_name) = (format!("{}.xml", certificate.id), format!("{}.pdf", certificate.id));
+        // The authority's answer is kept first, under a key derived from the
+        // certificate: whatever fails after this, the next attempt commits it.
+        let xml_key = match kept {
+            Kept::Already => ArtifactKind::StampedXml.key(&xml_name),
+            Kept::Not => {
+                let bytes = stamped.xml.clone().into_bytes();
+                let put = api.artifacts.put(t, ArtifactKind::StampedXml, &xml_name, bytes, "application/xml");
+                match timed!(self.timings, Stage::Documents, put) {
+                    Ok(stored) => stored.key,
+                    Err(e) => {
+                        // Not kept: the hold expires and its credit comes back; asked
+                        // again, the authority answers the same authentication.
+                        tracing::error!(certificate = %certificate.id, folio = %stamped.folio_digital, error = %e, "stamped document not kept");
+                        return Err(e);
+                    }
+                }
+            }
+        };
         let pdf = self.timings.time(Stage::Pdf, || {
             let dec = Dec::parse(&stamped.xml)
                 .map_err(|e| StoreError::Invalid(format!("la autoridad devolvió un XML ilegible: {e}")))?;
@@ -278,42 +296,10 @@ impl<X: Adapters> Session<'_, X> {
                 logo: None,
             };
             api.render_pdf(&dec, &options).map_err(|e| StoreError::Invalid(e.to_string()))
-        });
-        // The authority's answer is kept under a key derived from the
-        // certificate before the commit, alongside the PDF (one wait for
-        // both; alone when the PDF could not be made): whatever fails once
-        // it is kept, the next attempt commits it.
-        let keep_xml = async {
-            match kept {
-                Kept::Already => Ok(ArtifactKind::StampedXml.key(&xml_name)),
-                Kept::Not => {
-                    let bytes = stamped.xml.clone().into_bytes();
-                    let put = api.artifacts.put(t, ArtifactKind::StampedXml, &xml_name, bytes, "application/xml");
-                    put.await.map(|stored| stored.key)
-                }
-            }
-        };
-        let store_pdf = async {
-            match pdf {
-                Ok(pdf) => {
-                    api.artifacts.put(t, ArtifactKind::Pdf, &pdf_name, pdf, "application/pdf").await.map(|s| s.key)
-                }
-                Err(e) => Err(e),
-            }
-        };
-        let (xml_key, pdf_key) =
-            timed!(self.timings, Stage::Documents, futures_util::future::join(keep_xml, store_pdf));
-        let xml_key = match xml_key {
-            Ok(key) => key,
-            Err(e) => {
-                // Not kept: the hold expires and its credit comes back; asked
-                // again, the authority answers the same authentication.
-                tracing::error!(certificate = %certificate.id, folio = %stamped.folio_digital, error = %e, "stamped document not kept");
-                return Err(e);
-            }
-        };
-        let pdf_key = match pdf_key {
-            Ok(key) => key,
+        })?;
+        let put = api.artifacts.put(t, ArtifactKind::Pdf, &pdf_name, pdf, "application/pdf");
+        let pdf_key = match timed!(self.timings, Stage::Documents, put) {
+            Ok(stored) => stored.key,
             Err(e) => {
                 // The stamp is kept: the retry or the sweep commits it.
                 tracing::error!(certificate = %certificate.id, folio = %stamped.folio_digital, error = %e, "PDF not stored; the kept stamp waits for its commit");
