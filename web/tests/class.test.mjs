@@ -67,12 +67,18 @@ after(async () => {
   await server?.stop();
 });
 
-it('una selección de 120 alumnos se emite como un trabajo con barra de progreso y termina con 120 timbrados', async () => {
+/** A new page on the certification view, the cycle's table shown. */
+async function openCycle() {
   const page = await newPage(browser);
   await page.goto(server.link);
   await page.locator('#f-ciclo option').first().waitFor({ state: 'attached' });
   await page.getByRole('button', { name: 'Ver detalles' }).click();
   await page.locator('#conteos strong').waitFor();
+  return page;
+}
+
+it('una selección de 120 alumnos se emite como un trabajo con barra de progreso y termina con 120 timbrados', async () => {
+  const page = await openCycle();
   await page.getByLabel('Grupo').selectOption('8Z');
   await page.waitForFunction(() => /^120 alumnos/.test(document.querySelector('#conteos').textContent));
   await page.getByRole('checkbox', { name: 'Seleccionar todos los alumnos de la página' }).check();
@@ -109,11 +115,7 @@ it('una selección de 120 alumnos se emite como un trabajo con barra de progreso
 });
 
 it('el zip de un ciclo grande se prepara como un trabajo, se descarga y se avisa por correo', async () => {
-  const page = await newPage(browser);
-  await page.goto(server.link);
-  await page.locator('#f-ciclo option').first().waitFor({ state: 'attached' });
-  await page.getByRole('button', { name: 'Ver detalles' }).click();
-  await page.locator('#conteos strong').waitFor();
+  const page = await openCycle();
   await page.getByText('Descargar', { exact: true }).click();
   const [download] = await Promise.all([
     page.waitForEvent('download', { timeout: 120_000 }),
