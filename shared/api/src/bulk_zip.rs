@@ -159,16 +159,26 @@ pub(crate) async fn link_answer<X: Adapters>(
     rows: usize,
     extra: Value,
 ) -> Result<Response<Bytes>, Problem> {
-    let url = api.artifacts.link(tenant, key, chrono::Duration::minutes(LINK_MINUTES)).await?;
-    let mut answer = json!({
-        "certificates": rows,
-        "url": url,
-        "expiresAt": Utc::now() + chrono::Duration::minutes(LINK_MINUTES),
-    });
-    if let (Some(answer), Value::Object(extra)) = (answer.as_object_mut(), extra) {
-        answer.extend(extra);
+    let mut fields = json!({ "certificates": rows });
+    if let (Some(fields), Value::Object(extra)) = (fields.as_object_mut(), extra) {
+        fields.extend(extra);
     }
-    Ok(json_response(StatusCode::OK, &answer))
+    Ok(json_response(StatusCode::OK, &link(api, tenant, key, fields).await?))
+}
+
+/// A short-lived link to `key` (`url`, `expiresAt`), with `extra` fields.
+pub(crate) async fn link<X: Adapters>(
+    api: &Api<X>,
+    tenant: &Tenant,
+    key: &str,
+    extra: Value,
+) -> Result<Value, Problem> {
+    let url = api.artifacts.link(tenant, key, chrono::Duration::minutes(LINK_MINUTES)).await?;
+    let mut link = json!({ "url": url, "expiresAt": Utc::now() + chrono::Duration::minutes(LINK_MINUTES) });
+    if let (Some(link), Value::Object(extra)) = (link.as_object_mut(), extra) {
+        link.extend(extra);
+    }
+    Ok(link)
 }
 
 /// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, or a

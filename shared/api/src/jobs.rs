@@ -64,6 +64,11 @@ pub fn job_url(id: &str) -> String {
     format!("/v1/jobs/{id}")
 }
 
+/// The address that answers a finished download job's zip.
+fn job_download_url(id: &str) -> String {
+    format!("{}/download", job_url(id))
+}
+
 /// Queues `students` (sorted, each once) as a job of `work`, and answers
 /// 202 with its address. Should the queue refuse part of it, the job is
 /// cancelled (what was queued finds it so and does nothing) and the
@@ -126,7 +131,7 @@ pub(crate) fn job_json(job: &Job) -> Value {
     };
     // A finished download's zip: a fresh short-lived link at this address.
     let download = matches!(job.work, JobWork::Download { .. } if job.status() == JobStatus::Terminado)
-        .then(|| format!("{}/download", job_url(&job.id)));
+        .then(|| job_download_url(&job.id));
     json!({
         "id": job.id,
         "kind": job.work.kind(),
@@ -268,6 +273,7 @@ impl<X: Adapters> Api<X> {
             JobWork::Issue { issue_date } => work.issue(&todo, *issue_date).await?,
             JobWork::Email => (work.email(&todo).await?, None),
             JobWork::Cancel { motive, reason } => (work.cancel(&todo, motive, reason.as_deref()).await?, None),
+            // Worked whole by work_download, above.
             JobWork::Download { .. } => (Flow::Done, None),
         };
         let report = ChunkReport { worked: todo.len(), timing };
@@ -340,7 +346,7 @@ impl<X: Adapters> Api<X> {
                 school: &job.school_id,
                 cycle: &job.cycle_id,
                 certificates,
-                job_url: &format!("{}/download", job_url(&job.id)),
+                job_url: &job_download_url(&job.id),
             },
         );
         self.pace_mail().await;

@@ -3,7 +3,7 @@
 //! certificates (all plans: timbrados, and sellados or cancelados when
 //! asked; XML and PDF or XML only) with a CSV manifest, as one zip.
 
-use crate::bulk_zip::{BulkZip, LINK_MINUTES, link_answer};
+use crate::bulk_zip::{self, BulkZip, link_answer};
 use crate::jobs::{self, visible_job};
 use crate::lookup::{CyclePages, document, latest_certificate};
 use crate::problem::json_response;
@@ -15,7 +15,6 @@ use certifica_core::identity::{Identity, Permission};
 use certifica_core::jobs::{IN_ZIP, Job, JobStatus, JobWork};
 use certifica_core::ports::{ArtifactKind, ArtifactStore, JobStore, StudentStore};
 use certifica_core::records::{Actor, CertificateRecord, CertificateStatus, Tenant};
-use chrono::Utc;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use http::{Request, StatusCode, header};
@@ -122,16 +121,12 @@ async fn download_one<X: Adapters>(
 
 /// A short-lived link to `key` (with `extra` fields): as JSON, or as a redirect.
 async fn link_or_redirect<X: Adapters>(api: &Api<X>, t: &Tenant, key: &str, json: bool, extra: Value) -> Answer {
-    let url = api.artifacts.link(t, key, chrono::Duration::minutes(LINK_MINUTES)).await?;
-    let mut link = json!({ "url": url, "expiresAt": Utc::now() + chrono::Duration::minutes(LINK_MINUTES) });
-    if let (Some(link), Value::Object(extra)) = (link.as_object_mut(), extra) {
-        link.extend(extra);
-    }
+    let link = bulk_zip::link(api, t, key, extra).await?;
     if json {
         return Ok(json_response(StatusCode::OK, &link));
     }
     let mut response = json_response(StatusCode::FOUND, &link);
-    if let Ok(v) = http::HeaderValue::from_str(&url) {
+    if let Some(v) = link["url"].as_str().and_then(|url| http::HeaderValue::from_str(url).ok()) {
         response.headers_mut().insert(header::LOCATION, v);
     }
     Ok(response)
@@ -297,14 +292,8 @@ async fn download_all<X: Adapters>(
     id.require(school, Permission::Ver)?;
     let contents = Contents::of(request)?;
     let t = id.tenant();
-    let empty =
-        || Problem::not_found("sin_certificados", format!("no hay certificados emitidos en {school}, ciclo {cycle}"));
-    // The certificates it takes, read first (records only, no documents).
-    let mut taken = Vec::new();
-    let mut pages = CyclePages::new(&api.records, t, school, cycle, 100);
-    while let Some(page) = pages.next().await? {
-        taken.extend(page.into_iter().filter(|c| contents.of_certificate(c).is_some()));
-    }
+    let empty = || no_certificates(school, cycle);
+    let taken = taken(api, t, school, cycle, &contents).await?;
     if taken.is_empty() {
         return Err(empty());
     }
@@ -316,7 +305,9 @@ async fn download_all<X: Adapters>(
         return link_answer(api, t, &key, taken.len(), json!({ "reused": true })).await;
     }
     if taken.len() > api.config.inline_download_limit {
-        return download_job(api, t, school, cycle, &contents, name, taken.len(), actor).await;
+        let statuses = contents.statuses.iter().map(|s| s.as_str().to_string()).collect();
+        let work = JobWork::Download { pdf: contents.pdf, statuses, zip: name };
+        return download_job(api, t, (school, cycle), work, taken.len(), actor).await;
     }
     let (zip, filled) = build_zip(api, t, &name, &contents, &taken).await?;
     zip.conclude(filled, empty, json!({ "reused": false })).await
@@ -324,28 +315,19 @@ async fn download_all<X: Adapters>(
 
 /// A large cycle's zip as a job (one message; the worker builds it): the
 /// job already preparing this very zip, if one is, or a new one.
-#[allow(clippy::too_many_arguments)]
 async fn download_job<X: Adapters>(
     api: &Api<X>,
     t: &Tenant,
-    school: &str,
-    cycle: &str,
-    contents: &Contents,
-    zip: String,
+    (school, cycle): (&str, &str),
+    work: JobWork,
     certificates: usize,
     actor: &Actor,
 ) -> Answer {
-    let preparing = api
-        .records
-        .cycle_jobs(t, school, cycle, RECENT_JOBS)
-        .await?
-        .into_iter()
-        .find(|j| !j.status().is_final() && matches!(&j.work, JobWork::Download { zip: z, .. } if *z == zip));
-    if let Some(job) = preparing {
-        return Ok(jobs::accepted(&job));
+    let recent = api.records.cycle_jobs(t, school, cycle, RECENT_JOBS).await?;
+    // The same name is the same zip: the same parameters over the same certificates.
+    if let Some(job) = recent.iter().find(|j| !j.status().is_final() && j.work == work) {
+        return Ok(jobs::accepted(job));
     }
-    let statuses = contents.statuses.iter().map(|s| s.as_str().to_string()).collect();
-    let work = JobWork::Download { pdf: contents.pdf, statuses, zip };
     let job = Job::new(uuid::Uuid::new_v4().to_string(), school, cycle, work, certificates, actor.clone());
     let chunks = job.chunks_of(t, &[]);
     jobs::queue_job(api, t, job, &chunks, actor).await
@@ -363,19 +345,30 @@ pub(crate) async fn zip_for_job<X: Adapters>(
 ) -> Result<usize, Problem> {
     let statuses = statuses.iter().filter_map(|s| CertificateStatus::parse(s)).collect();
     let contents = Contents { pdf, statuses };
+    let taken = taken(api, t, &job.school_id, &job.cycle_id, &contents).await?;
+    let (zip, filled) = build_zip(api, t, name, &contents, &taken).await?;
+    Ok(zip.store(filled, || no_certificates(&job.school_id, &job.cycle_id)).await?.1)
+}
+
+/// The certificates of the school and cycle a zip as `contents` asks takes,
+/// in matrícula order (records only, no documents).
+async fn taken<X: Adapters>(
+    api: &Api<X>,
+    t: &Tenant,
+    school: &str,
+    cycle: &str,
+    contents: &Contents,
+) -> Result<Vec<CertificateRecord>, Problem> {
     let mut taken = Vec::new();
-    let mut pages = CyclePages::new(&api.records, t, &job.school_id, &job.cycle_id, 100);
+    let mut pages = CyclePages::new(&api.records, t, school, cycle, 100);
     while let Some(page) = pages.next().await? {
         taken.extend(page.into_iter().filter(|c| contents.of_certificate(c).is_some()));
     }
-    let empty = || {
-        Problem::not_found(
-            "sin_certificados",
-            format!("no hay certificados emitidos en {}, ciclo {}", job.school_id, job.cycle_id),
-        )
-    };
-    let (zip, filled) = build_zip(api, t, name, &contents, &taken).await?;
-    Ok(zip.store(filled, empty).await?.1)
+    Ok(taken)
+}
+
+fn no_certificates(school: &str, cycle: &str) -> Problem {
+    Problem::not_found("sin_certificados", format!("no hay certificados emitidos en {school}, ciclo {cycle}"))
 }
 
 /// Writes the zip of `taken` as `contents` asks; what went wrong, if anything, is for
