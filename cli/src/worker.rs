@@ -12,7 +12,8 @@ use std::time::Duration;
 /// How long a taken chunk is the worker's (as the SQS visibility timeout):
 /// well above what a chunk of 25 takes.
 const LEASE: Duration = Duration::from_secs(6 * 60);
-/// How often an idle worker looks at the queue.
+/// How often an idle worker looks at the queue when no job is queued
+/// meanwhile (a chunk released for later comes back by time).
 const IDLE: Duration = Duration::from_millis(200);
 
 /// The wait before a chunk that asked to be retried is taken again.
@@ -22,11 +23,16 @@ fn backoff(deliveries: u32) -> Duration {
 
 /// Works the queue for ever (one loop per call; the server runs one per core).
 pub async fn work<X: Adapters>(api: &Api<X>, queue: &LocalRecords) {
+    let queued = queue.chunks_queued();
     loop {
+        // Listening before looking: a job queued in between still wakes this worker.
+        let notified = queued.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
         let taken = match queue.take_chunk(LEASE).await {
             Ok(Some(taken)) => taken,
             Ok(None) => {
-                tokio::time::sleep(IDLE).await;
+                let _ = tokio::time::timeout(IDLE, notified).await;
                 continue;
             }
             Err(e) => {

@@ -56,8 +56,10 @@ impl<X: Adapters> Api<X> {
 }
 
 /// Students worked between two looks at the job: a cancellation stops a
-/// chunk at most this many students after it was asked.
-const BETWEEN_LOOKS: usize = 5;
+/// chunk at most this many students after it was asked. Twice the
+/// students issued at once, so a group keeps them all busy until its last
+/// round; its results are then recorded in one write.
+const BETWEEN_LOOKS: usize = 8;
 
 /// The address of a job.
 pub fn job_url(id: &str) -> String {
@@ -377,12 +379,13 @@ impl<X: Adapters> Work<'_, X> {
         Ok(job.is_none_or(|j| j.cancelled_at.is_some()))
     }
 
-    /// Records `outcomes`; what can succeed later is kept back (or failed,
-    /// on the last delivery). The cause of the first kept back, if any.
+    /// Records `outcomes` in one write; what can succeed later is kept back
+    /// (or failed, on the last delivery). The cause of the first kept back, if any.
     async fn record(&self, outcomes: &[Outcome]) -> Result<Option<String>, RetryChunk> {
         let mut later = None;
+        let mut results = Vec::with_capacity(outcomes.len());
         for o in outcomes {
-            let result = match o.retry {
+            results.push(match o.retry {
                 Retry::Later if !self.last_delivery => {
                     later.get_or_insert_with(|| {
                         o.problem().map_or_else(|| o.status.to_string(), |p| format!("{}: {}", p.code, p.detail))
@@ -391,8 +394,10 @@ impl<X: Adapters> Work<'_, X> {
                 }
                 Retry::Later => result_of(o, FAILED),
                 Retry::Pointless => result_of(o, o.status.as_str()),
-            };
-            self.api.records.record_result(self.t, &self.job.id, &result).await.map_err(|e| self.retry(e))?;
+            });
+        }
+        if !results.is_empty() {
+            self.api.records.record_results(self.t, &self.job.id, &results).await.map_err(|e| self.retry(e))?;
         }
         Ok(later)
     }

@@ -110,7 +110,7 @@ async fn a_large_selection_is_a_job_each_student_worked_once_under_redelivery() 
         folio_digital: None,
         problems: vec![],
     };
-    assert!(f.api.records().record_result(&t, &id, &earlier).await.unwrap());
+    assert_eq!(f.api.records().record_results(&t, &id, &[earlier]).await.unwrap(), 1);
     f.api.work_chunk(&chunks[1].chunk, false).await.unwrap();
     let skipped = f.api.records().student_certificates(&t, "norte", "2026", &first).await.unwrap();
     assert!(skipped.is_empty(), "a student with a result is not worked again");

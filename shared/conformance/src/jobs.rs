@@ -39,11 +39,10 @@ pub async fn a_job_counts_each_student_and_chunk_once<S: JobStore>(s: &S) {
     // The first chunk: 25 students, one of them delivered twice.
     let first: Vec<JobResult> =
         (0..25).map(|n| result(&format!("A{n:03}"), if n < 20 { "timbrado" } else { "rechazado" })).collect();
-    for r in &first {
-        assert!(s.record_result(&t, &job.id, r).await.expect("record"));
-    }
+    assert_eq!(s.record_results(&t, &job.id, &first).await.expect("record"), 25);
     let again = result("A003", "omitido");
-    assert!(!s.record_result(&t, &job.id, &again).await.expect("record again"), "a result is recorded once");
+    let recorded_again = s.record_results(&t, &job.id, std::slice::from_ref(&again)).await.expect("record again");
+    assert_eq!(recorded_again, 0, "a result is recorded once");
     let kept = s.results_between(&t, &job.id, "A000", "A024").await.expect("between");
     assert_eq!(kept, first, "the first result stays, in matrícula order");
     assert_eq!(s.results_between(&t, &job.id, "A010", "A012").await.expect("between").len(), 3, "inclusive range");
@@ -57,12 +56,15 @@ pub async fn a_job_counts_each_student_and_chunk_once<S: JobStore>(s: &S) {
     assert_eq!(j.status(), JobStatus::EnProceso);
 
     // The last chunk, with a student that failed on every attempt.
-    let second: Vec<JobResult> = (25..30).map(|n| result(&format!("A{n:03}"), "timbrado")).collect();
-    let failed = result("A029", FAILED);
-    for r in second.iter().take(4).chain([&failed]) {
-        assert!(s.record_result(&t, &job.id, r).await.expect("record"));
-    }
+    let second: Vec<JobResult> =
+        (25..29).map(|n| result(&format!("A{n:03}"), "timbrado")).chain([result("A029", FAILED)]).collect();
+    // An earlier delivery recorded two; the next records the other three,
+    // and a student listed twice counts once (the first kept).
+    assert_eq!(s.record_results(&t, &job.id, &second[..2]).await.expect("record"), 2);
+    let redelivered: Vec<JobResult> = second.iter().cloned().chain([result("A027", "omitido")]).collect();
+    assert_eq!(s.record_results(&t, &job.id, &redelivered).await.expect("record the rest"), 3);
     let recorded = s.results_between(&t, &job.id, "A025", "A029").await.expect("between");
+    assert_eq!(recorded, second);
     assert!(s.finish_chunk(&t, &job.id, 1, &count(&recorded)).await.expect("finish"));
     let j = s.job(&t, &job.id).await.expect("read").expect("job");
     assert_eq!((j.done, j.chunks_done), (30, 2));
@@ -83,7 +85,14 @@ pub async fn a_job_counts_each_student_and_chunk_once<S: JobStore>(s: &S) {
     // Unknown jobs.
     assert!(s.job(&t, "otro").await.expect("read").is_none());
     assert!(matches!(s.start_job(&t, "otro").await, Err(StoreError::NotFound(_))));
-    assert!(matches!(s.record_result(&t, "otro", &again).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(s.record_results(&t, "otro", &[again]).await, Err(StoreError::NotFound(_))));
+
+    // More results at once than one DynamoDB transaction holds.
+    let large = issue_job(&uuid::Uuid::new_v4().to_string(), "2025-2026", 150);
+    s.create_job(&t, &large).await.expect("create");
+    let many: Vec<JobResult> = (0..150).map(|n| result(&format!("C{n:03}"), "timbrado")).collect();
+    assert_eq!(s.record_results(&t, &large.id, &many).await.expect("record many"), 150);
+    assert_eq!(s.results_between(&t, &large.id, "C000", "C149").await.expect("between"), many);
     assert!(matches!(s.finish_chunk(&t, "otro", 0, &count(&first)).await, Err(StoreError::NotFound(_))));
     assert!(matches!(s.cancel_job(&t, "otro", &by("u-1")).await, Err(StoreError::NotFound(_))));
 }
@@ -105,7 +114,7 @@ pub async fn a_cancelled_job_stays_cancelled_and_tenants_never_see_each_others_j
     let finished = issue_job(&uuid::Uuid::new_v4().to_string(), "2025-2026", 1);
     s.create_job(&t, &finished).await.expect("create");
     let one = [result("B001", "timbrado")];
-    s.record_result(&t, &finished.id, &one[0]).await.expect("record");
+    s.record_results(&t, &finished.id, &one).await.expect("record");
     s.finish_chunk(&t, &finished.id, 0, &count(&one)).await.expect("finish");
     let after = s.cancel_job(&t, &finished.id, &by("u-2")).await.expect("cancel");
     assert_eq!(after.status(), JobStatus::Terminado);
@@ -123,6 +132,6 @@ pub async fn a_cancelled_job_stays_cancelled_and_tenants_never_see_each_others_j
     assert!(s.job(&stranger, &job.id).await.expect("read").is_none(), "another tenant's job is unknown");
     assert!(s.cycle_jobs(&stranger, "esc-1", "2025-2026", 10).await.expect("list").is_empty());
     assert!(matches!(s.cancel_job(&stranger, &job.id, &by("u-9")).await, Err(StoreError::NotFound(_))));
-    assert!(matches!(s.record_result(&stranger, &job.id, &one[0]).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(s.record_results(&stranger, &job.id, &one).await, Err(StoreError::NotFound(_))));
     assert!(s.results_between(&stranger, &finished.id, "A", "Z").await.expect("between").is_empty());
 }

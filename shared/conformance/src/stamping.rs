@@ -194,7 +194,7 @@ impl<T: JobStore> JobStore for Faulty<T> {
         fn job(&self, t: &Tenant, id: &str) -> StoreResult<Option<Job>>;
         fn cycle_jobs(&self, t: &Tenant, school: &str, cycle: &str, limit: usize) -> StoreResult<Vec<Job>>;
         fn start_job(&self, t: &Tenant, id: &str) -> StoreResult<()>;
-        fn record_result(&self, t: &Tenant, id: &str, result: &JobResult) -> StoreResult<bool>;
+        fn record_results(&self, t: &Tenant, id: &str, results: &[JobResult]) -> StoreResult<usize>;
         fn results_between(&self, t: &Tenant, id: &str, first: &str, last: &str) -> StoreResult<Vec<JobResult>>;
         fn results_page(&self, t: &Tenant, id: &str, after: Option<&str>, limit: usize) -> StoreResult<(Vec<JobResult>, Option<String>)>;
         fn finish_chunk(&self, t: &Tenant, id: &str, chunk: u32, counts: &std::collections::BTreeMap<String, u32>) -> StoreResult<bool>;

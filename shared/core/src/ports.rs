@@ -361,14 +361,15 @@ pub trait JobStore: Send + Sync {
     /// `NotFound` for an unknown job.
     fn start_job(&self, tenant: &Tenant, id: &str) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Records one student's result unless one is recorded: `true` when
-    /// this call recorded it.
-    fn record_result(
+    /// Records each of `results` whose student has no result yet, all at
+    /// once (one write where the store allows): how many this call
+    /// recorded. A student listed twice counts once, the first kept.
+    fn record_results(
         &self,
         tenant: &Tenant,
         id: &str,
-        result: &JobResult,
-    ) -> impl Future<Output = StoreResult<bool>> + Send;
+        results: &[JobResult],
+    ) -> impl Future<Output = StoreResult<usize>> + Send;
 
     /// The results of the students from `first` to `last` (matrículas,
     /// inclusive), in matrícula order: what a chunk already did.

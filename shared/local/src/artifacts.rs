@@ -2,9 +2,11 @@
 //! that the local server serves (`{base}{token}`, checked by
 //! [`LocalArtifacts::resolve_link`]).
 //!
-//! Layout: `ROOT/{tenant}/{key}/v{000001}` — one file per version, written
-//! to a temporary name and then linked as the next version, so a reader
-//! never sees half a document.
+//! Layout: `ROOT/{tenant}/{key}@v{000001}` — one file per version beside
+//! the other keys of its folder, written to a temporary name and then
+//! linked as the next version, so a reader never sees half a document.
+//! (A folder per key, as folders written before held, cost a directory per
+//! document: see docs/performance.md §2b. Those are still read.)
 
 use aws_lc_rs::hmac;
 use base64::Engine;
@@ -70,31 +72,14 @@ impl LocalArtifacts {
         })
     }
 
-    fn dir(&self, t: &Tenant, key: &str) -> StoreResult<PathBuf> {
+    fn place(&self, t: &Tenant, key: &str) -> StoreResult<Place> {
         check_artifact_name(key)?;
-        Ok(self.root.join(tenant_dir(t)).join(key))
-    }
-
-    fn versions_in(dir: &Path) -> StoreResult<Vec<String>> {
-        let mut versions: Vec<String> = match std::fs::read_dir(dir) {
-            Ok(entries) => entries
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with('v') && n[1..].bytes().all(|b| b.is_ascii_digit()))
-                .collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(unavailable(e)),
+        let legacy = self.root.join(tenant_dir(t)).join(key);
+        let (parent, base) = match key.rsplit_once('/') {
+            Some((dir, base)) => (self.root.join(tenant_dir(t)).join(dir), base.to_string()),
+            None => (self.root.join(tenant_dir(t)), key.to_string()),
         };
-        versions.sort();
-        Ok(versions)
-    }
-
-    fn read(path: &Path) -> StoreResult<Option<Vec<u8>>> {
-        match std::fs::read(path) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(unavailable(e)),
-        }
+        Ok(Place { parent, base, legacy })
     }
 
     /// Checks a link token (the part after the base) as of `now`.
@@ -124,53 +109,138 @@ impl LocalArtifacts {
     /// The bytes a valid link points to.
     pub fn open_link(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Vec<u8>>, LinkError> {
         let target = self.resolve_link(token, now)?;
-        let dir = self.dir(&target.tenant, &target.key).map_err(|_| LinkError::Invalid)?;
-        Self::read(&dir.join(&target.version)).map_err(|_| LinkError::Invalid)
+        let place = self.place(&target.tenant, &target.key).map_err(|_| LinkError::Invalid)?;
+        place.read(&target.version).map_err(|_| LinkError::Invalid)
     }
 }
 
-/// Links the finished temporary file `part` as the next version in `dir`
-/// (a hard link fails if the name exists, so two writers never share one).
-fn publish(dir: &Path, part: &Path, key: String) -> StoreResult<StoredArtifact> {
-    let mut n = LocalArtifacts::versions_in(dir)?.last().and_then(|v| v[1..].parse::<u64>().ok()).unwrap_or(0);
-    let stored = loop {
-        n += 1;
-        let version = format!("v{n:06}");
-        match std::fs::hard_link(part, dir.join(&version)) {
-            Ok(()) => break StoredArtifact { key, version },
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+/// Where one key's versions live: `{parent}/{base}@v000001`, … (`@` is
+/// never in a key, so no key's file is another's), or, in folders written
+/// before this layout, `{legacy}/v000001`, … (one folder per key: a new
+/// version of such a key continues its numbering in the new layout).
+#[derive(Debug, Clone)]
+struct Place {
+    parent: PathBuf,
+    base: String,
+    legacy: PathBuf,
+}
+
+fn is_version(v: &str) -> bool {
+    v.len() > 1 && v.starts_with('v') && v[1..].bytes().all(|b| b.is_ascii_digit())
+}
+
+fn number(v: &str) -> u64 {
+    v[1..].parse().unwrap_or(0)
+}
+
+impl Place {
+    fn file(&self, version: &str) -> PathBuf {
+        self.parent.join(format!("{}@{version}", self.base))
+    }
+
+    /// Every version, oldest first. New-layout versions are numbered one
+    /// after another from the last legacy one (publish never leaves a
+    /// gap), so they are found by looking up the next name until one is
+    /// missing rather than by listing a folder shared with other keys.
+    fn versions(&self) -> StoreResult<Vec<String>> {
+        let mut versions: Vec<String> = match std::fs::read_dir(&self.legacy) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| is_version(n))
+                .collect(),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+                Vec::new()
+            }
             Err(e) => return Err(unavailable(e)),
+        };
+        versions.sort();
+        let mut n = versions.last().map_or(0, |v| number(v));
+        loop {
+            n += 1;
+            let version = format!("v{n:06}");
+            match std::fs::symlink_metadata(self.file(&version)) {
+                Ok(_) => versions.push(version),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(versions),
+                Err(e) => return Err(unavailable(e)),
+            }
         }
-    };
-    let _ = std::fs::remove_file(part);
-    Ok(stored)
-}
-
-/// Flushes `file` to disk and publishes it; on failure the temporary file goes.
-fn finish_part(dir: &Path, path: &Path, file: std::fs::File, key: String) -> StoreResult<StoredArtifact> {
-    let synced = file.sync_all().map_err(unavailable);
-    drop(file);
-    let stored = synced.and_then(|()| publish(dir, path, key));
-    if stored.is_err() {
-        let _ = std::fs::remove_file(path);
     }
-    stored
+
+    /// One version's bytes (`None`: no such version).
+    fn read(&self, version: &str) -> StoreResult<Option<Vec<u8>>> {
+        if !is_version(version) {
+            return Ok(None);
+        }
+        match read_file(&self.file(version))? {
+            Some(bytes) => Ok(Some(bytes)),
+            None => read_file(&self.legacy.join(version)),
+        }
+    }
+
+    fn latest(&self) -> StoreResult<Option<Vec<u8>>> {
+        match self.versions()?.last() {
+            Some(v) => self.read(v),
+            None => Ok(None),
+        }
+    }
+
+    /// A temporary file for a version being written, beside the versions
+    /// (its folder made on first use).
+    fn part_file(&self) -> StoreResult<(PathBuf, std::fs::File)> {
+        let path = self.parent.join(format!(".{}@part", uuid::Uuid::new_v4()));
+        match crate::private::create_new(&path) {
+            Ok(file) => Ok((path, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                crate::private::create_dir_all(&self.parent).map_err(unavailable)?;
+                Ok((path.clone(), crate::private::create_new(&path).map_err(unavailable)?))
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Links the finished temporary file `part` as the next version (a
+    /// hard link fails if the name exists, so two writers never share one).
+    fn publish(&self, part: &Path, key: String) -> StoreResult<StoredArtifact> {
+        let mut n = self.versions()?.last().map_or(0, |v| number(v));
+        let stored = loop {
+            n += 1;
+            let version = format!("v{n:06}");
+            match std::fs::hard_link(part, self.file(&version)) {
+                Ok(()) => break StoredArtifact { key, version },
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(unavailable(e)),
+            }
+        };
+        let _ = std::fs::remove_file(part);
+        Ok(stored)
+    }
+
+    /// Flushes `file` to disk and publishes it; on failure the temporary file goes.
+    fn finish_part(&self, path: &Path, file: std::fs::File, key: String) -> StoreResult<StoredArtifact> {
+        let synced = file.sync_all().map_err(unavailable);
+        drop(file);
+        let stored = synced.and_then(|()| self.publish(path, key));
+        if stored.is_err() {
+            let _ = std::fs::remove_file(path);
+        }
+        stored
+    }
 }
 
-/// A temporary file for a document being written, beside its versions.
-fn part_file(dir: &Path) -> StoreResult<(PathBuf, std::fs::File)> {
-    crate::private::create_dir_all(dir).map_err(unavailable)?;
-    let path = dir.join(format!(".{}.part", uuid::Uuid::new_v4()));
-    let file = crate::private::create_new(&path).map_err(unavailable)?;
-    Ok((path, file))
+fn read_file(path: &Path) -> StoreResult<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => Ok(None),
+        Err(e) => Err(unavailable(e)),
+    }
 }
 
 /// A document written to a temporary file part by part (the file made at
 /// the first write), linked as the next version when finished; dropped
-/// unfinished, the file goes, and the document's folder too if that left
-/// it empty (bulk zips have a fresh name each).
+/// unfinished, the file goes.
 pub struct LocalWriter {
-    dir: PathBuf,
+    place: Place,
     key: String,
     /// The temporary file and its path, once something was written.
     part: Option<(PathBuf, std::fs::File)>,
@@ -181,21 +251,21 @@ impl ArtifactWriter for LocalWriter {
         use std::io::Write;
         let (_, file) = match &mut self.part {
             Some(part) => part,
-            None => self.part.insert(part_file(&self.dir)?),
+            None => self.part.insert(self.place.part_file()?),
         };
         // A local disk write of one part: short enough for the async thread.
         file.write_all(&bytes).map_err(unavailable)
     }
 
     async fn finish(mut self) -> StoreResult<StoredArtifact> {
-        let (dir, key, part) = (self.dir.clone(), self.key.clone(), self.part.take());
+        let (place, key, part) = (self.place.clone(), self.key.clone(), self.part.take());
         tokio::task::spawn_blocking(move || {
             // Nothing written is an empty document.
             let (path, file) = match part {
                 Some(part) => part,
-                None => part_file(&dir)?,
+                None => place.part_file()?,
             };
-            finish_part(&dir, &path, file, key)
+            place.finish_part(&path, file, key)
         })
         .await
         .map_err(unavailable)?
@@ -211,8 +281,6 @@ impl Drop for LocalWriter {
         if let Some((path, file)) = self.part.take() {
             drop(file);
             let _ = std::fs::remove_file(path);
-            // Fails, as it should, when the folder holds versions.
-            let _ = std::fs::remove_dir(&self.dir);
         }
     }
 }
@@ -229,16 +297,16 @@ impl ArtifactStore for LocalArtifacts {
         _content_type: &str,
     ) -> StoreResult<StoredArtifact> {
         let key = kind.key(name);
-        let dir = self.dir(t, &key)?;
+        let place = self.place(t, &key)?;
         tokio::task::spawn_blocking(move || {
             use std::io::Write;
-            let (path, mut file) = part_file(&dir)?;
+            let (path, mut file) = place.part_file()?;
             if let Err(e) = file.write_all(&bytes) {
                 drop(file);
                 let _ = std::fs::remove_file(&path);
                 return Err(unavailable(e));
             }
-            finish_part(&dir, &path, file, key)
+            place.finish_part(&path, file, key)
         })
         .await
         .map_err(unavailable)?
@@ -252,36 +320,28 @@ impl ArtifactStore for LocalArtifacts {
         _content_type: &str,
     ) -> StoreResult<LocalWriter> {
         let key = kind.key(name);
-        Ok(LocalWriter { dir: self.dir(t, &key)?, key, part: None })
+        Ok(LocalWriter { place: self.place(t, &key)?, key, part: None })
     }
 
     async fn exists(&self, t: &Tenant, key: &str) -> StoreResult<bool> {
-        Ok(!Self::versions_in(&self.dir(t, key)?)?.is_empty())
+        Ok(!self.place(t, key)?.versions()?.is_empty())
     }
 
     async fn get(&self, t: &Tenant, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        let dir = self.dir(t, key)?;
-        match Self::versions_in(&dir)?.last() {
-            Some(v) => Self::read(&dir.join(v)),
-            None => Ok(None),
-        }
+        self.place(t, key)?.latest()
     }
 
     async fn versions(&self, t: &Tenant, key: &str) -> StoreResult<Vec<String>> {
-        Self::versions_in(&self.dir(t, key)?)
+        self.place(t, key)?.versions()
     }
 
     async fn get_version(&self, t: &Tenant, key: &str, version: &str) -> StoreResult<Option<Vec<u8>>> {
-        if !version.starts_with('v') || !version[1..].bytes().all(|b| b.is_ascii_digit()) {
-            return Ok(None);
-        }
-        Self::read(&self.dir(t, key)?.join(version))
+        self.place(t, key)?.read(version)
     }
 
     async fn link(&self, t: &Tenant, key: &str, ttl: Duration) -> StoreResult<String> {
-        let dir = self.dir(t, key)?;
         let version =
-            Self::versions_in(&dir)?.pop().ok_or_else(|| StoreError::NotFound(format!("el documento {key}")))?;
+            self.place(t, key)?.versions()?.pop().ok_or_else(|| StoreError::NotFound(format!("el documento {key}")))?;
         let exp = (Utc::now() + ttl).timestamp();
         let payload = URL_SAFE_NO_PAD.encode(format!("{exp}\n{}\n{version}\n{key}", t.id()));
         let tag = URL_SAFE_NO_PAD.encode(hmac::sign(&self.key, payload.as_bytes()).as_ref());

@@ -109,3 +109,32 @@ mod inbox_folder {
     use super::*;
     certifica_conformance::inbox_conformance_tests!(inbox(), FolderDropper);
 }
+
+/// A data folder written with a folder per key (`{key}/v000001`) is read
+/// as it is, and a new version of such a key continues its numbering.
+#[tokio::test]
+async fn documents_of_a_folder_written_with_a_folder_per_key_are_read_and_continued() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tenant::from_verified_identity("antigua");
+    let tenant = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(t.id());
+    let legacy = dir.path().join(&tenant).join("pdf/esc/A1.pdf");
+    std::fs::create_dir_all(&legacy).unwrap();
+    std::fs::write(legacy.join("v000001"), b"%PDF uno").unwrap();
+    std::fs::write(legacy.join("v000002"), b"%PDF dos").unwrap();
+    let s = LocalArtifacts::new(dir.path(), BASE, &[7u8; 32]).unwrap();
+    let key = "pdf/esc/A1.pdf";
+    assert!(s.exists(&t, key).await.unwrap());
+    assert_eq!(s.get(&t, key).await.unwrap().as_deref(), Some(&b"%PDF dos"[..]));
+    let stored = s.put(&t, ArtifactKind::Pdf, "esc/A1.pdf", b"%PDF tres".to_vec(), "application/pdf").await.unwrap();
+    assert_eq!(stored.version, "v000003");
+    assert_eq!(s.versions(&t, key).await.unwrap(), ["v000001", "v000002", "v000003"]);
+    assert_eq!(s.get(&t, key).await.unwrap().as_deref(), Some(&b"%PDF tres"[..]));
+    assert_eq!(s.get_version(&t, key, "v000001").await.unwrap().as_deref(), Some(&b"%PDF uno"[..]));
+    let link = s.link(&t, key, Duration::minutes(5)).await.unwrap();
+    let token = link.strip_prefix(BASE).unwrap();
+    assert_eq!(s.open_link(token, Utc::now()).unwrap().as_deref(), Some(&b"%PDF tres"[..]));
+    // The new version is one file beside the old folder, not inside it.
+    assert!(dir.path().join(&tenant).join("pdf/esc/A1.pdf@v000003").is_file());
+    assert!(!legacy.join("v000003").exists());
+}

@@ -48,7 +48,8 @@ async fn what_the_local_mode_writes_only_its_user_can_read() {
     outbox.send(&mail).await.unwrap();
     let mut found = vec![(data.clone(), mode(&data))];
     walk(&data, &mut found);
-    assert!(found.iter().any(|(p, _)| p.extension().is_some_and(|e| e == "pdf")), "{found:?}");
+    // A document's version is `{name}@v000001`.
+    assert!(found.iter().any(|(p, _)| p.to_string_lossy().ends_with(".pdf@v000001")), "{found:?}");
     assert!(found.iter().any(|(p, _)| p.extension().is_some_and(|e| e == "eml")), "{found:?}");
     assert!(found.iter().any(|(p, _)| p.ends_with("certifica.db")), "{found:?}");
     for (path, mode) in found {

@@ -21,6 +21,10 @@ fn result_sk(matricula: &str) -> String {
     format!("{RESULT}{}", esc(matricula))
 }
 
+/// Results recorded in one transaction: at most 100 items, one of them the
+/// check that the job exists.
+const RESULTS_PER_TRANSACTION: usize = 99;
+
 fn not_found(id: &str) -> StoreError {
     StoreError::NotFound(format!("el trabajo {id}"))
 }
@@ -128,25 +132,14 @@ impl JobStore for DynamoRecords {
         }
     }
 
-    async fn record_result(&self, t: &Tenant, id: &str, result: &JobResult) -> StoreResult<bool> {
-        let exists = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(job_pk(t, id), JOB)))
-            .condition_expression("attribute_exists(pk)")
-            .build()
-            .map_err(invalid)?;
-        let mut item = key(job_pk(t, id), &result_sk(&result.matricula));
-        item.insert("body".into(), s(serde_json::to_string(result).map_err(invalid)?));
-        let items = vec![
-            TransactWriteItem::builder().condition_check(exists).build(),
-            self.put(item, Some("attribute_not_exists(sk)"))?,
-        ];
-        match self.transact(items).await {
-            Ok(()) => Ok(true),
-            Err(f) if failed(&f, 0) => Err(not_found(id)),
-            Err(f) if failed(&f, 1) => Ok(false),
-            Err(f) => Err(f.into_error()),
+    async fn record_results(&self, t: &Tenant, id: &str, results: &[JobResult]) -> StoreResult<usize> {
+        let mut seen = std::collections::HashSet::new();
+        let distinct: Vec<&JobResult> = results.iter().filter(|r| seen.insert(r.matricula.as_str())).collect();
+        let mut recorded = 0;
+        for part in distinct.chunks(RESULTS_PER_TRANSACTION) {
+            recorded += self.record_part(t, id, part).await?;
         }
+        Ok(recorded)
     }
 
     async fn results_between(&self, t: &Tenant, id: &str, first: &str, last: &str) -> StoreResult<Vec<JobResult>> {
@@ -252,6 +245,40 @@ impl JobStore for DynamoRecords {
                 self.job(t, id).await?.ok_or_else(|| not_found(id))
             }
             Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+impl DynamoRecords {
+    /// Records `part` in one transaction, each result only if its student
+    /// has none; when some have one (a redelivered chunk), each on its own.
+    async fn record_part(&self, t: &Tenant, id: &str, part: &[&JobResult]) -> StoreResult<usize> {
+        let exists = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(job_pk(t, id), JOB)))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(invalid)?;
+        let mut items = vec![TransactWriteItem::builder().condition_check(exists).build()];
+        for result in part {
+            let mut item = key(job_pk(t, id), &result_sk(&result.matricula));
+            item.insert("body".into(), s(serde_json::to_string(result).map_err(invalid)?));
+            items.push(self.put(item, Some("attribute_not_exists(sk)"))?);
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(part.len()),
+            Err(f) if failed(&f, 0) => Err(not_found(id)),
+            Err(f) if (1..=part.len()).any(|i| failed(&f, i)) => {
+                if part.len() == 1 {
+                    return Ok(0);
+                }
+                let mut recorded = 0;
+                for result in part {
+                    recorded += Box::pin(self.record_part(t, id, &[result])).await?;
+                }
+                Ok(recorded)
+            }
+            Err(f) => Err(f.into_error()),
         }
     }
 }

@@ -10,6 +10,7 @@ use certifica_core::records::{Actor, Tenant};
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 fn job_row(conn: &Connection, tenant: &Tenant, id: &str) -> StoreResult<Option<Job>> {
     let body: Option<String> = conn
@@ -93,17 +94,24 @@ impl JobStore for LocalRecords {
         .await
     }
 
-    async fn record_result(&self, tenant: &Tenant, id: &str, result: &JobResult) -> StoreResult<bool> {
-        let (tenant, id, result) = (tenant.clone(), id.to_string(), result.clone());
+    async fn record_results(&self, tenant: &Tenant, id: &str, results: &[JobResult]) -> StoreResult<usize> {
+        let rows = results
+            .iter()
+            .map(|r| Ok((r.matricula.clone(), serde_json::to_string(r).map_err(unavailable)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let (tenant, id) = (tenant.clone(), id.to_string());
         self.write(move |tx| {
             require_job(tx, &tenant, &id)?;
-            let n = tx
-                .execute(
+            let mut insert = tx
+                .prepare_cached(
                     "INSERT OR IGNORE INTO job_results (tenant, job, control_number, body) VALUES (?1, ?2, ?3, ?4)",
-                    params![tenant.id(), id, result.matricula, serde_json::to_string(&result).map_err(unavailable)?],
                 )
                 .map_err(unavailable)?;
-            Ok(n == 1)
+            let mut recorded = 0;
+            for (matricula, body) in rows {
+                recorded += insert.execute(params![tenant.id(), id, matricula, body]).map_err(unavailable)?;
+            }
+            Ok(recorded)
         })
         .await
     }
@@ -199,7 +207,9 @@ impl JobQueue for LocalRecords {
             }
             Ok(())
         })
-        .await
+        .await?;
+        self.queued.notify_waiters();
+        Ok(())
     }
 }
 
@@ -214,6 +224,12 @@ pub struct TakenChunk {
 }
 
 impl LocalRecords {
+    /// What this store's [`JobQueue::enqueue`] notifies (all waiting) once
+    /// its chunks are committed: a worker with nothing to do waits on it.
+    pub fn chunks_queued(&self) -> Arc<tokio::sync::Notify> {
+        self.queued.clone()
+    }
+
     /// Takes the oldest free chunk for `lease` (it is free again after
     /// that, as an SQS message whose visibility timeout ends).
     pub async fn take_chunk(&self, lease: std::time::Duration) -> StoreResult<Option<TakenChunk>> {

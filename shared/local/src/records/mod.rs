@@ -30,6 +30,8 @@ use std::sync::{Arc, Mutex};
 pub struct LocalRecords {
     writer: writer::Writer,
     reader: Arc<Mutex<Connection>>,
+    /// Told when chunks are queued, so idle workers start at once.
+    queued: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for LocalRecords {
@@ -82,7 +84,11 @@ impl LocalRecords {
         writer.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
         writer.execute_batch(SCHEMA).map_err(unavailable)?;
         let reader = open()?;
-        Ok(LocalRecords { writer: writer::Writer::start(writer)?, reader: Arc::new(Mutex::new(reader)) })
+        Ok(LocalRecords {
+            writer: writer::Writer::start(writer)?,
+            reader: Arc::new(Mutex::new(reader)),
+            queued: Arc::new(tokio::sync::Notify::new()),
+        })
     }
 
     /// Runs `f` in an immediate (write-locking) transaction, possibly shared
