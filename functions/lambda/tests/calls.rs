@@ -36,8 +36,8 @@ const DYNAMODB_BUDGET: f64 = 5.2;
 /// are written once each and never read back while issuing.
 const S3_BUDGET: f64 = 3.0;
 /// DynamoDB calls per certificate issued by a job: the 5 of a certificate,
-/// the results of each group issued together recorded in one transaction
-/// (0.2), a look at the job every 8 students, and per chunk of 25 the job
+/// the results of the 8 students worked between two looks at the job
+/// recorded in one transaction (≈ 0.2), that look, and per chunk of 25 the job
 /// read, started, its results read and the chunk counted, plus the batch's
 /// own reads (≈ 0.55 together; measured 5.77).
 const JOB_DYNAMODB_BUDGET: f64 = 5.8;
