@@ -29,6 +29,11 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `certifica serve --demo --data DATA --addr 127.0.0.1:0`, waiting for its URL and token.
     pub fn start_demo(data: &Path) -> Server {
         Self::start_demo_with(data, &[])

@@ -16,6 +16,12 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// A job issues thousands of certificates, each a few hundred short-lived
+// strings and buffers across threads: mimalloc serves them with less CPU
+// than glibc's malloc (measured: docs/performance.md §2b).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "certifica",

@@ -13,7 +13,10 @@
 //! Run (release binaries; the server is the release `certifica`):
 //!   cargo build --release --workspace --bins && cargo bench -p certifica-e2e --bench class_job
 //! `CLASS_SIZE` changes the class; `CORES` the cores the floor divides by
-//! (default: those the machine has).
+//! (default: those the machine has). `CLASS_KEEP_DATA=1` leaves the data
+//! folder behind: on ext4 without a journal, deleting a run's files makes
+//! the next few minutes' file creations skip over the freed inodes, so the
+//! next run pays for this one's cleanup (docs/performance.md §2b).
 
 use certifica_e2e::{Server, request};
 use serde_json::{Value, json};
@@ -44,6 +47,17 @@ fn stages_of(log: &str, job: &str) -> (Vec<(String, f64)>, usize) {
     (stages, students)
 }
 
+/// The server's CPU time so far, user and system, in seconds (Linux's
+/// `/proc`; `None` elsewhere).
+fn cpu_of(pid: u32) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command's name (which may hold spaces), utime and stime are
+    // the 12th and 13th fields, in USER_HZ ticks (100 a second on Linux).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).map(|t| t / 100.0);
+    Some((ticks(11)?, ticks(12)?))
+}
+
 fn main() {
     let size = env_usize("CLASS_SIZE", 1000);
     let cores = env_usize("CORES", std::thread::available_parallelism().map_or(2, usize::from));
@@ -53,6 +67,7 @@ fn main() {
     let import = class(&server, data.path(), size);
 
     let auth = format!("Bearer {}", server.token);
+    let cpu_before = cpu_of(server.pid());
     let started = Instant::now();
     let reply = request(
         "POST",
@@ -73,6 +88,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
     };
     let wall = started.elapsed();
+    let cpu_after = cpu_of(server.pid());
     assert_eq!(job["job"]["status"], "terminado", "{job}");
     assert_eq!(job["job"]["counts"], json!({"timbrado": size}), "every student Timbrado: {}", job["job"]);
     // The last chunk's line is written just after it is counted.
@@ -95,8 +111,19 @@ fn main() {
     for (name, total) in &stages {
         println!("    {name:<11} {total:>8.0} ms  {:>6.2} ms/certificado", total / size as f64);
     }
+    // How busy the cores were: what the floor leaves is either idle or CPU beside the floor.
+    if let (Some((u0, s0)), Some((u1, s1))) = (cpu_before, cpu_after) {
+        let (user, system) = (u1 - u0, s1 - s0);
+        println!(
+            "  CPU del servidor en el trabajo: usuario {user:.2} s + sistema {system:.2} s = {:.0} % de {cores} núcleos × reloj",
+            100.0 * (user + system) / (cores as f64 * wall.as_secs_f64())
+        );
+    }
     println!(
         "  piso de CPU: (sello + timbre + pdf) / {cores} = {floor:.2} s; reloj / piso = {ratio:.2}× — presupuesto ≤ 1.2×: {}",
         if ratio <= 1.2 { "cumple" } else { "NO cumple" }
     );
+    if std::env::var_os("CLASS_KEEP_DATA").is_some() {
+        println!("  datos: {}", data.keep().display());
+    }
 }

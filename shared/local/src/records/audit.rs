@@ -1,12 +1,12 @@
 //! The audit trail of every student and certificate.
 
-use super::{LocalRecords, bodies, unavailable};
+use super::{Cached, LocalRecords, bodies, unavailable};
 use certifica_core::ports::{AuditStore, StoreResult};
 use certifica_core::records::{AuditEntry, Tenant};
 use rusqlite::{Connection, params};
 
 pub(super) fn audit_entry(conn: &Connection, tenant: &Tenant, e: &AuditEntry) -> StoreResult<()> {
-    conn.execute(
+    conn.run(
         "INSERT INTO audit (tenant, school_id, cycle_id, control_number, certificate_id, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             tenant.id(),

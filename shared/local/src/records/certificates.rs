@@ -2,7 +2,7 @@
 //! state and version they expect, found by folio and by cycle.
 
 use super::audit::audit_entry;
-use super::{LocalRecords, bodies, is_unique_violation, unavailable};
+use super::{Cached, LocalRecords, bodies, is_unique_violation, unavailable};
 use certifica_core::ports::{CertificateStore, StoreError, StoreResult};
 use certifica_core::records::{
     Actor, AuditAction, AuditEntry, CertificateRecord, CertificateStatus, Tenant, Transition,
@@ -11,9 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 pub(super) fn load_certificate(tx: &Connection, tenant: &Tenant, id: &str) -> StoreResult<CertificateRecord> {
     let body: Option<String> = tx
-        .query_row("SELECT body FROM certificates WHERE tenant = ?1 AND id = ?2", params![tenant.id(), id], |r| {
-            r.get(0)
-        })
+        .one("SELECT body FROM certificates WHERE tenant = ?1 AND id = ?2", params![tenant.id(), id], |r| r.get(0))
         .optional()
         .map_err(unavailable)?;
     let body = body.ok_or_else(|| StoreError::NotFound(format!("el certificado {id}")))?;
@@ -29,7 +27,7 @@ pub(super) fn save_certificate(
 ) -> StoreResult<()> {
     let body = serde_json::to_string(next).map_err(unavailable)?;
     let changed = tx
-        .execute(
+        .run(
             "UPDATE certificates SET status = ?1, version = ?2, folio_digital = ?3, body = ?4
              WHERE tenant = ?5 AND id = ?6 AND version = ?7",
             params![
@@ -55,7 +53,7 @@ pub(super) fn insert_certificate(
     by: &Actor,
 ) -> StoreResult<()> {
     let body = serde_json::to_string(&c).map_err(unavailable)?;
-    tx.execute(
+    tx.run(
         "INSERT INTO certificates (tenant, id, school_id, cycle_id, plan_id, control_number, status, version, folio_digital, created_at, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![tenant.id(), c.id, c.school_id, c.cycle_id, c.plan_id, c.control_number, c.status.as_str(), c.version as i64, c.folio_digital, c.created_at.to_rfc3339(), body],
@@ -63,7 +61,7 @@ pub(super) fn insert_certificate(
     .map_err(|e| {
         if is_unique_violation(&e) {
             let existing: Option<String> = tx
-                .query_row(
+                .one(
                     "SELECT status FROM certificates WHERE tenant = ?1 AND school_id = ?2 AND cycle_id = ?3 AND plan_id = ?4
                      AND control_number = ?5 AND status <> 'cancelado'",
                     params![tenant.id(), c.school_id, c.cycle_id, c.plan_id, c.control_number],
@@ -89,11 +87,9 @@ impl CertificateStore for LocalRecords {
         let (tenant, id) = (tenant.clone(), id.to_string());
         self.read(move |conn| {
             let body: Option<String> = conn
-                .query_row(
-                    "SELECT body FROM certificates WHERE tenant = ?1 AND id = ?2",
-                    params![tenant.id(), id],
-                    |r| r.get(0),
-                )
+                .one("SELECT body FROM certificates WHERE tenant = ?1 AND id = ?2", params![tenant.id(), id], |r| {
+                    r.get(0)
+                })
                 .optional()
                 .map_err(unavailable)?;
             body.map(|b| serde_json::from_str(&b).map_err(unavailable)).transpose()
@@ -105,7 +101,7 @@ impl CertificateStore for LocalRecords {
         let folio = folio_digital.to_string();
         self.read(move |conn| {
             let row: Option<(String, String)> = conn
-                .query_row("SELECT tenant, body FROM certificates WHERE folio_digital = ?1", params![folio], |r| {
+                .one("SELECT tenant, body FROM certificates WHERE folio_digital = ?1", params![folio], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })
                 .optional()

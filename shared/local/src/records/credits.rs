@@ -3,7 +3,7 @@
 
 use super::audit::audit_entry;
 use super::certificates::{insert_certificate, load_certificate, save_certificate};
-use super::{LocalRecords, is_unique_violation, unavailable};
+use super::{Cached, LocalRecords, is_unique_violation, unavailable};
 use certifica_core::ports::{CreditStore, StoreError, StoreResult};
 use certifica_core::records::{
     Actor, AuditAction, AuditEntry, CertificateRecord, CertificateStatus, CreditBalance, LedgerEntry, LedgerKind,
@@ -21,7 +21,7 @@ pub(super) fn ledger_entry(
     by: &Actor,
     amount: u64,
 ) -> StoreResult<()> {
-    tx.execute(
+    tx.run(
         "INSERT INTO ledger (tenant, kind, amount, certificate_id, reservation_id, actor, request_id, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
@@ -45,7 +45,7 @@ pub(super) fn system() -> Actor {
 
 pub(super) fn balance_of(conn: &Connection, tenant: &Tenant) -> StoreResult<CreditBalance> {
     let row = conn
-        .query_row("SELECT available, reserved, consumed FROM credits WHERE tenant = ?1", params![tenant.id()], |r| {
+        .one("SELECT available, reserved, consumed FROM credits WHERE tenant = ?1", params![tenant.id()], |r| {
             Ok(CreditBalance {
                 available: r.get::<_, i64>(0)? as u64,
                 reserved: r.get::<_, i64>(1)? as u64,
@@ -60,10 +60,10 @@ pub(super) fn balance_of(conn: &Connection, tenant: &Tenant) -> StoreResult<Cred
 /// Gives a reservation's credit back (inside the caller's transaction).
 pub(super) fn return_credit(tx: &Connection, tenant: &Tenant, reservation_id: &str) -> StoreResult<bool> {
     let removed = tx
-        .execute("DELETE FROM reservations WHERE tenant = ?1 AND id = ?2", params![tenant.id(), reservation_id])
+        .run("DELETE FROM reservations WHERE tenant = ?1 AND id = ?2", params![tenant.id(), reservation_id])
         .map_err(unavailable)?;
     if removed == 1 {
-        tx.execute(
+        tx.run(
             "UPDATE credits SET available = available + 1, reserved = reserved - 1 WHERE tenant = ?1",
             params![tenant.id()],
         )
@@ -88,7 +88,7 @@ fn hold_credit(
         return Err(StoreError::Conflict);
     }
     let taken = tx
-        .execute(
+        .run(
             "UPDATE credits SET available = available - 1, reserved = reserved + 1 WHERE tenant = ?1 AND available >= 1",
             params![tenant.id()],
         )
@@ -101,7 +101,7 @@ fn hold_credit(
         certificate_id: certificate_id.to_string(),
         expires_at: Utc::now() + ttl,
     };
-    tx.execute(
+    tx.run(
         "INSERT INTO reservations (tenant, id, certificate_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
         params![tenant.id(), reservation.id, certificate_id, reservation.expires_at.timestamp_millis()],
     )
@@ -116,7 +116,7 @@ impl CreditStore for LocalRecords {
     async fn add_credits(&self, tenant: &Tenant, amount: u64, by: &Actor) -> StoreResult<CreditBalance> {
         let (tenant, actor) = (tenant.clone(), by.clone());
         self.write(move |tx| {
-            tx.execute(
+            tx.run(
                 "INSERT INTO credits (tenant, available, reserved, consumed) VALUES (?1, ?2, 0, 0)
                  ON CONFLICT (tenant) DO UPDATE SET available = available + excluded.available",
                 params![tenant.id(), amount as i64],
@@ -224,7 +224,7 @@ impl CreditStore for LocalRecords {
                 .after_stamp(expected_version, stamp)
                 .ok_or(StoreError::Conflict)?;
             let held: Option<String> = tx
-                .query_row(
+                .one(
                     "SELECT certificate_id FROM reservations WHERE tenant = ?1 AND id = ?2",
                     params![tenant.id(), r.id],
                     |row| row.get(0),
@@ -235,9 +235,9 @@ impl CreditStore for LocalRecords {
                 return Err(StoreError::ReservationGone(r.id.clone()));
             }
             save_certificate(tx, &tenant, &c, expected_version)?;
-            tx.execute("DELETE FROM reservations WHERE tenant = ?1 AND id = ?2", params![tenant.id(), r.id])
+            tx.run("DELETE FROM reservations WHERE tenant = ?1 AND id = ?2", params![tenant.id(), r.id])
                 .map_err(unavailable)?;
-            tx.execute(
+            tx.run(
                 "UPDATE credits SET reserved = reserved - 1, consumed = consumed + 1 WHERE tenant = ?1",
                 params![tenant.id()],
             )
@@ -300,7 +300,7 @@ impl LocalRecords {
     pub async fn lapse_held_credits(&self) -> StoreResult<usize> {
         self.write(|tx| {
             let now = Utc::now().timestamp_millis();
-            tx.execute("UPDATE reservations SET expires_at = ?1 WHERE expires_at >= ?1", params![now - 1])
+            tx.run("UPDATE reservations SET expires_at = ?1 WHERE expires_at >= ?1", params![now - 1])
                 .map_err(unavailable)
         })
         .await

@@ -1,6 +1,6 @@
 //! Idempotency records: a claim, the answer kept, or the claim given up.
 
-use super::{LocalRecords, unavailable};
+use super::{Cached, LocalRecords, unavailable};
 use certifica_core::ports::{IdempotencyStore, StoreError, StoreResult};
 use certifica_core::records::{IdempotencyState, Tenant};
 use chrono::{Duration, Utc};
@@ -12,7 +12,7 @@ impl IdempotencyStore for LocalRecords {
         self.write(move |tx| {
             let now = Utc::now();
             let row: Option<(Option<String>, i64)> = tx
-                .query_row(
+                .one(
                     "SELECT result, expires_at FROM idempotency WHERE tenant = ?1 AND key = ?2",
                     params![tenant.id(), key],
                     |r| Ok((r.get(0)?, r.get(1)?)),
@@ -23,7 +23,7 @@ impl IdempotencyStore for LocalRecords {
                 Some((Some(result), expires)) if expires > now.timestamp_millis() => Ok(IdempotencyState::Completed(result)),
                 Some((None, expires)) if expires > now.timestamp_millis() => Ok(IdempotencyState::InProgress),
                 _ => {
-                    tx.execute(
+                    tx.run(
                         "INSERT OR REPLACE INTO idempotency (tenant, key, result, expires_at) VALUES (?1, ?2, NULL, ?3)",
                         params![tenant.id(), key, (now + ttl).timestamp_millis()],
                     )
@@ -40,7 +40,7 @@ impl IdempotencyStore for LocalRecords {
         self.write(move |tx| {
             let expires = (Utc::now() + keep).timestamp_millis();
             let n = tx
-                .execute(
+                .run(
                     "UPDATE idempotency SET result = ?3, expires_at = ?4 WHERE tenant = ?1 AND key = ?2 AND result IS NULL",
                     params![tenant.id(), key, result, expires],
                 )
@@ -53,7 +53,7 @@ impl IdempotencyStore for LocalRecords {
     async fn abandon(&self, tenant: &Tenant, key: &str) -> StoreResult<()> {
         let (tenant, key) = (tenant.clone(), key.to_string());
         self.write(move |tx| {
-            tx.execute(
+            tx.run(
                 "DELETE FROM idempotency WHERE tenant = ?1 AND key = ?2 AND result IS NULL",
                 params![tenant.id(), key],
             )

@@ -1,6 +1,6 @@
 //! The institution's configuration: itself, its schools, cycles, plans and signers.
 
-use super::{LocalRecords, bodies, unavailable};
+use super::{Cached, LocalRecords, bodies, unavailable};
 use certifica_core::model::{Institution, Plan, School};
 use certifica_core::ports::{InstitutionStore, StoreError, StoreResult};
 use certifica_core::records::{Cycle, SignerConfig, Tenant};
@@ -14,7 +14,7 @@ pub(super) fn put_config<T: serde::Serialize>(
     id: &str,
     value: &T,
 ) -> StoreResult<()> {
-    conn.execute(
+    conn.run(
         "INSERT OR REPLACE INTO config (tenant, kind, scope, id, body) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![tenant.id(), kind, scope, id, serde_json::to_string(value).map_err(unavailable)?],
     )

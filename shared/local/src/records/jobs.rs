@@ -3,7 +3,7 @@
 //! removed, until the worker acknowledges it, so a stopped server's
 //! chunks are taken again when it starts).
 
-use super::{LocalRecords, bodies, is_unique_violation, unavailable};
+use super::{Cached, LocalRecords, bodies, is_unique_violation, unavailable};
 use certifica_core::jobs::{Job, JobChunk, JobResult, page_of};
 use certifica_core::ports::{JobQueue, JobStore, StoreError, StoreResult};
 use certifica_core::records::{Actor, Tenant};
@@ -14,14 +14,14 @@ use std::sync::Arc;
 
 fn job_row(conn: &Connection, tenant: &Tenant, id: &str) -> StoreResult<Option<Job>> {
     let body: Option<String> = conn
-        .query_row("SELECT body FROM jobs WHERE tenant = ?1 AND id = ?2", params![tenant.id(), id], |r| r.get(0))
+        .one("SELECT body FROM jobs WHERE tenant = ?1 AND id = ?2", params![tenant.id(), id], |r| r.get(0))
         .optional()
         .map_err(unavailable)?;
     body.map(|b| serde_json::from_str(&b).map_err(unavailable)).transpose()
 }
 
 fn save_job(conn: &Connection, tenant: &Tenant, job: &Job) -> StoreResult<()> {
-    conn.execute(
+    conn.run(
         "UPDATE jobs SET body = ?3 WHERE tenant = ?1 AND id = ?2",
         params![tenant.id(), job.id, serde_json::to_string(job).map_err(unavailable)?],
     )
@@ -37,7 +37,7 @@ impl JobStore for LocalRecords {
     async fn create_job(&self, tenant: &Tenant, job: &Job) -> StoreResult<()> {
         let (tenant, job) = (tenant.clone(), job.clone());
         self.write(move |tx| {
-            let inserted = tx.execute(
+            let inserted = tx.run(
                 "INSERT INTO jobs (tenant, id, school_id, cycle_id, created_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     tenant.id(),
@@ -161,7 +161,7 @@ impl JobStore for LocalRecords {
         self.write(move |tx| {
             let mut job = require_job(tx, &tenant, &id)?;
             let n = tx
-                .execute(
+                .run(
                     "INSERT OR IGNORE INTO job_chunks_counted (tenant, job, chunk) VALUES (?1, ?2, ?3)",
                     params![tenant.id(), id, chunk],
                 )
@@ -236,7 +236,7 @@ impl LocalRecords {
         self.write(move |tx| {
             let now = Utc::now().timestamp_millis();
             let row: Option<(i64, String, u32)> = tx
-                .query_row(
+                .one(
                     "SELECT seq, body, deliveries FROM job_queue WHERE lease_until <= ?1 ORDER BY seq LIMIT 1",
                     params![now],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -244,7 +244,7 @@ impl LocalRecords {
                 .optional()
                 .map_err(unavailable)?;
             let Some((seq, body, deliveries)) = row else { return Ok(None) };
-            tx.execute(
+            tx.run(
                 "UPDATE job_queue SET lease_until = ?2, deliveries = deliveries + 1 WHERE seq = ?1",
                 params![seq, now + lease.as_millis() as i64],
             )
@@ -258,7 +258,7 @@ impl LocalRecords {
     /// Removes a chunk its worker finished.
     pub async fn acknowledge_chunk(&self, seq: i64) -> StoreResult<()> {
         self.write(move |tx| {
-            tx.execute("DELETE FROM job_queue WHERE seq = ?1", params![seq]).map_err(unavailable)?;
+            tx.run("DELETE FROM job_queue WHERE seq = ?1", params![seq]).map_err(unavailable)?;
             Ok(())
         })
         .await
@@ -268,8 +268,7 @@ impl LocalRecords {
     pub async fn release_chunk(&self, seq: i64, delay: std::time::Duration) -> StoreResult<()> {
         self.write(move |tx| {
             let at = Utc::now().timestamp_millis() + delay.as_millis() as i64;
-            tx.execute("UPDATE job_queue SET lease_until = ?2 WHERE seq = ?1", params![seq, at])
-                .map_err(unavailable)?;
+            tx.run("UPDATE job_queue SET lease_until = ?2 WHERE seq = ?1", params![seq, at]).map_err(unavailable)?;
             Ok(())
         })
         .await
@@ -278,13 +277,13 @@ impl LocalRecords {
     /// Frees every chunk taken by a server that stopped (one server works a
     /// data folder): its worker starts on them again at once.
     pub async fn free_taken_chunks(&self) -> StoreResult<usize> {
-        self.write(|tx| tx.execute("UPDATE job_queue SET lease_until = 0", []).map_err(unavailable)).await
+        self.write(|tx| tx.run("UPDATE job_queue SET lease_until = 0", []).map_err(unavailable)).await
     }
 
     /// Chunks waiting or taken.
     pub async fn queued_chunks(&self) -> StoreResult<usize> {
         self.read(|conn| {
-            conn.query_row("SELECT COUNT(*) FROM job_queue", [], |r| r.get::<_, i64>(0))
+            conn.one("SELECT COUNT(*) FROM job_queue", [], |r| r.get::<_, i64>(0))
                 .map(|n| n as usize)
                 .map_err(unavailable)
         })

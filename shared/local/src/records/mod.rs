@@ -48,6 +48,37 @@ pub(super) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
 
+/// Statements run again and again are parsed once per connection (the
+/// writer runs a dozen per certificate): `execute` and `query_row` through
+/// the connection's statement cache.
+pub(super) trait Cached {
+    fn run(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize>;
+    fn one<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T>;
+}
+
+impl Cached for Connection {
+    fn run(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn one<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, row)
+    }
+}
+
+/// Distinct statements each connection keeps parsed: more than the store has.
+const STATEMENT_CACHE: usize = 96;
+
 /// Rows of `(body)` JSON, parsed.
 pub(super) fn bodies<T: serde::de::DeserializeOwned>(
     conn: &Connection,
@@ -78,6 +109,7 @@ impl LocalRecords {
             let conn = Connection::open(path).map_err(unavailable)?;
             // Several processes (server, CLI) may open the file: wait for a writer instead of failing.
             conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(unavailable)?;
+            conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             Ok::<_, StoreError>(conn)
         };
         let writer = open()?;

@@ -3,7 +3,7 @@
 
 use super::audit::audit_entry;
 use super::institution::require_school;
-use super::{LocalRecords, bodies, unavailable};
+use super::{Cached, LocalRecords, bodies, unavailable};
 use certifica_core::model::{Grade, Student};
 use certifica_core::ports::{StoreError, StoreResult, StudentStore};
 use certifica_core::records::{
@@ -21,7 +21,7 @@ pub(super) fn load_student(
     control_number: &str,
 ) -> StoreResult<Option<StudentRecord>> {
     let row: Option<(String, i64, i64)> = conn
-        .query_row(
+        .one(
             "SELECT body, grades_edited, version FROM students
              WHERE tenant = ?1 AND school_id = ?2 AND cycle_id = ?3 AND control_number = ?4",
             params![tenant.id(), school_id, cycle_id, control_number],
@@ -121,7 +121,7 @@ impl StudentStore for LocalRecords {
             record.student.grades = grades;
             record.grades_edited = true;
             record.version += 1;
-            tx.execute(
+            tx.run(
                 "UPDATE students SET body = ?5, grades_edited = 1, version = ?6
                  WHERE tenant = ?1 AND school_id = ?2 AND cycle_id = ?3 AND control_number = ?4",
                 params![
@@ -164,7 +164,7 @@ impl StudentStore for LocalRecords {
             record.student = student.clone();
             record.grades_edited |= update.flag_grades_edited;
             record.version += 1;
-            tx.execute(
+            tx.run(
                 "UPDATE students SET full_name = ?5, grp = ?6, plan_id = ?7, grade_level = ?8, active = ?9,
                     grades_edited = ?10, version = ?11, body = ?12
                  WHERE tenant = ?1 AND school_id = ?2 AND cycle_id = ?3 AND control_number = ?4",

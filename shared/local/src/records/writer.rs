@@ -4,7 +4,7 @@
 //! its savepoint alone; a caller hears back only once its group is durable
 //! (or refused), so the guarantees are those of one transaction per write.
 
-use super::unavailable;
+use super::{Cached, unavailable};
 use certifica_core::ports::{StoreError, StoreResult};
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -37,15 +37,15 @@ where
 {
     fn run(&mut self, conn: &Connection) -> bool {
         let Some(write) = self.write.take() else { return true };
-        if let Err(e) = conn.execute_batch("SAVEPOINT one_write") {
+        if let Err(e) = conn.run("SAVEPOINT one_write", []) {
             self.outcome = Some(Err(unavailable(e)));
             return false;
         }
         let outcome = catch_unwind(AssertUnwindSafe(|| write(conn)))
             .unwrap_or_else(|_| Err(unavailable("la escritura falló de forma inesperada")));
         let closed = match &outcome {
-            Ok(_) => conn.execute_batch("RELEASE one_write"),
-            Err(_) => conn.execute_batch("ROLLBACK TO one_write; RELEASE one_write"),
+            Ok(_) => conn.run("RELEASE one_write", []),
+            Err(_) => conn.run("ROLLBACK TO one_write", []).and_then(|_| conn.run("RELEASE one_write", [])),
         };
         self.outcome = Some(outcome);
         closed.is_ok()
@@ -113,11 +113,11 @@ fn write_groups(conn: Connection, writes: Receiver<Box<dyn PendingWrite>>) {
 }
 
 fn commit_group(conn: &Connection, group: &mut [Box<dyn PendingWrite>]) -> StoreResult<()> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(unavailable)?;
+    conn.run("BEGIN IMMEDIATE", []).map_err(unavailable)?;
     for pending in group.iter_mut() {
         if !pending.run(conn) {
             return Err(StoreError::Unavailable("la transacción de la base de datos se interrumpió".into()));
         }
     }
-    conn.execute_batch("COMMIT").map_err(unavailable)
+    conn.run("COMMIT", []).map(|_| ()).map_err(unavailable)
 }
