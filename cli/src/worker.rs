@@ -21,7 +21,7 @@ fn backoff(deliveries: u32) -> Duration {
     Duration::from_secs((2u64 << deliveries.min(5)).min(60))
 }
 
-/// Works the queue for ever (one loop per call; the server runs one per core).
+/// Works the queue for ever (one loop per call; the server runs three per core).
 pub async fn work<X: Adapters>(api: &Api<X>, queue: &LocalRecords) {
     let queued = queue.chunks_queued();
     loop {

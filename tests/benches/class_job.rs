@@ -1,14 +1,18 @@
 //! A whole graduating class issued as one job through `certifica serve`:
 //! 1,000 students imported over HTTP, then `POST …/certificates/issue`
 //! with `{"all": true}` (202 and the job's address) and the job read until
-//! it is `terminado` — the server's in-process worker (one per core) works
-//! its chunks of 25 from the queue table, end to end (validation, seal,
+//! it is `terminado` — the server's in-process workers (three per core)
+//! work its chunks of 25 from the queue table, end to end (validation, seal,
 //! simulated stamp, PDF, documents, records, credits).
 //!
 //! The CPU floor is the run's own: the worker logs each chunk's stage
-//! times (sello, timbre, pdf: CPU; documentos, registros: awaited), and the
-//! floor is sello + timbre + pdf summed over the job, divided by the cores.
-//! The budget is wall ≤ 1.2 × that floor: storage hidden behind the CPU.
+//! times (sello, timbre, pdf: CPU; documentos, registros: awaited) and the
+//! CPU time its threads spent in those three (`cpu`), and the floor is that
+//! CPU time summed over the job, divided by the cores. (The three stages'
+//! clock time, the floor of earlier figures, also counts the time another
+//! thread had the core meanwhile, so it grows with the threads around the
+//! stages — docs/performance.md §2b; it is printed beside it.) The budget
+//! is wall ≤ 1.2 × the floor: storage hidden behind the CPU.
 //!
 //! Run (release binaries; the server is the release `certifica`):
 //!   cargo build --release --workspace --bins && cargo bench -p certifica-e2e --bench class_job
@@ -97,7 +101,10 @@ fn main() {
     assert_eq!(worked, size, "one logged chunk per chunk of the job");
 
     let ms = |name: &str| stages.iter().find(|(n, _)| n == name).map_or(0.0, |(_, ms)| *ms);
-    let cpu = ms("sello") + ms("timbre") + ms("pdf");
+    let clock = ms("sello") + ms("timbre") + ms("pdf");
+    let clock_floor = clock / 1000.0 / cores as f64;
+    // A server without a thread CPU clock logs no `cpu`: the clock time stands in.
+    let cpu = if stages.iter().any(|(n, _)| n == "cpu") { ms("cpu") } else { clock };
     let floor = cpu / 1000.0 / cores as f64;
     let ratio = wall.as_secs_f64() / floor;
     println!("clase de {size} alumnos como un trabajo (certifica serve, release; {cores} núcleos)");
@@ -120,7 +127,11 @@ fn main() {
         );
     }
     println!(
-        "  piso de CPU: (sello + timbre + pdf) / {cores} = {floor:.2} s; reloj / piso = {ratio:.2}× — presupuesto ≤ 1.2×: {}",
+        "  con el tiempo de reloj de esas etapas: {clock_floor:.2} s; reloj / piso = {:.2}×",
+        wall.as_secs_f64() / clock_floor
+    );
+    println!(
+        "  piso de CPU: CPU de (sello + timbre + pdf) / {cores} = {floor:.2} s; reloj / piso = {ratio:.2}× — presupuesto ≤ 1.2×: {}",
         if ratio <= 1.2 { "cumple" } else { "NO cumple" }
     );
     if std::env::var_os("CLASS_KEEP_DATA").is_some() {

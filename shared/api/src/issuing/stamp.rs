@@ -158,7 +158,7 @@ impl<X: Adapters> Session<'_, X> {
     ) -> Result<Outcome, StoreError> {
         let stamped = match self.own_node() {
             Some(node) => self.timings.time(Stage::Stamp, || node.authenticate(xml)),
-            None => timed!(self.timings, Stage::Stamp, self.api.stamper.stamp(xml)),
+            None => self.timings.time_async(Stage::Stamp, self.api.stamper.stamp(xml)).await,
         };
         self.commit_held(certificate, (reservation, stamped), Kept::Not).await
     }
