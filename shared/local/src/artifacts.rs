@@ -79,7 +79,7 @@ impl LocalArtifacts {
             Some((dir, base)) => (self.root.join(tenant_dir(t)).join(dir), base.to_string()),
             None => (self.root.join(tenant_dir(t)), key.to_string()),
         };
-        Ok(Place { parent, base, legacy })
+        Ok(Place { root: self.root.clone(), parent, base, legacy })
     }
 
     /// Checks a link token (the part after the base) as of `now`.
@@ -120,6 +120,8 @@ impl LocalArtifacts {
 /// version of such a key continues its numbering in the new layout).
 #[derive(Debug, Clone)]
 struct Place {
+    /// The artifacts folder (the folders made under it are synced up to it).
+    root: PathBuf,
     parent: PathBuf,
     base: String,
     legacy: PathBuf,
@@ -193,6 +195,12 @@ impl Place {
             Ok(file) => Ok((path, file)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 crate::private::create_dir_all(&self.parent).map_err(unavailable)?;
+                // The new folders' own entries, up to the root, outlive a crash too.
+                let mut folder = self.parent.as_path();
+                while let Some(up) = folder.parent().filter(|_| folder != self.root) {
+                    sync_dir(up).map_err(unavailable)?;
+                    folder = up;
+                }
                 Ok((path.clone(), crate::private::create_new(&path).map_err(unavailable)?))
             }
             Err(e) => Err(unavailable(e)),
@@ -200,7 +208,8 @@ impl Place {
     }
 
     /// Links the finished temporary file `part` as the next version (a
-    /// hard link fails if the name exists, so two writers never share one).
+    /// hard link fails if the name exists, so two writers never share one),
+    /// and makes the new name durable before the caller records it.
     fn publish(&self, part: &Path, key: String) -> StoreResult<StoredArtifact> {
         let mut n = self.versions()?.last().map_or(0, |v| number(v));
         let stored = loop {
@@ -213,6 +222,7 @@ impl Place {
             }
         };
         let _ = std::fs::remove_file(part);
+        sync_dir(&self.parent).map_err(unavailable)?;
         Ok(stored)
     }
 
@@ -226,6 +236,20 @@ impl Place {
         }
         stored
     }
+}
+
+/// Flushes a folder's entries: the file's own fsync covers its data, not
+/// the name that points to it, which a crash could otherwise lose after
+/// the records already name it.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Windows journals a folder's entries with the file system's metadata.
+#[cfg(not(unix))]
+fn sync_dir(_: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 fn read_file(path: &Path) -> StoreResult<Option<Vec<u8>>> {
