@@ -67,23 +67,29 @@ fn thread_cpu() -> Option<u64> {
     None
 }
 
+/// Runs `f`, adding the calling thread's CPU time in it to `cpu_nanos`.
+fn count_cpu<T>(cpu_nanos: &AtomicU64, f: impl FnOnce() -> T) -> T {
+    let before = thread_cpu();
+    let out = f();
+    if let (Some(before), Some(after)) = (before, thread_cpu()) {
+        cpu_nanos.fetch_add(after.saturating_sub(before), Ordering::Relaxed);
+    }
+    out
+}
+
 /// A future whose polls' CPU time is counted (each poll runs on one
 /// thread, so its thread's clock measures it; time suspended is not counted).
 struct CpuTimed<'a, F> {
-    inner: Pin<Box<F>>,
+    inner: Pin<&'a mut F>,
     cpu_nanos: &'a AtomicU64,
 }
 
 impl<F: Future> Future for CpuTimed<'_, F> {
     type Output = F::Output;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let before = thread_cpu();
-        let polled = self.inner.as_mut().poll(cx);
-        if let (Some(before), Some(after)) = (before, thread_cpu()) {
-            self.cpu_nanos.fetch_add(after.saturating_sub(before), Ordering::Relaxed);
-        }
-        polled
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        count_cpu(this.cpu_nanos, || this.inner.as_mut().poll(cx))
     }
 }
 
@@ -91,12 +97,9 @@ impl StageTimes {
     /// Runs `f`, counting its time to `stage` (and, for sello, timbre and
     /// pdf, its CPU time to `cpu`).
     pub fn time<T>(&self, stage: Stage, f: impl FnOnce() -> T) -> T {
-        let (started, cpu) = (Instant::now(), thread_cpu().filter(|_| stage.is_cpu()));
-        let out = f();
+        let started = Instant::now();
+        let out = if stage.is_cpu() { count_cpu(&self.cpu_nanos, f) } else { f() };
         self.add(stage, started);
-        if let (Some(before), Some(after)) = (cpu, thread_cpu()) {
-            self.cpu_nanos.fetch_add(after.saturating_sub(before), Ordering::Relaxed);
-        }
         out
     }
 
@@ -105,8 +108,11 @@ impl StageTimes {
     /// not CPU; the simulated one's signatures are).
     pub async fn time_async<F: Future>(&self, stage: Stage, f: F) -> F::Output {
         let started = Instant::now();
-        let out =
-            if stage.is_cpu() { CpuTimed { inner: Box::pin(f), cpu_nanos: &self.cpu_nanos }.await } else { f.await };
+        let out = if stage.is_cpu() {
+            CpuTimed { inner: std::pin::pin!(f), cpu_nanos: &self.cpu_nanos }.await
+        } else {
+            f.await
+        };
         self.add(stage, started);
         out
     }
